@@ -1,0 +1,75 @@
+"""Distances on the map and the automatic grouping of points into routes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..scenario.schema import Route, Scenario
+
+EARTH_RADIUS_M = 6_371_000.0
+
+
+def great_circle_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Haversine distance in metres between two (lat, lon) points in degrees."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def routes_for(scenario: Scenario) -> tuple[Route, ...]:
+    """The scenario's routes; with automatic routing, built from the map.
+
+    Automatic routing assigns each point to its nearest lab, sorts a lab's
+    points by bearing around it (a sweep) and cuts them into routes of
+    ``points_per_vehicle`` consecutive points; each route visits its points
+    farthest first, then nearest-next, and ends at the lab.
+    """
+    routes = scenario.transport.routes
+    if isinstance(routes, tuple):
+        return routes
+    labs = [lab for lab in scenario.labs if lab.location is not None]
+    lab_xy = np.array([lab.location for lab in labs])
+    groups: dict[str, list[int]] = {lab.id: [] for lab in labs}
+    for i, p in enumerate(scenario.points):
+        assert p.lat is not None and p.lon is not None
+        d = [great_circle_m((p.lat, p.lon), tuple(xy)) for xy in lab_xy]
+        groups[labs[int(np.argmin(d))].id].append(i)
+    out: list[Route] = []
+    for lab in labs:
+        members = groups[lab.id]
+        if not members:
+            continue
+        assert lab.location is not None
+        lat0, lon0 = lab.location
+        bearing = [
+            math.atan2(scenario.points[i].lat - lat0, (scenario.points[i].lon - lon0) * math.cos(math.radians(lat0)))  # type: ignore[operator]
+            for i in members
+        ]
+        ordered = [members[k] for k in np.argsort(bearing, kind="stable")]
+        size = routes.points_per_vehicle
+        for r, first in enumerate(range(0, len(ordered), size)):
+            chunk = ordered[first : first + size]
+            out.append(
+                Route(
+                    id=f"{lab.id}/r{r + 1:03d}",
+                    points=tuple(scenario.points[i].id for i in _tour(scenario, chunk, lab.location)),
+                    lab=lab.id,
+                    vehicles=routes.vehicles_per_route,
+                )
+            )
+    return tuple(out)
+
+
+def _tour(scenario: Scenario, members: list[int], lab: tuple[float, float]) -> list[int]:
+    """Farthest point from the lab first, then nearest neighbour: the vehicle ends near the lab."""
+    loc = {i: scenario.points[i].location for i in members}
+    remaining = sorted(members, key=lambda i: -great_circle_m(loc[i], lab))  # type: ignore[arg-type]
+    tour = [remaining.pop(0)]
+    while remaining:
+        last = loc[tour[-1]]
+        nearest = min(remaining, key=lambda i: great_circle_m(last, loc[i]))  # type: ignore[arg-type]
+        remaining.remove(nearest)
+        tour.append(nearest)
+    return tour

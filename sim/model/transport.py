@@ -1,0 +1,265 @@
+"""Transport (送): vehicles on routes pick up sealed tubes and drive them to a lab.
+
+A route's controller decides when a vehicle sets out; the rules, in order:
+
+1. **schedule** — a pickup time (``first``, then every ``every``) has come;
+2. **threshold** — a point holds at least ``when_tubes`` tubes;
+3. **sweep** — a point has sealed its last tube and still holds some.
+
+Threshold and sweep ignore a point that a vehicle already under way will still
+visit. A trip visits, in route order, every point of the route that is not
+finished (closed, last tube sealed and taken); it hands over (``handover``)
+where tubes are waiting, taking every tube sealed by its arrival, then drives
+to the route's lab and delivers them, bagged by the point (``tubes_per_bag``).
+If every vehicle is out, the trip leaves when one comes back. Vehicles are
+based at their lab.
+
+Travel time = great-circle distance x detour / speed (or the matrix entry) x a
+mean-one gamma noise factor, drawn per leg from the vehicle's own stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+
+from ..distributions import DurationDist
+from ..random import Streams
+from ..scenario.schema import Pickups, Route, Scenario
+from .geo import great_circle_m
+from .ledger import Ledger
+
+Bag = tuple[int, int, int]  # tube range lo:hi and the point it came from
+Deliver = Callable[[list[Bag]], None]
+
+
+class PointStock:
+    """Sealed tubes of one point waiting for a vehicle (tubes lo:hi of the ledger)."""
+
+    def __init__(self, index: int, key: str, sealed: np.ndarray, lo: int, tubes_per_bag: int) -> None:
+        self.index = index
+        self.key = key
+        self.sealed = sealed
+        self.lo = lo
+        self.tubes_per_bag = tubes_per_bag
+        self.taken = 0
+        self.covered = False
+        self.done_at = float(sealed[-1]) if sealed.size else 0.0
+
+    def held(self, t: float) -> int:
+        return int(np.searchsorted(self.sealed, t, side="right")) - self.taken
+
+    def finished(self, t: float) -> bool:
+        return self.taken == self.sealed.size and self.done_at <= t
+
+    def threshold_time(self, n: int) -> float:
+        k = self.taken + n - 1
+        return float(self.sealed[k]) if k < self.sealed.size else np.inf
+
+    def take(self, n: int) -> list[Bag]:
+        lo = self.lo + self.taken
+        self.taken += n
+        hi = self.lo + self.taken
+        step = self.tubes_per_bag
+        return [(a, min(a + step, hi), self.index) for a in range(lo, hi, step)]
+
+
+class TravelTimes:
+    """Point-to-point driving times, from a matrix or from the map."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        travel = scenario.transport.travel
+        self.matrix = travel.matrix or {}
+        self.factor = travel.detour / travel.speed
+        self.cv = travel.noise_cv
+        self.where: dict[str, tuple[float, float] | None] = {p.id: p.location for p in scenario.points}
+        self.where.update({lab.id: lab.location for lab in scenario.labs})
+
+    def base(self, a: str, b: str) -> float:
+        if a == b:
+            return 0.0
+        if a in self.matrix and b in self.matrix[a]:
+            return self.matrix[a][b]
+        if b in self.matrix and a in self.matrix[b]:
+            return self.matrix[b][a]
+        pa, pb = self.where.get(a), self.where.get(b)
+        if pa is None or pb is None:
+            raise ValueError(f"no travel time from '{a}' to '{b}': give coordinates or a matrix entry")
+        return great_circle_m(pa, pb) * self.factor
+
+    def draw(self, a: str, b: str, rng: np.random.Generator) -> float:
+        t = self.base(a, b)
+        if self.cv > 0 and t > 0:
+            shape = 1.0 / self.cv**2
+            t *= rng.gamma(shape, 1.0 / shape)
+        return t
+
+
+def pickup_schedule(pickups: Pickups, start: float, horizon: float) -> list[float]:
+    """Scheduled departure times, seconds from the round start."""
+    if pickups.every is None:
+        return [] if pickups.first is None else [pickups.first - start]
+    first = (pickups.first - start) if pickups.first is not None else pickups.every
+    return list(np.arange(first, horizon, pickups.every))
+
+
+@dataclass
+class Vehicle:
+    index: int  # global vehicle number
+    name: str
+    rng: np.random.Generator
+
+
+class RouteService:
+    """The controller and vehicles of one route."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        route_index: int,
+        route: Route,
+        stocks: Sequence[PointStock],
+        vehicles: list[Vehicle],
+        deliver: Deliver,
+        travel: TravelTimes,
+        handover: DurationDist,
+        handover_rng: np.random.Generator,
+        pickups: Pickups,
+        schedule: list[float],
+        ledger: Ledger,
+    ) -> None:
+        self.env = env
+        self.route_index = route_index
+        self.route = route
+        self.stocks = list(stocks)
+        self.idle = list(vehicles)
+        self.deliver = deliver
+        self.travel = travel
+        self.handover = handover
+        self.handover_rng = handover_rng
+        self.pickups = pickups
+        self.schedule = list(schedule)
+        self.ledger = ledger
+        self._returned = env.event()
+        env.process(self._control())
+
+    def _reason(self, now: float) -> str | None:
+        if self.schedule and self.schedule[0] <= now:
+            return "schedule"
+        n = self.pickups.when_tubes
+        open_stocks = [s for s in self.stocks if not s.covered]
+        if n is not None and any(s.held(now) >= n for s in open_stocks):
+            return "threshold"
+        if self.pickups.final_sweep and any(s.done_at <= now and s.held(now) > 0 for s in open_stocks):
+            return "sweep"
+        return None
+
+    def _next_wake(self, now: float) -> float:
+        times = [self.schedule[0]] if self.schedule else []
+        for s in self.stocks:
+            if s.covered or s.finished(now):
+                continue
+            if self.pickups.when_tubes is not None:
+                times.append(s.threshold_time(self.pickups.when_tubes))
+            if self.pickups.final_sweep and s.done_at > now:
+                times.append(s.done_at)
+        future = [t for t in times if t > now]
+        return min(future) if future else np.inf
+
+    def _control(self) -> Generator[Any, Any, None]:
+        env = self.env
+        while not all(s.finished(env.now) for s in self.stocks):
+            now = env.now
+            reason = self._reason(now)
+            if reason is not None and self.idle:
+                while self.schedule and self.schedule[0] <= now:
+                    self.schedule.pop(0)
+                plan = [s for s in self.stocks if not s.finished(now)]
+                for s in plan:
+                    s.covered = True
+                env.process(self._trip(self.idle.pop(0), plan, reason))
+                continue
+            if self._returned.triggered:
+                self._returned = env.event()
+            waits: list[simpy.Event] = [self._returned]
+            if reason is None:
+                wake = self._next_wake(now)
+                if np.isfinite(wake):
+                    waits.append(env.timeout(wake - now))
+            yield env.any_of(waits)
+
+    def _trip(self, vehicle: Vehicle, plan: list[PointStock], reason: str) -> Generator[Any, Any, None]:
+        env = self.env
+        ledger = self.ledger
+        trip_id = len(ledger.trips)
+        ledger.trips.append((trip_id, self.route_index, vehicle.index, reason, env.now, np.nan, 0, 0))
+        depart = env.now
+        here = self.route.lab
+        bags: list[Bag] = []
+        stops = 0
+        for stock in plan:
+            yield env.timeout(self.travel.draw(here, stock.key, vehicle.rng))
+            here = stock.key
+            n = stock.held(env.now)
+            if n > 0:
+                arrive = env.now
+                yield env.timeout(float(self.handover.sample(self.handover_rng, 1)[0]))
+                taken = stock.take(n)
+                lo, hi = taken[0][0], taken[-1][1]
+                ledger.tube_picked_up[lo:hi] = env.now
+                ledger.tube_trip[lo:hi] = trip_id
+                ledger.stops.append((trip_id, stock.index, arrive, env.now, n))
+                bags.extend(taken)
+                stops += 1
+            stock.covered = False
+        yield env.timeout(self.travel.draw(here, self.route.lab, vehicle.rng))
+        tubes = sum(hi - lo for lo, hi, _ in bags)
+        for lo, hi, _ in bags:
+            ledger.tube_delivered[lo:hi] = env.now
+        ledger.trips[trip_id] = (trip_id, self.route_index, vehicle.index, reason, depart, env.now, tubes, stops)
+        if bags:
+            self.deliver(bags)
+        self.idle.append(vehicle)
+        if not self._returned.triggered:
+            self._returned.succeed()
+
+
+def build_transport(
+    env: simpy.Environment,
+    scenario: Scenario,
+    routes: Sequence[Route],
+    stocks: dict[str, PointStock],
+    deliver_to: dict[str, Deliver],
+    streams: Streams,
+    ledger: Ledger,
+) -> list[str]:
+    """Start every route's controller; returns the vehicle names, by global vehicle number."""
+    travel = TravelTimes(scenario)
+    transport = scenario.transport
+    schedule = pickup_schedule(transport.pickups, scenario.round.start, scenario.round.horizon)
+    names: list[str] = []
+    for r, route in enumerate(routes):
+        vehicles = []
+        for k in range(route.vehicles):
+            name = f"{route.id}/v{k + 1}"
+            vehicles.append(Vehicle(len(names), name, streams[f"travel/{name}"]))
+            names.append(name)
+        RouteService(
+            env,
+            r,
+            route,
+            [stocks[pid] for pid in route.points],
+            vehicles,
+            deliver_to[route.lab],
+            travel,
+            transport.handover,
+            streams[f"handover/{route.id}"],
+            transport.pickups,
+            schedule,
+            ledger,
+        )
+    return names

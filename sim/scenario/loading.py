@@ -1,0 +1,278 @@
+"""Reading a scenario file: YAML with line numbers, CSV tables beside it, one-line errors.
+
+The YAML is composed into nodes first so that every value keeps the line it was
+written on; CSV rows keep theirs too. Validation errors are translated back to
+``file:line: field: message`` so a planner can go straight to the mistake.
+Nothing is evaluated: YAML is read with the safe loader and ``--set`` values
+are parsed as YAML scalars.
+
+Plain (unquoted) clock times such as ``07:00`` are kept as text: YAML 1.1 would
+otherwise read them as sexagesimal integers (420).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import ValidationError
+
+from .schema import Misplaced, Scenario
+from .zones import ZoneProblem, ZoneTable
+
+Loc = tuple[str | int, ...]
+Origin = tuple[str, int | None]
+_CLOCKLIKE = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
+POINT_CSV_COLUMNS = ("id", "lat", "lon", "stations", "pool", "tubes_per_bag", "open", "close")
+
+
+class ScenarioError(Exception):
+    """A scenario problem located at a file, a line and a field."""
+
+    def __init__(self, file: str, line: int | None, field: str, message: str) -> None:
+        self.file, self.line, self.field, self.message = file, line, field, message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        field = f" {self.field}:" if self.field else ""
+        return f"{where}:{field} {self.message}"
+
+
+def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
+    """Read, validate and freeze the scenario at ``path``.
+
+    ``overrides`` are ``"dotted.path=value"`` strings (the CLI's ``--set``),
+    applied to the validated scenario; see :func:`sim.scenario.overrides.apply_changes`.
+    """
+    from .overrides import parse_assignment
+
+    path = Path(path)
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(name, None, "", f"cannot read: {exc.strerror}") from None
+    data, origins = parse_yaml(text, name)
+    if not isinstance(data, dict):
+        raise ScenarioError(name, 1, "", "a scenario must be a mapping (round:, demand:, ...)")
+    data = _expand_tables(data, origins, path.parent, name)
+    scenario = validate(data, origins, name)
+    changes = dict(parse_assignment(item) for item in overrides)
+    if changes:
+        scenario = scenario.with_changes(changes)
+    return scenario
+
+
+def validate(data: dict[str, Any], origins: dict[Loc, Origin], name: str) -> Scenario:
+    """Validate raw data into a Scenario, translating errors to file and line."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise _translate(exc, origins, name) from None
+
+
+def parse_yaml(text: str, name: str) -> tuple[Any, dict[Loc, Origin]]:
+    """Python data from YAML text, plus the (file, line) of every value by its path."""
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(name, line, "", f"not valid YAML: {problem}") from None
+    origins: dict[Loc, Origin] = {}
+    if node is None:
+        return {}, origins
+    return _build(node, (), origins, name, loader), origins
+
+
+def _build(node: yaml.Node, loc: Loc, origins: dict[Loc, Origin], name: str, loader: yaml.SafeLoader) -> Any:
+    origins[loc] = (name, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(loader.construct_object(key_node))
+            if key in out:
+                raise ScenarioError(name, key_node.start_mark.line + 1, key, "duplicate key")
+            out[key] = _build(value_node, (*loc, key), origins, name, loader)
+            origins[(*loc, key)] = (name, key_node.start_mark.line + 1)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, (*loc, i), origins, name, loader) for i, item in enumerate(node.value)]
+    if node.style is None and isinstance(node.value, str) and _CLOCKLIKE.match(node.value):
+        return node.value
+    return loader.construct_object(node, deep=True)
+
+
+def _table_ref(value: Any) -> str | None:
+    if isinstance(value, dict) and set(value) == {"csv"} and isinstance(value["csv"], str):
+        return value["csv"]
+    return None
+
+
+def _read_csv(base: Path, ref: str, loc: Loc, origins: dict[Loc, Origin], name: str) -> pd.DataFrame:
+    csv_path = base / ref
+    try:
+        return pd.read_csv(csv_path, dtype=str, keep_default_na=False, na_values=[""])
+    except FileNotFoundError:
+        raise ScenarioError(name, origins.get(loc, (name, None))[1], _dotted(loc), f"no such file '{ref}'") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ScenarioError(str(csv_path), None, "", f"not a readable CSV: {exc}") from None
+
+
+def _expand_tables(data: dict[str, Any], origins: dict[Loc, Origin], base: Path, name: str) -> dict[str, Any]:
+    """Replace ``{csv: file}`` references by their rows, keeping each row's line."""
+    data = dict(data)
+    demand = data.get("demand")
+    if isinstance(demand, dict) and "zones" in demand:
+        demand = dict(demand)
+        demand["zones"] = _zone_table(demand["zones"], base, origins, name)
+        data["demand"] = demand
+    ref = _table_ref(data.get("points"))
+    if ref is not None:
+        frame = _read_csv(base, ref, ("points",), origins, name)
+        unknown = [c for c in frame.columns if c not in POINT_CSV_COLUMNS]
+        csv_name = str(base / ref)
+        if unknown:
+            raise ScenarioError(csv_name, 1, unknown[0], f"unknown column (allowed: {', '.join(POINT_CSV_COLUMNS)})")
+        rows: list[dict[str, Any]] = []
+        for i, record in enumerate(frame.to_dict("records")):
+            row = {k: v for k, v in record.items() if not pd.isna(v)}
+            if "open" in row or "close" in row:
+                row["window"] = [row.pop("open", None), row.pop("close", None)]
+            for key in ("lat", "lon"):
+                if key in row:
+                    row[key] = _number(row[key])
+            for key in ("stations", "pool", "tubes_per_bag"):
+                if key in row:
+                    row[key] = _number(row[key])
+            rows.append(row)
+            for key in (*row, "", *POINT_CSV_COLUMNS):
+                origins[("points", i, key) if key else ("points", i)] = (csv_name, i + 2)
+        data["points"] = rows
+    points = data.get("points")
+    if isinstance(points, list):
+        data["points"] = _merge_defaults(data.get("point_defaults"), points, origins)
+    transport = data.get("transport")
+    if isinstance(transport, dict) and isinstance(transport.get("travel"), dict):
+        travel = transport["travel"]
+        ref = _table_ref(travel.get("matrix"))
+        if ref is not None:
+            loc: Loc = ("transport", "travel", "matrix")
+            frame = _read_csv(base, ref, loc, origins, name)
+            if list(frame.columns) != ["from", "to", "minutes"]:
+                raise ScenarioError(str(base / ref), 1, "", "matrix columns must be: from,to,minutes")
+            matrix: dict[str, dict[str, str]] = {}
+            for i, (a, b, minutes) in enumerate(frame.itertuples(index=False)):
+                value = _number(minutes)
+                if not isinstance(value, int | float) or value < 0:
+                    raise ScenarioError(str(base / ref), i + 2, "minutes", f"'{minutes}' is not a travel time in minutes")
+                matrix.setdefault(str(a), {})[str(b)] = f"{float(value)!r}min"
+            data["transport"] = {**transport, "travel": {**travel, "matrix": matrix}}
+    return data
+
+
+def _zone_table(value: Any, base: Path, origins: dict[Loc, Origin], name: str) -> Any:
+    loc: Loc = ("demand", "zones")
+    ref = _table_ref(value)
+    try:
+        if ref is not None:
+            frame = _read_csv(base, ref, loc, origins, name)
+            csv_name = str(base / ref)
+            for i in range(len(frame)):
+                origins[(*loc, i)] = (csv_name, i + 2)
+            return ZoneTable.from_frame(frame)
+        if isinstance(value, list):
+            return ZoneTable.from_records(value)
+    except ZoneProblem as exc:
+        row_loc: Loc = loc if exc.row is None else (*loc, exc.row)
+        file, line = origins.get((*row_loc, exc.column)) or origins.get(row_loc) or origins.get(loc, (name, None))
+        if exc.row is None and ref is not None:
+            file, line = str(base / ref), 1
+        field = _dotted((*row_loc, exc.column) if exc.column else row_loc)
+        raise ScenarioError(file, line, field, str(exc)) from None
+    raise ScenarioError(name, origins.get(loc, (name, None))[1], "demand.zones", "zones must be a list or {csv: file}")
+
+
+def _merge_defaults(defaults: Any, points: list[Any], origins: dict[Loc, Origin]) -> list[Any]:
+    """Each point's settings over ``point_defaults``; fields taken from the defaults keep their line."""
+    if not isinstance(defaults, dict):
+        return points
+    merged = []
+    for i, point in enumerate(points):
+        if not isinstance(point, dict):
+            merged.append(point)
+            continue
+        for key in defaults:
+            if key not in point and ("point_defaults", key) in origins:
+                origins[("points", i, key)] = origins[("point_defaults", key)]
+        merged.append({**defaults, **point})
+    return merged
+
+
+def _number(text: Any) -> Any:
+    """A CSV cell as int or float where it is one, else unchanged (validation will say)."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _translate(exc: ValidationError, origins: dict[Loc, Origin], name: str) -> ScenarioError:
+    error = exc.errors(include_url=False)[0]
+    loc: Loc = tuple(error["loc"])
+    message = error["msg"]
+    original = (error.get("ctx") or {}).get("error")
+    if isinstance(original, Misplaced):
+        loc = (*loc, *original.loc)
+        message = str(original)
+    elif message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    # pydantic adds the union member's tag to the path ("lognormal"); drop what the data lacks
+    loc = _known_prefix(loc, origins)
+    if error["type"] not in ("missing", "extra_forbidden") and "input" in error and not isinstance(error["input"], dict | list):
+        message += f" (got {error['input']!r})"
+    file, line = _nearest_origin(loc, origins, name)
+    return ScenarioError(file, line, _dotted(loc), message)
+
+
+def _known_prefix(loc: Loc, origins: dict[Loc, Origin]) -> Loc:
+    parts = list(loc)
+    out: list[str | int] = []
+    for i, part in enumerate(parts):
+        candidate = (*out, part)
+        if candidate in origins or i == len(parts) - 1 or isinstance(part, int):
+            out.append(part)
+        # a tag inserted by a tagged union is not in the data: skip it
+    return tuple(out)
+
+
+def _nearest_origin(loc: Loc, origins: dict[Loc, Origin], name: str) -> Origin:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in origins:
+            return origins[loc[:n]]
+    return (name, None)

@@ -1,0 +1,131 @@
+"""Variants of a scenario by dotted paths: ``labs.city-cdc.pcr.instruments=30``.
+
+One mechanism serves the CLI's ``--set``, notebooks' ``Scenario.with_changes``
+and (later) sweeps. A path walks mappings by key and lists by element ``id``
+(or position); ``*`` means every element. Changing ``point_defaults.X``
+changes X at every point too, because points hold their effective settings;
+set ``points.<id>.X`` afterwards to single one out. The result is validated
+again, so a variant is as trustworthy as a file.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ..distributions import duration_dist
+from .loading import ScenarioError, _translate
+from .schema import Scenario
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``"a.b=3"`` -> ``("a.b", 3)``; the value is read as a YAML scalar or list, never evaluated."""
+    if "=" not in text:
+        raise ScenarioError("--set", None, text, "expected PATH=VALUE, e.g. labs.city-cdc.pcr.instruments=30")
+    path, raw = text.split("=", 1)
+    path = path.strip()
+    if not path:
+        raise ScenarioError("--set", None, text, "empty path")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, int) and ":" in raw:  # "07:00" read as sexagesimal by YAML 1.1
+        value = raw.strip()
+    return path, value
+
+
+def apply_changes(scenario: Scenario, changes: dict[str, Any]) -> Scenario:
+    """A validated copy of ``scenario`` with each dotted path set to its value."""
+    data = _dump(scenario)
+    zones = scenario.demand.zones
+    for path, value in changes.items():
+        parts = path.split(".")
+        if parts[:2] == ["demand", "zones"]:
+            if len(parts) != 2:
+                raise ScenarioError("--set", None, path, "zones are a table: replace demand.zones whole")
+            zones = value
+            continue
+        _assign(data, parts, value, path)
+        if parts[0] == "point_defaults" and len(parts) > 1:
+            for point in data["points"]:
+                _assign(point, parts[1:], copy.deepcopy(value), path)
+    data["demand"]["zones"] = zones
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        err = _translate(exc, {}, "--set")
+        raise ScenarioError("--set", None, err.field, f"{err.message} (after {', '.join(f'{k}={v}' for k, v in changes.items())})") from None
+
+
+def fix_distributions(scenario: Scenario) -> Scenario:
+    """Every random duration replaced by a fixed duration equal to its mean; no travel noise."""
+    data = _dump(scenario)
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "dist" in node:
+                return {"dist": "fixed", "value": f"{_mean_of(node)!r}s"}
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    fixed = walk(data)
+    fixed["transport"]["travel"]["noise_cv"] = 0.0
+    fixed["demand"]["zones"] = scenario.demand.zones
+    return Scenario.model_validate(fixed)
+
+
+def _mean_of(node: dict[str, Any]) -> float:
+    return float(duration_dist(node).mean)
+
+
+def _dump(scenario: Scenario) -> dict[str, Any]:
+    data = scenario.model_dump(mode="json", by_alias=True, exclude={"demand": {"zones"}})
+    return data
+
+
+def _assign(node: Any, parts: list[str], value: Any, path: str) -> None:
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, dict):
+        if head not in node and rest:
+            if head in _OPTIONAL_SECTIONS:
+                node[head] = {}
+            else:
+                raise ScenarioError("--set", None, path, f"no field '{head}' here")
+        if not rest:
+            node[head] = value
+        else:
+            if node[head] is None:
+                node[head] = {}
+            _assign(node[head], rest, value, path)
+        return
+    if isinstance(node, list):
+        targets = _select(node, head, path)
+        for target in targets:
+            if rest:
+                _assign(target, rest, value if len(targets) == 1 else copy.deepcopy(value), path)
+            else:
+                raise ScenarioError("--set", None, path, "cannot replace a whole list element")
+        return
+    raise ScenarioError("--set", None, path, f"'{head}' goes below a plain value")
+
+
+_OPTIONAL_SECTIONS = {"relief", "window", "location", "matrix"}
+
+
+def _select(items: list[Any], key: str, path: str) -> list[Any]:
+    if key == "*":
+        return items
+    by_id = [item for item in items if isinstance(item, dict) and str(item.get("id")) == key]
+    if by_id:
+        return by_id
+    if key.isdigit() and int(key) < len(items):
+        return [items[int(key)]]
+    ids = [str(item.get("id")) for item in items[:5] if isinstance(item, dict)]
+    raise ScenarioError("--set", None, path, f"no element '{key}' (ids: {', '.join(ids)}{', ...' if len(items) > 5 else ''})")
+

@@ -1,0 +1,399 @@
+"""The scenario schema: a district's testing round as frozen, typed, validated data.
+
+Every model forbids unknown keys (a misspelt ``statoins: 3`` must not be silently
+ignored) and is frozen (variants are made as copies, see
+:meth:`Scenario.with_changes`). Durations are seconds, clock times are seconds
+after midnight; both are written with units in YAML (see :mod:`sim.units`).
+Cross-references (a zone's point, a route's points and lab) are checked here and
+raise :class:`Misplaced` with the path of the offending field, so the loader can
+name its file and line.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from ..distributions import Duration, DurationDist, PositiveDuration, duration_dist
+from ..units import HOUR, MINUTE, format_clock, parse_clock, parse_speed
+from .zones import ZoneTable
+
+Clock = Annotated[
+    float,
+    BeforeValidator(lambda v: parse_clock(v) if isinstance(v, str) else v),
+    PlainSerializer(format_clock, return_type=str),
+]
+"""Seconds after midnight, written "HH:MM" in YAML."""
+
+Speed = Annotated[
+    float,
+    BeforeValidator(parse_speed),
+    PlainSerializer(lambda v: f"{v!r}m/s", return_type=str),
+    Field(gt=0),
+]
+"""Metres per second, written "30km/h" in YAML."""
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+Count = Annotated[int, Field(ge=1)]
+
+FRONT_LOADED = (0.30, 0.25, 0.20, 0.15, 0.10)  # parameters.md, Collect: arrival profile (EST)
+
+
+class Misplaced(ValueError):
+    """A cross-reference problem at ``loc`` (a path into the scenario data)."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+def _pair_to_window(value: Any) -> Any:
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return {"open": value[0], "close": value[1]}
+    return value
+
+
+class Window(Frozen):
+    """An opening window, written ``["07:00", "12:00"]``."""
+
+    open: Clock
+    close: Clock
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.close <= self.open:
+            raise ValueError("close must be after open")
+        return self
+
+
+WindowField = Annotated[Window, BeforeValidator(_pair_to_window)]
+
+
+class RoundSpec(Frozen):
+    """What the round is and what it is judged against."""
+
+    name: str = Field(min_length=1)
+    start: Clock = 7 * HOUR
+    targets: tuple[PositiveDuration, ...] = (14 * HOUR, 16 * HOUR)
+    horizon: PositiveDuration = 36 * HOUR
+    seed: int = Field(default=1, ge=0)
+
+    @model_validator(mode="after")
+    def _targets_inside_horizon(self) -> RoundSpec:
+        if any(t > self.horizon for t in self.targets):
+            raise ValueError("every target must lie within the horizon")
+        return self
+
+
+Profile = Literal["flat", "front-loaded"] | tuple[Annotated[float, Field(ge=0)], ...]
+
+
+class Arrivals(Frozen):
+    """When residents come: a window and how the arrivals are spread over it.
+
+    ``profile`` is "flat", "front-loaded" (30/25/20/15/10 %), or a list of
+    shares, one per equal slice of the window (five shares over a five-hour
+    window are hourly shares). Shares are normalised. ``spacing`` "random"
+    draws arrival times (uniform within a slice: a Poisson stream given the
+    count); "even" spaces the residents of each slice equally, as appointments
+    would, and draws nothing.
+    """
+
+    window: WindowField
+    profile: Profile = "front-loaded"
+    spacing: Literal["random", "even"] = "random"
+
+    @field_validator("profile")
+    @classmethod
+    def _some_share(cls, v: Profile) -> Profile:
+        if isinstance(v, tuple) and (len(v) == 0 or sum(v) <= 0):
+            raise ValueError("the profile needs at least one positive share")
+        return v
+
+    @property
+    def shares(self) -> np.ndarray:
+        if self.profile == "flat":
+            return np.array([1.0])
+        if self.profile == "front-loaded":
+            return np.array(FRONT_LOADED)
+        shares = np.asarray(self.profile, dtype=float)
+        return shares / shares.sum()
+
+
+class Demand(Frozen):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    zones: ZoneTable
+    participation: Share = 0.95  # parameters.md, Collect: participation 0.95 (OBS/EST)
+    arrivals: Arrivals
+
+
+class Relief(Frozen):
+    """Staff relief breaks: each station closes ``for`` every ``every``.
+
+    Station j (0-based) of a point with c stations takes its breaks at
+    open + every·(m+1) + j·every/c for m = 0, 1, ... (staggered), or all at
+    open + every·(m+1) when ``stagger`` is false. A busy station finishes its
+    resident (and any tube change) first. No break starts after closing.
+    """
+
+    every: PositiveDuration
+    for_: PositiveDuration = Field(alias="for")
+    stagger: bool = True
+
+
+class PointParams(Frozen):
+    """What every point has unless it says otherwise (``point_defaults``)."""
+
+    stations: Count = 2
+    window: WindowField | None = None
+    service: DurationDist = duration_dist({"dist": "lognormal", "mean": "25s", "sd": "10s"})
+    pool: Literal[1, 5, 10, 20] = 10
+    tube_change: DurationDist = duration_dist("40s")
+    tubes_per_bag: Count = 50
+    relief: Relief | None = None
+
+
+class Point(PointParams):
+    """A sampling point: stations fed by one line, pooling k residents a tube."""
+
+    id: str = Field(min_length=1)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+    @property
+    def location(self) -> tuple[float, float] | None:
+        return None if self.lat is None or self.lon is None else (self.lat, self.lon)
+
+
+class Pickups(Frozen):
+    """When vehicles set out: on a schedule, when a point holds enough tubes, at closing."""
+
+    every: PositiveDuration | None = 2 * HOUR  # parameters.md, Transport: every 2 h (OBS)
+    first: Clock | None = None
+    when_tubes: Count | None = None
+    final_sweep: bool = True
+
+
+class Travel(Frozen):
+    """Travel time = great-circle distance x detour / speed x noise, or from a matrix.
+
+    Noise is a mean-one gamma factor with coefficient of variation ``noise_cv``.
+    ``matrix`` maps origin id -> destination id -> duration and wins where it
+    has the pair.
+    """
+
+    speed: Speed = 30 / 3.6
+    detour: float = Field(default=1.3, ge=1.0)
+    noise_cv: float = Field(default=0.2, ge=0.0)
+    matrix: dict[str, dict[str, Duration]] | None = None
+
+
+class Route(Frozen):
+    """An ordered list of points, ending at a lab, driven by ``vehicles`` vehicles."""
+
+    id: str = Field(min_length=1)
+    points: tuple[str, ...] = Field(min_length=1)
+    lab: str
+    vehicles: Count = 1
+
+
+class AutoRoutes(Frozen):
+    """Group points to their nearest lab, ``points_per_vehicle`` to a route."""
+
+    points_per_vehicle: Count = 3  # parameters.md, Transport: about 3 points a vehicle (OBS)
+    vehicles_per_route: Count = 1
+
+
+def _auto(value: Any) -> Any:
+    return {} if value == "auto" else value
+
+
+class Transport(Frozen):
+    pickups: Pickups = Pickups()
+    travel: Travel = Travel()
+    handover: DurationDist = duration_dist("5min")  # parameters.md: 3-10 min (EST)
+    routes: Annotated[AutoRoutes, BeforeValidator(_auto)] | tuple[Route, ...] = AutoRoutes()
+
+
+class Receiving(Frozen):
+    """Unpack, disinfect and scan: one staff member per bag."""
+
+    staff: Count = 4
+    per_bag: DurationDist = duration_dist("10min")  # 20 min per rack of 94 (EST) ~ 50 tubes
+
+
+class Loading(Frozen):
+    """Open tubes and load a plate: one staff member per plate."""
+
+    staff: Count = 6
+    per_plate: DurationDist = duration_dist("30min")  # parameters.md: 20-45 min (EST)
+
+
+class Extraction(Frozen):
+    instruments: Count = 8
+    plates_per_run: Count = 1
+    run: DurationDist = duration_dist("30min")  # parameters.md: 12-40 min (OBS)
+
+
+class Pcr(Frozen):
+    """Amplification of whole plates; a run cannot be interrupted."""
+
+    instruments: Count = 8
+    wells: Count = 96
+    controls: Annotated[int, Field(ge=0)] = 2
+    run: DurationDist = duration_dist("75min")  # parameters.md: 60-100 min (OBS)
+
+    @model_validator(mode="after")
+    def _room_for_samples(self) -> Pcr:
+        if self.controls >= self.wells:
+            raise ValueError("controls must leave wells for samples")
+        return self
+
+    @property
+    def samples_per_plate(self) -> int:
+        return self.wells - self.controls
+
+
+class Report(Frozen):
+    """Analysis and upload of a finished plate."""
+
+    staff: Count = 2
+    per_plate: DurationDist = duration_dist("10min")  # parameters.md: 5-20 min (EST)
+
+
+class Lab(Frozen):
+    """A laboratory: receiving, plate loading, extraction, PCR, reporting."""
+
+    id: str = Field(min_length=1)
+    location: tuple[Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]] | None = None
+    opens: Clock | None = None
+    receiving: Receiving = Receiving()
+    loading: Loading = Loading()
+    extraction: Extraction = Extraction()
+    pcr: Pcr = Pcr()
+    report: Report = Report()
+    partial_plate_after: PositiveDuration = 45 * MINUTE
+
+
+class Scenario(Frozen):
+    """One district's round: demand, points, transport, labs. Frozen; copy to vary."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    round: RoundSpec
+    demand: Demand
+    point_defaults: PointParams = PointParams()
+    points: tuple[Point, ...] = Field(min_length=1)
+    transport: Transport = Transport()
+    labs: tuple[Lab, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        _check_unique(self.points, "points")
+        _check_unique(self.labs, "labs")
+        point_ids = {p.id for p in self.points}
+        lab_ids = {lab.id for lab in self.labs}
+        unknown = np.isin(self.demand.zones.point, list(point_ids), invert=True)
+        if unknown.any():
+            row = int(np.argmax(unknown))
+            raise Misplaced(
+                ("demand", "zones", row, "point"),
+                f"zone '{self.demand.zones.id[row]}' names unknown point "
+                f"'{self.demand.zones.point[row]}'",
+            )
+        start = self.round.start
+        for i, p in enumerate(self.points):
+            if p.window is not None and p.window.open < start:
+                raise Misplaced(("points", i, "window"), "opens before the round starts")
+        zones = self.demand.zones
+        if len(zones) and not np.isnan(zones.open).all():
+            has = ~np.isnan(zones.open)
+            early = has & (zones.open < start)
+            if early.any():
+                row = int(np.argmax(early))
+                raise Misplaced(("demand", "zones", row, "open"), "before the round starts")
+        if self.demand.arrivals.window.open < start:
+            raise Misplaced(("demand", "arrivals", "window"), "opens before the round starts")
+        for i, lab in enumerate(self.labs):
+            if lab.opens is not None and lab.opens < start:
+                raise Misplaced(("labs", i, "opens"), "before the round starts")
+        if self.transport.pickups.first is not None and self.transport.pickups.first < start:
+            raise Misplaced(("transport", "pickups", "first"), "before the round starts")
+        routes = self.transport.routes
+        if isinstance(routes, tuple):
+            seen: dict[str, str] = {}
+            for r, route in enumerate(routes):
+                if route.lab not in lab_ids:
+                    raise Misplaced(("transport", "routes", r, "lab"), f"unknown lab '{route.lab}'")
+                for k, pid in enumerate(route.points):
+                    if pid not in point_ids:
+                        raise Misplaced(
+                            ("transport", "routes", r, "points", k), f"unknown point '{pid}'"
+                        )
+                    if pid in seen:
+                        raise Misplaced(
+                            ("transport", "routes", r, "points", k),
+                            f"point '{pid}' is already on route '{seen[pid]}'",
+                        )
+                    seen[pid] = route.id
+            missing = [p.id for p in self.points if p.id not in seen]
+            if missing:
+                raise Misplaced(("transport", "routes"), f"point '{missing[0]}' is on no route")
+        else:
+            for i, p in enumerate(self.points):
+                if p.location is None:
+                    raise Misplaced(
+                        ("points", i, "lat"), "automatic routes need every point's lat and lon"
+                    )
+            for i, lab in enumerate(self.labs):
+                if lab.location is None:
+                    raise Misplaced(("labs", i, "location"), "automatic routes need lab locations")
+        return self
+
+    # -- conveniences for analysts -------------------------------------------------
+    @property
+    def start(self) -> float:
+        """Clock time of the round start, seconds after midnight."""
+        return self.round.start
+
+    def point(self, point_id: str) -> Point:
+        return next(p for p in self.points if p.id == point_id)
+
+    def lab(self, lab_id: str) -> Lab:
+        return next(lab for lab in self.labs if lab.id == lab_id)
+
+    def with_changes(self, changes: dict[str, Any] | None = None, **kwargs: Any) -> Scenario:
+        """A validated copy with dotted-path changes, e.g.
+        ``{"labs.city-cdc.pcr.instruments": 30, "points.*.stations": 3}``."""
+        from .overrides import apply_changes
+
+        return apply_changes(self, {**(changes or {}), **kwargs})
+
+    def deterministic(self) -> Scenario:
+        """The same scenario with every random duration replaced by its mean."""
+        from .overrides import fix_distributions
+
+        return fix_distributions(self)
+
+
+def _check_unique(items: tuple[Any, ...], where: str) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.id in seen:
+            raise Misplaced((where, i, "id"), f"duplicate id '{item.id}'")
+        seen.add(item.id)
