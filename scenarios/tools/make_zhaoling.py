@@ -38,15 +38,16 @@ GRIDS = 5_275
 # parameters.md, Guidelines: one sampling point per 2,000-3,000 residents (urban), ~1,200 in
 # counties (REQ/OBS). Zhaoling mixes both; one per 2,000 gives ~200 points.
 RESIDENTS_PER_POINT = 2_000
-# Stations scale with a point's population: ceil(population / 850), 2 to 6, so no station
-# serves more than 850 people and the average is ~700 (aim: 700-800). Cross-checks:
-# parameters.md, Collect: 1.8-2.6 stations a point in big-city rounds (OBS); samplers about
-# population / 360 (REQ/OBS) = ~1,110, i.e. 2 sampler teams rotating on each of ~570 stations.
-# At 25 s service + 40 s per 10-tube change (~29 s a resident) a station swabs ~124 an hour,
-# so ~670 participants (700 x 0.95) take ~5.4 h plus relief breaks: sampling runs a little
-# past a 07:00-12:00 window (to ~13:00 typically, ~14:00 at the busiest points).
-RESIDENTS_PER_STATION = 850
-MIN_STATIONS, MAX_STATIONS = 2, 6
+# Stations scale with a point's population: ceil(population / 550), 2 to 8. Sizing:
+# parameters.md, Guidelines: samplers about population / 360 (REQ/OBS) = ~1,110 for the
+# district; parameters.md, Collect: 1 sampler + 1 registrar a station, 2-3 teams a station
+# for rotation (OBS), so ~1,110 samplers staff ~740 stations at 1.5 teams each. At 25 s
+# service + 40 s per 10-tube change (~29 s a resident) a station swabs ~124 an hour, so
+# ~520 participants (550 x 0.95) take ~4.2 h plus two 20-min breaks: a front-loaded
+# 07:00-12:00 window builds a morning line that clears by about noon. (Fewer stations, e.g.
+# the 1.8-2.6 a point observed in big cities, parameters.md OBS, give lines of hours.)
+RESIDENTS_PER_STATION = 550
+MIN_STATIONS, MAX_STATIONS = 2, 8
 
 # The seven units the district ran in 2022 and their approximate seats (parameters.md,
 # seed district: unit list OFF/EST; seats are estimates, about +-5 km). 姬石镇 is left out:

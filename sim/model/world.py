@@ -62,7 +62,7 @@ def run_replication(
 
     outcomes: list[PointOutcome] = []
     stats: list[dict[str, object]] = []
-    queues: list[pd.DataFrame] = []
+    queues: list[tuple[np.ndarray, np.ndarray]] = []
     resident_frames: list[pd.DataFrame] = []
     steps = int(np.ceil(horizon / QUEUE_STEP)) + 1
     swab_counts = np.zeros(steps + 1, dtype=np.int64)
@@ -78,7 +78,7 @@ def run_replication(
         )  # fmt: skip
         outcomes.append(out)
         stats.append(_point_stats(point.id, point.stations, open_t, close_t, out, horizon))
-        queues.append(_queue_series(point.id, out))
+        queues.append(_queue_series(out))
         swab_counts += np.bincount(
             np.minimum(np.ceil(out.swab_end / QUEUE_STEP), steps).astype(np.int64), minlength=steps + 1
         )
@@ -139,7 +139,16 @@ def run_replication(
         routes=routes,
         vehicles=vehicles,
         points=pd.DataFrame(stats),
-        point_queues=pd.concat(queues, ignore_index=True) if queues else pd.DataFrame(),
+        point_queues=pd.DataFrame(
+            {
+                "point": pd.Categorical.from_codes(
+                    np.repeat(np.arange(len(queues)), [t.size for t, _ in queues]),
+                    categories=[p.id for p in scenario.points],
+                ),
+                "time": _cat([t for t, _ in queues], np.float64),
+                "queue": _cat([q for _, q in queues], np.int64),
+            }
+        ),
         swabbed=np.cumsum(swab_counts)[:steps],
         residents=residents,
         wall={"collect_s": t_collect - clock, "transport_lab_s": t_sim - t_collect},
@@ -199,10 +208,11 @@ def _point_stats(
     return row
 
 
-def _queue_series(point_id: str, out: PointOutcome) -> pd.DataFrame:
+def _queue_series(out: PointOutcome) -> tuple[np.ndarray, np.ndarray]:
+    """People in line every QUEUE_STEP while the point has arrivals or a line."""
     if out.arrivals.size == 0:
-        return pd.DataFrame({"point": [], "time": [], "queue": []})
+        return np.empty(0), np.empty(0, dtype=np.int64)
     first = np.floor(out.arrivals[0] / QUEUE_STEP) * QUEUE_STEP
-    last = np.ceil(out.swab_start.max() / QUEUE_STEP) * QUEUE_STEP
+    last = np.ceil(out.swab_start[-1] / QUEUE_STEP) * QUEUE_STEP
     times = np.arange(first, last + QUEUE_STEP, QUEUE_STEP)
-    return pd.DataFrame({"point": point_id, "time": times, "queue": queue_lengths(out.arrivals, out.swab_start, times)})
+    return times, queue_lengths(out.arrivals, out.swab_start, times)

@@ -243,8 +243,11 @@ def _dotted(loc: Loc) -> str:
 
 
 def _translate(exc: ValidationError, origins: dict[Loc, Origin], name: str) -> ScenarioError:
-    error = exc.errors(include_url=False)[0]
-    loc: Loc = tuple(error["loc"])
+    errors = exc.errors(include_url=False)
+    # a union reports one error per member; the deepest path is the member that fitted best
+    top = tuple(errors[0]["loc"][:2])
+    error = max((e for e in errors if tuple(e["loc"][:2]) == top), key=lambda e: len(_data_path(tuple(e["loc"]))))
+    loc = _data_path(tuple(error["loc"]))
     message = error["msg"]
     original = (error.get("ctx") or {}).get("error")
     if isinstance(original, Misplaced):
@@ -252,23 +255,22 @@ def _translate(exc: ValidationError, origins: dict[Loc, Origin], name: str) -> S
         message = str(original)
     elif message.startswith("Value error, "):
         message = message[len("Value error, ") :]
-    # pydantic adds the union member's tag to the path ("lognormal"); drop what the data lacks
-    loc = _known_prefix(loc, origins)
     if error["type"] not in ("missing", "extra_forbidden") and "input" in error and not isinstance(error["input"], dict | list):
         message += f" (got {error['input']!r})"
     file, line = _nearest_origin(loc, origins, name)
     return ScenarioError(file, line, _dotted(loc), message)
 
 
-def _known_prefix(loc: Loc, origins: dict[Loc, Origin]) -> Loc:
-    parts = list(loc)
-    out: list[str | int] = []
-    for i, part in enumerate(parts):
-        candidate = (*out, part)
-        if candidate in origins or i == len(parts) - 1 or isinstance(part, int):
-            out.append(part)
-        # a tag inserted by a tagged union is not in the data: skip it
-    return tuple(out)
+_UNION_TAGS = {"fixed", "uniform", "triangular", "exponential", "normal", "lognormal", "gamma", "empirical"}
+
+
+def _data_path(loc: Loc) -> Loc:
+    """The path in the data: without the member names pydantic inserts for unions."""
+    return tuple(
+        part
+        for part in loc
+        if isinstance(part, int) or not (part in _UNION_TAGS or "[" in part or part in ("AutoRoutes", "str", "float", "int"))
+    )
 
 
 def _nearest_origin(loc: Loc, origins: dict[Loc, Origin], name: str) -> Origin:

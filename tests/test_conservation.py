@@ -1,0 +1,125 @@
+"""Conservation laws and invariants on a stochastic round, finished and unfinished.
+
+Every arriving resident is swabbed once and sits in exactly one tube; every
+tube gets exactly one result or is reported unfinished; timestamps never go
+backwards along a tube; no resource ever serves more at once than it has.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim
+from sim.results.tables import STATUS_ORDER
+
+from .conftest import SCENARIOS
+
+STEPS = [
+    "first_swab_h", "last_swab_h", "sealed_h", "picked_up_h", "delivered_h", "receive_start_h", "received_h",
+    "plate_formed_h", "plated_h", "extraction_start_h", "extraction_end_h", "pcr_start_h", "pcr_end_h",
+    "report_start_h", "reported_h",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=["finished", "cut short"])
+def result(request: pytest.FixtureRequest) -> sim.Result:
+    sc = sim.load_scenario(SCENARIOS / "zhaoling.yaml")
+    if request.param == "cut short":
+        # a 9 h horizon stops the round with tubes everywhere: at points, on the road, in labs
+        sc = sc.with_changes({"round.horizon": "9h", "round.targets": ["8h", "9h"]})
+    return sim.run(sc, detail="residents")
+
+
+def test_every_resident_is_swabbed_once_into_one_tube(result: sim.Result) -> None:
+    residents = result.residents
+    assert residents is not None
+    tubes = result.tubes
+    assert len(residents) == result.points["residents"].sum()
+    assert residents.groupby("tube").size().reindex(tubes["tube"]).tolist() == tubes["residents"].tolist()
+    # a tube holds consecutive residents of one station of one point, at most k of them
+    merged = residents.merge(tubes[["tube", "point", "station"]], on="tube", suffixes=("", "_tube"))
+    assert (merged["point"].astype(str) == merged["point_tube"].astype(str)).all()
+    assert (merged["station"] == merged["station_tube"]).all()
+    assert tubes["residents"].between(1, 10).all()
+    assert (residents["swab_start"] >= residents["arrival"]).all()
+
+
+def test_every_tube_has_one_result_or_is_unfinished(result: sim.Result) -> None:
+    tubes = result.tubes
+    s = result.summary()
+    reported = tubes["reported_h"].notna()
+    assert ((tubes["status"] == "reported") == reported).all()
+    assert set(tubes["status"].astype(str)) <= set(STATUS_ORDER)
+    assert s["unfinished"]["tubes"] == int((~reported).sum())
+    if s["finished"]:
+        assert reported.all()
+    else:
+        assert s["completion_h"] is None and not reported.all()
+        assert sum(w["tubes"] for w in s["unfinished"]["where"]) <= s["unfinished"]["tubes"]
+    # one plate per tube, plate sizes add up
+    plated = tubes[tubes["plate"] >= 0]
+    assert plated.groupby("plate").size().tolist() == result.plates["tubes"].tolist()
+
+
+def test_timestamps_never_go_backwards(result: sim.Result) -> None:
+    values = result.tubes[STEPS].to_numpy()
+    for a, b in zip(range(len(STEPS) - 1), range(1, len(STEPS)), strict=True):
+        both = ~np.isnan(values[:, a]) & ~np.isnan(values[:, b])
+        assert (values[both, b] >= values[both, a] - 1e-12).all(), (STEPS[a], STEPS[b])
+        # a step reached means the step before it was reached
+        assert not (np.isnan(values[:, a]) & ~np.isnan(values[:, b])).any(), (STEPS[a], STEPS[b])
+
+
+def _max_concurrent(starts: np.ndarray, ends: np.ndarray) -> int:
+    keep = ~np.isnan(starts)
+    ends = np.where(np.isnan(ends[keep]), np.inf, ends[keep])
+    events = np.concatenate([np.c_[ends, -np.ones(ends.size)], np.c_[starts[keep], np.ones(ends.size)]])
+    events = events[np.lexsort((events[:, 1], events[:, 0]))]  # ends before starts at the same instant
+    return int(np.cumsum(events[:, 1]).max()) if events.size else 0
+
+
+def test_no_resource_exceeds_its_capacity(result: sim.Result) -> None:
+    sc = result.scenario
+    plates, bags = result.plates, result.bags
+    for lab in sc.labs:
+        p = plates[plates["lab"] == lab.id]
+        runs = p.drop_duplicates(["extraction_instrument", "extraction_start_h"])
+        b = bags[bags["lab"] == lab.id]
+        checks = [
+            ("receiving", b["receive_start_h"], b["received_h"], lab.receiving.staff),
+            ("loading", p["formed_h"], p["loaded_h"], lab.loading.staff),
+            ("extraction", runs["extraction_start_h"], runs["extraction_end_h"], lab.extraction.instruments),
+            ("pcr", p["pcr_start_h"], p["pcr_end_h"], lab.pcr.instruments),
+            ("report", p["report_start_h"], p["reported_h"], lab.report.staff),
+        ]
+        for stage, starts, ends, capacity in checks:
+            peak = _max_concurrent(starts.to_numpy(dtype=float), ends.to_numpy(dtype=float))
+            assert peak <= capacity, (lab.id, stage, peak, capacity)
+        # one plate at a time per PCR instrument
+        for _, runs_on in p.groupby("pcr_instrument"):
+            assert _max_concurrent(runs_on["pcr_start_h"].to_numpy(), runs_on["pcr_end_h"].to_numpy()) <= 1
+        assert (runs.groupby("extraction_start_h").size() <= lab.extraction.instruments).all()
+    # vehicles drive one trip at a time
+    for _, trips in result.trips.groupby("vehicle"):
+        assert _max_concurrent(trips["depart_h"].to_numpy(), trips["back_h"].to_numpy()) <= 1
+    # stations swab one resident at a time
+    residents = result.residents
+    assert residents is not None
+    for _, group in residents.groupby(["point", "station"], observed=True):
+        assert _max_concurrent(group["swab_start"].to_numpy(), group["swab_end"].to_numpy()) <= 1
+
+
+def test_plates_hold_at_most_the_sample_wells(result: sim.Result) -> None:
+    per_plate = {lab.id: lab.pcr.samples_per_plate for lab in result.scenario.labs}
+    limit = result.plates["lab"].astype(str).map(per_plate)
+    assert (result.plates["tubes"] <= limit).all()
+    assert (result.plates["tubes"] >= 1).all()
+
+
+def test_tables_are_tidy(result: sim.Result) -> None:
+    for name in ("tubes", "plates", "points", "trips", "stops", "bags", "vehicles", "labs", "timeline", "kpis"):
+        frame = result.table(name)
+        assert isinstance(frame, pd.DataFrame) and "replication" in frame.columns, name
+        assert frame.columns.is_unique, name

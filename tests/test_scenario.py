@@ -1,0 +1,156 @@
+"""Scenario loading: units, defaults, overrides, and errors that name file, line and field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import sim
+from sim.scenario import ScenarioError
+from sim.units import parse_clock, parse_duration, parse_speed
+
+from .conftest import HAND_ROUND, SCENARIOS
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("25s", 25), ("75min", 4500), ("2h", 7200), ("1h30min", 5400), ("0.5h", 1800), (0, 0), ("1d", 86400)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", [25, "25", "25 seconds", "h", "", "-5min", True])
+def test_durations_refused(text: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)  # type: ignore[arg-type]
+
+
+def test_clock_and_speed() -> None:
+    assert parse_clock("07:00") == 7 * 3600
+    assert parse_clock("02:30+1") == 26.5 * 3600
+    assert parse_speed("36km/h") == pytest.approx(10.0)
+    with pytest.raises(ValueError):
+        parse_clock("25:00")
+    with pytest.raises(ValueError):
+        parse_speed(30)
+
+
+def test_defaults_fill_points_and_yaml_clock_is_not_sexagesimal(write_scenario: Callable[..., Path]) -> None:
+    sc = sim.load_scenario(write_scenario(HAND_ROUND.replace('start: "07:00"', "start: 07:00")))
+    assert sc.round.start == 7 * 3600  # unquoted 07:00 would be 420 in YAML 1.1
+    assert sc.points[0].service.mean == 30
+    assert sc.points[0].pool == 10
+    assert sc.transport.travel.matrix == {"L": {"A": 600.0}, "A": {"L": 600.0}}
+
+
+def test_scenario_is_frozen_and_variants_are_copies(write_scenario: Callable[..., Path]) -> None:
+    sc = sim.load_scenario(write_scenario(HAND_ROUND))
+    with pytest.raises(Exception, match="frozen"):
+        sc.round.name = "x"  # type: ignore[misc]
+    more = sc.with_changes({"labs.L.pcr.instruments": 3, "point_defaults.stations": 2})
+    assert more.lab("L").pcr.instruments == 3 and more.points[0].stations == 2
+    assert sc.lab("L").pcr.instruments == 1 and sc.points[0].stations == 1
+    assert more.demand.zones is sc.demand.zones
+
+
+def test_set_overrides_from_the_command_line_syntax(write_scenario: Callable[..., Path]) -> None:
+    sc = sim.load_scenario(
+        write_scenario(HAND_ROUND),
+        ["labs.L.pcr.run=90min", "points.*.stations=2", "round.targets=[4h, 8h]", 'transport.pickups.first="08:00"'],
+    )
+    assert sc.lab("L").pcr.run.mean == 5400
+    assert sc.points[0].stations == 2
+    assert sc.round.targets == (4 * 3600, 8 * 3600)
+    assert sc.transport.pickups.first == 8 * 3600
+
+
+def test_deterministic_twin_keeps_means(write_scenario: Callable[..., Path]) -> None:
+    text = HAND_ROUND.replace("service: 30s", "service: {dist: lognormal, mean: 30s, sd: 12s}")
+    sc = sim.load_scenario(write_scenario(text)).deterministic()
+    assert sc.points[0].service.is_fixed and sc.points[0].service.mean == pytest.approx(30)
+
+
+def _error(path: Path, overrides: list[str] | None = None) -> ScenarioError:
+    with pytest.raises(ScenarioError) as info:
+        sim.load_scenario(path, overrides or [])
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "words"),
+    [
+        ("  stations: 1", "  stations: three", "point_defaults.stations", "valid integer"),
+        ("  stations: 1", "  stations: -2", "point_defaults.stations", "greater than or equal to 1"),
+        ("  stations: 1", "  statoins: 1", "point_defaults.statoins", "Extra inputs"),
+        ("  service: 30s", "  service: 30 seconds", "point_defaults.service.value", "not a duration"),
+        ("  service: 30s", "  service: 30", "point_defaults.service.value", "has no unit"),
+        ("  - {id: A}", "  - {id: A, pool: 7}", "points[0].pool", "Input should be 1, 5, 10 or 20"),
+        ("    - {id: Z1, population: 20, point: A}", "    - {id: Z1, population: 20, point: B}",
+         "demand.zones[0].point", "unknown point 'B'"),
+        ("    - {id: Z1, population: 20, point: A}", "    - {id: Z1, population: -20, point: A}",
+         "demand.zones[0].population", "must be >= 0"),
+        ("    - {id: R, points: [A], lab: L}", "    - {id: R, points: [A], lab: M}",
+         "transport.routes[0].lab", "unknown lab 'M'"),
+        ("    - {id: R, points: [A], lab: L}", "    - {id: R, points: [A]}",
+         "transport.routes[0].lab", "Field required"),
+        ("    pcr: {instruments: 1, run: 75min}", "    pcr: {instruments: 0, run: 75min}",
+         "labs[0].pcr.instruments", "greater than or equal to 1"),
+        ('  start: "07:00"', '  start: "7 o\'clock"', "round.start", "not a clock time"),
+    ],
+)  # fmt: skip
+def test_bad_input_names_file_line_and_field(
+    write_scenario: Callable[..., Path], old: str, new: str, field: str, words: str
+) -> None:
+    assert old in HAND_ROUND
+    text = HAND_ROUND.replace(old, new)
+    line = text.splitlines().index(new) + 1
+    path = write_scenario(text)
+    err = _error(path)
+    assert (err.file, err.line, err.field) == (str(path), line, field)
+    assert words in err.message
+    assert "\n" not in str(err)
+
+
+def test_errors_in_csv_name_the_csv_line(write_scenario: Callable[..., Path]) -> None:
+    text = HAND_ROUND.replace("  zones:\n    - {id: Z1, population: 20, point: A}", "  zones: {csv: zones.csv}")
+    path = write_scenario(text, zones__csv="id,population,point\nZ1,20,A\nZ2,x,A\n")
+    err = _error(path)
+    assert err.file.endswith("zones.csv") and err.line == 3 and err.field == "demand.zones[1].population"
+    path = write_scenario(text, zones__csv="id,population,point\nZ1,20,A\nZ2,5,Q\n")
+    err = _error(path)
+    assert err.file.endswith("zones.csv") and err.line == 3 and "unknown point 'Q'" in err.message
+
+
+def test_points_csv(write_scenario: Callable[..., Path]) -> None:
+    text = HAND_ROUND.replace("points:\n  - {id: A}", "points: {csv: points.csv}")
+    sc = sim.load_scenario(write_scenario(text, points__csv="id,lat,lon,stations\nA,33.5,114.0,3\n"))
+    assert sc.points[0].stations == 3 and sc.points[0].location == (33.5, 114.0)
+    path = write_scenario(text, points__csv="id,lat,lon,stations\nA,33.5,114.0,-1\n")
+    err = _error(path)
+    assert err.file.endswith("points.csv") and err.line == 2 and err.field == "points[0].stations"
+
+
+def test_missing_file_duplicate_key_and_bad_yaml(write_scenario: Callable[..., Path], tmp_path: Path) -> None:
+    err = _error(tmp_path / "nope.yaml")
+    assert "cannot read" in err.message
+    err = _error(write_scenario(HAND_ROUND + "round: {name: again}\n"))
+    assert err.field == "round" and "duplicate" in err.message
+    err = _error(write_scenario("round: [unclosed\n"))
+    assert "not valid YAML" in err.message
+
+
+def test_bad_override_is_reported(write_scenario: Callable[..., Path]) -> None:
+    path = write_scenario(HAND_ROUND)
+    err = _error(path, ["labs.nope.pcr.instruments=3"])
+    assert err.file == "--set" and "no element 'nope'" in err.message
+    err = _error(path, ["labs.L.pcr.instruments=-3"])
+    assert err.field == "labs[0].pcr.instruments"
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_scenario_file_validates(path: Path) -> None:
+    sc = sim.load_scenario(path)
+    assert sc.demand.zones.total_population > 0
