@@ -24,5 +24,8 @@ def run(
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     seed = scenario.round.seed if seed is None else seed
-    parts = [tabulate(run_replication(scenario, r, seed=seed, detail=detail)) for r in range(replications)]
+    parts = [
+        tabulate(run_replication(scenario, r, seed=seed, detail=detail))
+        for r in range(replications)
+    ]
     return Result(scenario, seed, parts)

@@ -40,7 +40,9 @@ def _at(start: float, hours: float | None) -> str:
     return f"{format_clock(start + hours * 3600)[:5]}  ({hours:.1f} h)"
 
 
-def print_summary(summary: dict[str, Any], start: float, folder: str | None, console: Console | None = None) -> None:
+def print_summary(
+    summary: dict[str, Any], start: float, folder: str | None, console: Console | None = None
+) -> None:
     """One replication's headline, in the order a planner asks: done in time? why? where?"""
     console = console or Console()
     s = summary
@@ -55,17 +57,27 @@ def print_summary(summary: dict[str, Any], start: float, folder: str | None, con
     verdicts = []
     for t in s["targets"]:
         if t["met"]:
-            verdicts.append(f"{t['hours']:g} h target: [green]MET[/green] ({t['spare_h']:.1f} h spare)")
+            verdicts.append(
+                f"{t['hours']:g} h target: [green]MET[/green] ({t['spare_h']:.1f} h spare)"
+            )
         else:
-            verdicts.append(f"{t['hours']:g} h target: [red]MISSED[/red] ({100 * t['share_reported']:.1f} % reported by then)")
+            verdicts.append(
+                f"{t['hours']:g} h target: [red]MISSED[/red] ({100 * t['share_reported']:.1f} % reported by then)"
+            )
     console.print(f"  last report    {_at(start, stages['last_report'])}   " + "   ".join(verdicts))
     if not s["finished"]:
         u = s["unfinished"]
-        console.print(f"  [red]unfinished at the horizon:[/red] {u['tubes']:,} tubes, {u['residents']:,} residents")
+        console.print(
+            f"  [red]unfinished at the horizon:[/red] {u['tubes']:,} tubes, {u['residents']:,} residents"
+        )
         for w in u.get("where", [])[:5]:
             console.print(f"    {w['tubes']:>7,} tubes  {w['status']:<20} at {w['place']}")
     path = sorted(s["critical_path"], key=lambda r: -r["hours"])
-    parts = [f"{SEGMENT_LABELS.get(r['segment'], r['segment'])} {r['hours']:.1f} h" for r in path if r["hours"] >= 0.05]
+    parts = [
+        f"{SEGMENT_LABELS.get(r['segment'], r['segment'])} {r['hours']:.1f} h"
+        for r in path
+        if r["hours"] >= 0.05
+    ]
     console.print("  the last tubes spent: " + " | ".join(parts[:6]))
     b = s.get("bottleneck") or {}
     if b:
@@ -75,18 +87,23 @@ def print_summary(summary: dict[str, Any], start: float, folder: str | None, con
             line += f" at {b['where']}"
         if b.get("busy_share_in_window") is not None:
             window = b.get("busy_window") or ["", ""]
-            line += f" ({100 * b['busy_share_in_window']:.0f} % busy {window[0][:5]}-{window[1][:5]})"
+            line += (
+                f" ({100 * b['busy_share_in_window']:.0f} % busy {window[0][:5]}-{window[1][:5]})"
+            )
         console.print(line)
     q = s.get("longest_queue") or {}
     if q:
+        at = format_clock(start + q["at_h"] * 3600)[:5]
         console.print(
-            f"  longest queue: point {q['point']}, {q['people']:,} people at {format_clock(start + q['at_h'] * 3600)[:5]}, "
+            f"  longest queue: point {q['point']}, {q['people']:,} people at {at}, "
             f"longest wait there {q['longest_wait_min']:.0f} min; "
             f"{100 * q['share_waiting_over_30min']:.1f} % of residents waited over 30 min"
         )
     util = s.get("utilisation") or {}
     if util:
-        console.print("  utilisation: " + " | ".join(f"{k} {100 * v:.0f} %" for k, v in util.items()))
+        console.print(
+            "  utilisation: " + " | ".join(f"{k} {100 * v:.0f} %" for k, v in util.items())
+        )
     if folder:
         console.print(f"  results in {folder}/  (report.html)")
 
@@ -95,13 +112,19 @@ def print_replications(summary: dict[str, Any], console: Console | None = None) 
     """Several replications: completion and the probability of meeting each target."""
     console = console or Console()
     s = summary
-    console.print(f"[bold]{s['scenario']}[/bold]   seed {s['seed']}   {s['replications']} replications")
+    console.print(
+        f"[bold]{s['scenario']}[/bold]   seed {s['seed']}   {s['replications']} replications"
+    )
     table = Table(show_header=True, header_style="bold")
     table.add_column("target")
     table.add_column("P(met)", justify="right")
     table.add_column("share reported by then", justify="right")
     for t in s["targets"]:
-        table.add_row(f"{t['hours']:g} h ({t['clock']})", f"{t['p_met']:.2f}", f"{100 * t['share_reported']:.1f} %")
+        table.add_row(
+            f"{t['hours']:g} h ({t['clock']})",
+            f"{t['p_met']:.2f}",
+            f"{100 * t['share_reported']:.1f} %",
+        )
     console.print(table)
     if s.get("completion_h") is not None:
         console.print(f"  mean completion {s['completion_h']:.2f} h")

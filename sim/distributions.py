@@ -221,7 +221,9 @@ DurationDist = Annotated[_Tagged, BeforeValidator(_shorthand)]
 """A random duration: a bare duration (fixed) or ``{dist: NAME, ...parameters}``."""
 
 
-def duration_dist(value: Any) -> Fixed | Uniform | Triangular | Exponential | Normal | Lognormal | Gamma | Empirical:
+def duration_dist(
+    value: Any,
+) -> Fixed | Uniform | Triangular | Exponential | Normal | Lognormal | Gamma | Empirical:
     """Validate a declaration such as ``"40s"`` or ``{"dist": "lognormal", "mean": "25s", "sd": "10s"}``."""
     return _ADAPTER.validate_python(value)
 

@@ -97,8 +97,8 @@ def format_duration(seconds: float) -> str:
 
 
 def format_clock(seconds_after_midnight: float) -> str:
-    """"HH:MM" of a time of day, with "+N" when it falls on a later day."""
-    whole = int(round(seconds_after_midnight))
+    """The time of day as "HH:MM", with "+N" when it falls on a later day."""
+    whole = round(seconds_after_midnight)
     days, secs = divmod(whole, int(DAY))
     text = f"{secs // 3600:02d}:{secs % 3600 // 60:02d}"
     if secs % 60:

@@ -37,7 +37,10 @@ def test_every_resident_is_swabbed_once_into_one_tube(result: sim.Result) -> Non
     assert residents is not None
     tubes = result.tubes
     assert len(residents) == result.points["residents"].sum()
-    assert residents.groupby("tube").size().reindex(tubes["tube"]).tolist() == tubes["residents"].tolist()
+    assert (
+        residents.groupby("tube").size().reindex(tubes["tube"]).tolist()
+        == tubes["residents"].tolist()
+    )
     # a tube holds consecutive residents of one station of one point, at most k of them
     merged = residents.merge(tubes[["tube", "point", "station"]], on="tube", suffixes=("", "_tube"))
     assert (merged["point"].astype(str) == merged["point_tube"].astype(str)).all()
@@ -75,8 +78,12 @@ def test_timestamps_never_go_backwards(result: sim.Result) -> None:
 def _max_concurrent(starts: np.ndarray, ends: np.ndarray) -> int:
     keep = ~np.isnan(starts)
     ends = np.where(np.isnan(ends[keep]), np.inf, ends[keep])
-    events = np.concatenate([np.c_[ends, -np.ones(ends.size)], np.c_[starts[keep], np.ones(ends.size)]])
-    events = events[np.lexsort((events[:, 1], events[:, 0]))]  # ends before starts at the same instant
+    events = np.concatenate(
+        [np.c_[ends, -np.ones(ends.size)], np.c_[starts[keep], np.ones(ends.size)]]
+    )
+    events = events[
+        np.lexsort((events[:, 1], events[:, 0]))
+    ]  # ends before starts at the same instant
     return int(np.cumsum(events[:, 1]).max()) if events.size else 0
 
 
@@ -90,7 +97,12 @@ def test_no_resource_exceeds_its_capacity(result: sim.Result) -> None:
         checks = [
             ("receiving", b["receive_start_h"], b["received_h"], lab.receiving.staff),
             ("loading", p["formed_h"], p["loaded_h"], lab.loading.staff),
-            ("extraction", runs["extraction_start_h"], runs["extraction_end_h"], lab.extraction.instruments),
+            (
+                "extraction",
+                runs["extraction_start_h"],
+                runs["extraction_end_h"],
+                lab.extraction.instruments,
+            ),
             ("pcr", p["pcr_start_h"], p["pcr_end_h"], lab.pcr.instruments),
             ("report", p["report_start_h"], p["reported_h"], lab.report.staff),
         ]
@@ -99,7 +111,10 @@ def test_no_resource_exceeds_its_capacity(result: sim.Result) -> None:
             assert peak <= capacity, (lab.id, stage, peak, capacity)
         # one plate at a time per PCR instrument
         for _, runs_on in p.groupby("pcr_instrument"):
-            assert _max_concurrent(runs_on["pcr_start_h"].to_numpy(), runs_on["pcr_end_h"].to_numpy()) <= 1
+            assert (
+                _max_concurrent(runs_on["pcr_start_h"].to_numpy(), runs_on["pcr_end_h"].to_numpy())
+                <= 1
+            )
         assert (runs.groupby("extraction_start_h").size() <= lab.extraction.instruments).all()
     # vehicles drive one trip at a time
     for _, trips in result.trips.groupby("vehicle"):
@@ -119,7 +134,18 @@ def test_plates_hold_at_most_the_sample_wells(result: sim.Result) -> None:
 
 
 def test_tables_are_tidy(result: sim.Result) -> None:
-    for name in ("tubes", "plates", "points", "trips", "stops", "bags", "vehicles", "labs", "timeline", "kpis"):
+    for name in (
+        "tubes",
+        "plates",
+        "points",
+        "trips",
+        "stops",
+        "bags",
+        "vehicles",
+        "labs",
+        "timeline",
+        "kpis",
+    ):
         frame = result.table(name)
         assert isinstance(frame, pd.DataFrame) and "replication" in frame.columns, name
         assert frame.columns.is_unique, name

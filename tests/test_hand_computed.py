@@ -59,7 +59,9 @@ def test_every_tube_timestamp(result: sim.Result) -> None:
         "reported_h": [13800, 18300],
     }
     for column, seconds in expected.items():
-        np.testing.assert_allclose(t[column].to_numpy(), np.array(seconds) / H, atol=1e-9, err_msg=column)
+        np.testing.assert_allclose(
+            t[column].to_numpy(), np.array(seconds) / H, atol=1e-9, err_msg=column
+        )
     assert list(t["residents"]) == [10, 10]
     assert list(t["trip"]) == [0, 1]
     assert list(result.trips["reason"]) == ["schedule", "sweep"]
@@ -72,7 +74,12 @@ def test_stage_completions_and_targets(result: sim.Result) -> None:
     assert s["completion_h"] == pytest.approx(18300 / H)
     assert s["completion_clock"] == "12:05"
     assert s["stages_h"] == pytest.approx(
-        {"last_swab": 3540 / H, "last_delivery": 5100 / H, "last_pcr": 17700 / H, "last_report": 18300 / H}
+        {
+            "last_swab": 3540 / H,
+            "last_delivery": 5100 / H,
+            "last_pcr": 17700 / H,
+            "last_report": 18300 / H,
+        }
     )
     five, six = s["targets"]
     assert (five["hours"], five["met"], five["share_reported"]) == (5.0, False, 0.5)

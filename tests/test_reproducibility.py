@@ -21,7 +21,11 @@ def test_streams_depend_on_seed_replication_and_name_only() -> None:
     a = stream(1, 0, "service/P-1").random(5)
     assert np.array_equal(a, stream(1, 0, "service/P-1").random(5))
     assert np.array_equal(a, Streams(1, 0)["service/P-1"].random(5))
-    for other in (stream(2, 0, "service/P-1"), stream(1, 1, "service/P-1"), stream(1, 0, "service/P-2")):
+    for other in (
+        stream(2, 0, "service/P-1"),
+        stream(1, 1, "service/P-1"),
+        stream(1, 0, "service/P-2"),
+    ):
         assert not np.array_equal(a, other.random(5))
     # asking for other streams first changes nothing
     s = Streams(1, 0)
@@ -50,11 +54,18 @@ def test_replications_are_independent_of_how_many_are_run(zhaoling: sim.Scenario
     assert three.summary()["replications"] == 3
 
 
-def test_adding_a_lab_or_vehicles_leaves_arrivals_and_swabs_identical(zhaoling: sim.Scenario) -> None:
+def test_adding_a_lab_or_vehicles_leaves_arrivals_and_swabs_identical(
+    zhaoling: sim.Scenario,
+) -> None:
     base = sim.run(zhaoling, detail="residents")
     more_vehicles = zhaoling.with_changes({"transport.routes.vehicles_per_route": 2})
     extra_lab = zhaoling.model_copy(
-        update={"labs": (*zhaoling.labs, zhaoling.labs[0].model_copy(update={"id": "extra", "location": (33.60, 114.05)}))}
+        update={
+            "labs": (
+                *zhaoling.labs,
+                zhaoling.labs[0].model_copy(update={"id": "extra", "location": (33.60, 114.05)}),
+            )
+        }
     )
     extra_lab = sim.Scenario.model_validate(extra_lab)
     for variant in (more_vehicles, extra_lab):

@@ -16,7 +16,15 @@ from .conftest import HAND_ROUND, SCENARIOS
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("25s", 25), ("75min", 4500), ("2h", 7200), ("1h30min", 5400), ("0.5h", 1800), (0, 0), ("1d", 86400)],
+    [
+        ("25s", 25),
+        ("75min", 4500),
+        ("2h", 7200),
+        ("1h30min", 5400),
+        ("0.5h", 1800),
+        (0, 0),
+        ("1d", 86400),
+    ],
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -38,7 +46,9 @@ def test_clock_and_speed() -> None:
         parse_speed(30)
 
 
-def test_defaults_fill_points_and_yaml_clock_is_not_sexagesimal(write_scenario: Callable[..., Path]) -> None:
+def test_defaults_fill_points_and_yaml_clock_is_not_sexagesimal(
+    write_scenario: Callable[..., Path],
+) -> None:
     sc = sim.load_scenario(write_scenario(HAND_ROUND.replace('start: "07:00"', "start: 07:00")))
     assert sc.round.start == 7 * 3600  # unquoted 07:00 would be 420 in YAML 1.1
     assert sc.points[0].service.mean == 30
@@ -59,7 +69,12 @@ def test_scenario_is_frozen_and_variants_are_copies(write_scenario: Callable[...
 def test_set_overrides_from_the_command_line_syntax(write_scenario: Callable[..., Path]) -> None:
     sc = sim.load_scenario(
         write_scenario(HAND_ROUND),
-        ["labs.L.pcr.run=90min", "points.*.stations=2", "round.targets=[4h, 8h]", 'transport.pickups.first="08:00"'],
+        [
+            "labs.L.pcr.run=90min",
+            "points.*.stations=2",
+            "round.targets=[4h, 8h]",
+            'transport.pickups.first="08:00"',
+        ],
     )
     assert sc.lab("L").pcr.run.mean == 5400
     assert sc.points[0].stations == 2
@@ -115,10 +130,16 @@ def test_bad_input_names_file_line_and_field(
 
 
 def test_errors_in_csv_name_the_csv_line(write_scenario: Callable[..., Path]) -> None:
-    text = HAND_ROUND.replace("  zones:\n    - {id: Z1, population: 20, point: A}", "  zones: {csv: zones.csv}")
+    text = HAND_ROUND.replace(
+        "  zones:\n    - {id: Z1, population: 20, point: A}", "  zones: {csv: zones.csv}"
+    )
     path = write_scenario(text, zones__csv="id,population,point\nZ1,20,A\nZ2,x,A\n")
     err = _error(path)
-    assert err.file.endswith("zones.csv") and err.line == 3 and err.field == "demand.zones[1].population"
+    assert (
+        err.file.endswith("zones.csv")
+        and err.line == 3
+        and err.field == "demand.zones[1].population"
+    )
     path = write_scenario(text, zones__csv="id,population,point\nZ1,20,A\nZ2,5,Q\n")
     err = _error(path)
     assert err.file.endswith("zones.csv") and err.line == 3 and "unknown point 'Q'" in err.message
@@ -126,14 +147,18 @@ def test_errors_in_csv_name_the_csv_line(write_scenario: Callable[..., Path]) ->
 
 def test_points_csv(write_scenario: Callable[..., Path]) -> None:
     text = HAND_ROUND.replace("points:\n  - {id: A}", "points: {csv: points.csv}")
-    sc = sim.load_scenario(write_scenario(text, points__csv="id,lat,lon,stations\nA,33.5,114.0,3\n"))
+    sc = sim.load_scenario(
+        write_scenario(text, points__csv="id,lat,lon,stations\nA,33.5,114.0,3\n")
+    )
     assert sc.points[0].stations == 3 and sc.points[0].location == (33.5, 114.0)
     path = write_scenario(text, points__csv="id,lat,lon,stations\nA,33.5,114.0,-1\n")
     err = _error(path)
     assert err.file.endswith("points.csv") and err.line == 2 and err.field == "points[0].stations"
 
 
-def test_missing_file_duplicate_key_and_bad_yaml(write_scenario: Callable[..., Path], tmp_path: Path) -> None:
+def test_missing_file_duplicate_key_and_bad_yaml(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
     err = _error(tmp_path / "nope.yaml")
     assert "cannot read" in err.message
     err = _error(write_scenario(HAND_ROUND + "round: {name: again}\n"))

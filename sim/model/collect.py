@@ -27,7 +27,9 @@ from numba import njit
 
 
 @njit(cache=True)
-def _apply_due_breaks(free: float, until: float, breaks: np.ndarray, nxt: int, length: float) -> tuple[float, int]:
+def _apply_due_breaks(
+    free: float, until: float, breaks: np.ndarray, nxt: int, length: float
+) -> tuple[float, int]:
     while nxt < breaks.size:
         b = breaks[nxt]
         if np.isnan(b) or b > until:
@@ -48,7 +50,17 @@ def serve_point(
     tube_change: np.ndarray,
     breaks: np.ndarray,
     break_length: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+]:
     """Swab start, station and tube of each resident; station, first swab, last swab end,
     seal time and size of each tube (tubes numbered in the order they were opened)."""
     n = arrivals.size
@@ -100,7 +112,9 @@ def serve_point(
         free[j] = end
     for j in range(stations):
         if count[j] > 0:
-            f, nxt[j] = _apply_due_breaks(free[j], max(close_t, free[j]), breaks[j], nxt[j], break_length)
+            f, nxt[j] = _apply_due_breaks(
+                free[j], max(close_t, free[j]), breaks[j], nxt[j], break_length
+            )
             t = max(f, close_t)
             t_sealed[current[j]] = t + tube_change[j, sealed_by[j]]
             sealed_by[j] += 1

@@ -26,7 +26,9 @@ class PointDemand:
 
     arrivals: np.ndarray  # sorted arrival time of each resident
     service: np.ndarray  # service time of each resident, in arrival order
-    tube_change: np.ndarray  # (stations, tubes per station) sealing time of each station's m-th tube
+    tube_change: (
+        np.ndarray
+    )  # (stations, tubes per station) sealing time of each station's m-th tube
     zone: np.ndarray | None  # zone row of each resident (only when residents are kept)
 
 
@@ -68,7 +70,9 @@ def draw_point_demand(
 
     pieces: list[np.ndarray] = []
     owners: list[np.ndarray] = []
-    windows = np.unique(np.stack([opens, closes], axis=1), axis=0) if len(zone_rows) else np.empty((0, 2))
+    windows = (
+        np.unique(np.stack([opens, closes], axis=1), axis=0) if len(zone_rows) else np.empty((0, 2))
+    )
     for lo, hi in windows:
         members = (opens == lo) & (closes == hi)
         n = int(counts[members].sum())
@@ -107,7 +111,9 @@ def draw_point_demand(
     return PointDemand(arrivals, service, tube_change, zone)
 
 
-def _spread(rng: np.random.Generator, n: int, lo: float, hi: float, shares: np.ndarray) -> np.ndarray:
+def _spread(
+    rng: np.random.Generator, n: int, lo: float, hi: float, shares: np.ndarray
+) -> np.ndarray:
     """``n`` sorted arrival times over [lo, hi) following the profile's slice shares."""
     per_slice = rng.multinomial(n, shares)
     width = (hi - lo) / len(shares)
@@ -126,7 +132,9 @@ def _even(n: int, lo: float, hi: float, shares: np.ndarray) -> np.ndarray:
     if short:
         per_slice[np.argsort(-(exact - per_slice), kind="stable")[:short]] += 1
     width = (hi - lo) / len(shares)
-    parts = [lo + k * width + (np.arange(m) + 0.5) * width / m for k, m in enumerate(per_slice) if m]
+    parts = [
+        lo + k * width + (np.arange(m) + 0.5) * width / m for k, m in enumerate(per_slice) if m
+    ]
     return np.concatenate(parts)
 
 

@@ -14,7 +14,10 @@ EARTH_RADIUS_M = 6_371_000.0
 def great_circle_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Haversine distance in metres between two (lat, lon) points in degrees."""
     lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
@@ -43,9 +46,11 @@ def routes_for(scenario: Scenario) -> tuple[Route, ...]:
             continue
         assert lab.location is not None
         lat0, lon0 = lab.location
+        where = [scenario.points[i].location for i in members]
         bearing = [
-            math.atan2(scenario.points[i].lat - lat0, (scenario.points[i].lon - lon0) * math.cos(math.radians(lat0)))  # type: ignore[operator]
-            for i in members
+            math.atan2(xy[0] - lat0, (xy[1] - lon0) * math.cos(math.radians(lat0)))
+            for xy in where
+            if xy is not None
         ]
         ordered = [members[k] for k in np.argsort(bearing, kind="stable")]
         size = routes.points_per_vehicle
@@ -54,7 +59,9 @@ def routes_for(scenario: Scenario) -> tuple[Route, ...]:
             out.append(
                 Route(
                     id=f"{lab.id}/r{r + 1:03d}",
-                    points=tuple(scenario.points[i].id for i in _tour(scenario, chunk, lab.location)),
+                    points=tuple(
+                        scenario.points[i].id for i in _tour(scenario, chunk, lab.location)
+                    ),
                     lab=lab.id,
                     vehicles=routes.vehicles_per_route,
                 )

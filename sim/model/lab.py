@@ -78,7 +78,13 @@ class LabService:
     """One lab's stages wired together; ``deliver`` is what vehicles call."""
 
     def __init__(
-        self, env: simpy.Environment, index: int, lab: Lab, opens_at: float, ledger: Ledger, streams: Streams
+        self,
+        env: simpy.Environment,
+        index: int,
+        lab: Lab,
+        opens_at: float,
+        ledger: Ledger,
+        streams: Streams,
     ) -> None:
         self.env = env
         self.index = index
@@ -86,14 +92,22 @@ class LabService:
         self.ledger = ledger
         self.opens_at = opens_at
         self.per_plate = lab.pcr.samples_per_plate
-        self.waiting: deque[list[float]] = deque()  # [lo, hi, received] tube ranges awaiting a plate
+        self.waiting: deque[list[float]] = (
+            deque()
+        )  # [lo, hi, received] tube ranges awaiting a plate
         self.n_waiting = 0
         self._arrived = env.event()
         self.loaders: simpy.Store = simpy.Store(env)
         self.loaders.items.extend(range(lab.loading.staff))
         self.load_rng = streams[f"{lab.id}/loading"]
         self.receiving = Servers(
-            env, lab.receiving.staff, 1, lab.receiving.per_bag, streams[f"{lab.id}/receiving"], opens_at, self._received
+            env,
+            lab.receiving.staff,
+            1,
+            lab.receiving.per_bag,
+            streams[f"{lab.id}/receiving"],
+            opens_at,
+            self._received,
         )
         self.extraction = Servers(
             env,
@@ -104,9 +118,23 @@ class LabService:
             opens_at,
             self._extracted,
         )
-        self.pcr = Servers(env, lab.pcr.instruments, 1, lab.pcr.run, streams[f"{lab.id}/pcr"], opens_at, self._amplified)
+        self.pcr = Servers(
+            env,
+            lab.pcr.instruments,
+            1,
+            lab.pcr.run,
+            streams[f"{lab.id}/pcr"],
+            opens_at,
+            self._amplified,
+        )
         self.report = Servers(
-            env, lab.report.staff, 1, lab.report.per_plate, streams[f"{lab.id}/report"], opens_at, self._reported
+            env,
+            lab.report.staff,
+            1,
+            lab.report.per_plate,
+            streams[f"{lab.id}/report"],
+            opens_at,
+            self._reported,
         )
         env.process(self._form_plates())
 
@@ -115,7 +143,9 @@ class LabService:
         ledger = self.ledger
         for lo, hi, point in bags:
             bag_id = len(ledger.bags)
-            ledger.bags.append((bag_id, self.index, point, lo, hi, self.env.now, np.nan, np.nan, -1))
+            ledger.bags.append(
+                (bag_id, self.index, point, lo, hi, self.env.now, np.nan, np.nan, -1)
+            )
             ledger.tube_lab[lo:hi] = self.index
             ledger.tube_bag[lo:hi] = bag_id
             self.receiving.put(bag_id)
@@ -139,7 +169,9 @@ class LabService:
             yield env.timeout(self.opens_at - env.now)
         while True:
             now = env.now
-            if self.n_waiting >= self.per_plate or (self.n_waiting and now >= self.waiting[0][2] + wait_limit):
+            if self.n_waiting >= self.per_plate or (
+                self.n_waiting and now >= self.waiting[0][2] + wait_limit
+            ):
                 loader = yield self.loaders.get()
                 plate = self._take_plate()
                 plate.loader = loader
@@ -168,7 +200,9 @@ class LabService:
             else:
                 entry[0] = lo + take
         self.n_waiting -= got
-        plate = Plate(id=len(ledger.plates), lab=self.index, ranges=ranges, tubes=got, formed=self.env.now)
+        plate = Plate(
+            id=len(ledger.plates), lab=self.index, ranges=ranges, tubes=got, formed=self.env.now
+        )
         ledger.plates.append(plate)
         for lo, hi in ranges:
             ledger.tube_plate[lo:hi] = plate.id
@@ -182,7 +216,11 @@ class LabService:
 
     def _extracted(self, instrument: int, plates: list[Plate], start: float, end: float) -> None:
         for plate in plates:
-            plate.extraction_instrument, plate.extraction_start, plate.extraction_end = instrument, start, end
+            plate.extraction_instrument, plate.extraction_start, plate.extraction_end = (
+                instrument,
+                start,
+                end,
+            )
             self.pcr.put(plate)
 
     def _amplified(self, instrument: int, plates: list[Plate], start: float, end: float) -> None:
@@ -195,6 +233,8 @@ class LabService:
             plate.report_start, plate.reported = start, end
 
 
-def build_lab(env: simpy.Environment, index: int, lab: Lab, start: float, ledger: Ledger, streams: Streams) -> LabService:
+def build_lab(
+    env: simpy.Environment, index: int, lab: Lab, start: float, ledger: Ledger, streams: Streams
+) -> LabService:
     opens_at = 0.0 if lab.opens is None else lab.opens - start
     return LabService(env, index, lab, opens_at, ledger, streams)

@@ -58,7 +58,9 @@ class Ledger:
     # stop rows: trip, point, arrive, depart, tubes
     stops: list[tuple[int, int, float, float, int]] = field(default_factory=list)
     # bag rows: id, lab, point, tube lo, tube hi, delivered, receive start, receive end, staff
-    bags: list[tuple[int, int, int, int, int, float, float, float, int]] = field(default_factory=list)
+    bags: list[tuple[int, int, int, int, int, float, float, float, int]] = field(
+        default_factory=list
+    )
     plates: list[Plate] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -40,7 +40,9 @@ Deliver = Callable[[list[Bag]], None]
 class PointStock:
     """Sealed tubes of one point waiting for a vehicle (tubes lo:hi of the ledger)."""
 
-    def __init__(self, index: int, key: str, sealed: np.ndarray, lo: int, tubes_per_bag: int) -> None:
+    def __init__(
+        self, index: int, key: str, sealed: np.ndarray, lo: int, tubes_per_bag: int
+    ) -> None:
         self.index = index
         self.key = key
         self.sealed = sealed
@@ -76,7 +78,9 @@ class TravelTimes:
         self.matrix = travel.matrix or {}
         self.factor = travel.detour / travel.speed
         self.cv = travel.noise_cv
-        self.where: dict[str, tuple[float, float] | None] = {p.id: p.location for p in scenario.points}
+        self.where: dict[str, tuple[float, float] | None] = {
+            p.id: p.location for p in scenario.points
+        }
         self.where.update({lab.id: lab.location for lab in scenario.labs})
 
     def base(self, a: str, b: str) -> float:
@@ -88,7 +92,9 @@ class TravelTimes:
             return self.matrix[b][a]
         pa, pb = self.where.get(a), self.where.get(b)
         if pa is None or pb is None:
-            raise ValueError(f"no travel time from '{a}' to '{b}': give coordinates or a matrix entry")
+            raise ValueError(
+                f"no travel time from '{a}' to '{b}': give coordinates or a matrix entry"
+            )
         return great_circle_m(pa, pb) * self.factor
 
     def draw(self, a: str, b: str, rng: np.random.Generator) -> float:
@@ -154,7 +160,9 @@ class RouteService:
         open_stocks = [s for s in self.stocks if not s.covered]
         if n is not None and any(s.held(now) >= n for s in open_stocks):
             return "threshold"
-        if self.pickups.final_sweep and any(s.done_at <= now and s.held(now) > 0 for s in open_stocks):
+        if self.pickups.final_sweep and any(
+            s.done_at <= now and s.held(now) > 0 for s in open_stocks
+        ):
             return "sweep"
         return None
 
@@ -192,11 +200,15 @@ class RouteService:
                     waits.append(env.timeout(wake - now))
             yield env.any_of(waits)
 
-    def _trip(self, vehicle: Vehicle, plan: list[PointStock], reason: str) -> Generator[Any, Any, None]:
+    def _trip(
+        self, vehicle: Vehicle, plan: list[PointStock], reason: str
+    ) -> Generator[Any, Any, None]:
         env = self.env
         ledger = self.ledger
         trip_id = len(ledger.trips)
-        ledger.trips.append((trip_id, self.route_index, vehicle.index, reason, env.now, np.nan, 0, 0))
+        ledger.trips.append(
+            (trip_id, self.route_index, vehicle.index, reason, env.now, np.nan, 0, 0)
+        )
         depart = env.now
         here = self.route.lab
         bags: list[Bag] = []
@@ -220,7 +232,16 @@ class RouteService:
         tubes = sum(hi - lo for lo, hi, _ in bags)
         for lo, hi, _ in bags:
             ledger.tube_delivered[lo:hi] = env.now
-        ledger.trips[trip_id] = (trip_id, self.route_index, vehicle.index, reason, depart, env.now, tubes, stops)
+        ledger.trips[trip_id] = (
+            trip_id,
+            self.route_index,
+            vehicle.index,
+            reason,
+            depart,
+            env.now,
+            tubes,
+            stops,
+        )
         if bags:
             self.deliver(bags)
         self.idle.append(vehicle)

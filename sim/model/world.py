@@ -69,7 +69,9 @@ def run_replication(
     for i, point in enumerate(scenario.points):
         window = point.window or scenario.demand.arrivals.window
         open_t, close_t = window.open - start, window.close - start
-        demand = draw_point_demand(scenario, point, index.rows(i), streams, keep_zone=keep_residents)
+        demand = draw_point_demand(
+            scenario, point, index.rows(i), streams, keep_zone=keep_residents
+        )
         breaks = break_schedule(point, open_t, close_t)
         relief_for = point.relief.for_ if point.relief else 0.0
         out = collect(
@@ -80,7 +82,8 @@ def run_replication(
         stats.append(_point_stats(point.id, point.stations, open_t, close_t, out, horizon))
         queues.append(_queue_series(out))
         swab_counts += np.bincount(
-            np.minimum(np.ceil(out.swab_end / QUEUE_STEP), steps).astype(np.int64), minlength=steps + 1
+            np.minimum(np.ceil(out.swab_end / QUEUE_STEP), steps).astype(np.int64),
+            minlength=steps + 1,
         )
         if keep_residents:
             assert demand.zone is not None
@@ -112,7 +115,10 @@ def run_replication(
     )
 
     env = simpy.Environment()
-    labs = {lab.id: build_lab(env, k, lab, start, ledger, streams) for k, lab in enumerate(scenario.labs)}
+    labs = {
+        lab.id: build_lab(env, k, lab, start, ledger, streams)
+        for k, lab in enumerate(scenario.labs)
+    }
     stocks = {
         p.id: PointStock(i, p.id, outcomes[i].tube_sealed, int(offsets[i]), p.tubes_per_bag)
         for i, p in enumerate(scenario.points)
@@ -164,7 +170,9 @@ def queue_lengths(arrivals: np.ndarray, starts: np.ndarray, times: np.ndarray) -
 
     ``starts`` is non-decreasing (one FIFO line), so both counts are binary searches.
     """
-    return np.searchsorted(arrivals, times, side="right") - np.searchsorted(starts, times, side="right")
+    return np.searchsorted(arrivals, times, side="right") - np.searchsorted(
+        starts, times, side="right"
+    )
 
 
 def _point_stats(
@@ -186,7 +194,9 @@ def _point_stats(
                    max_wait_min=np.nan, waited_over_30min=0.0, utilisation=0.0, unswabbed_at_horizon=0)  # fmt: skip
         return row
     # the line just after each arrival: arrivals so far minus swabs started by then
-    after_arrival = np.arange(1, n + 1) - np.searchsorted(out.swab_start, out.arrivals, side="right")
+    after_arrival = np.arange(1, n + 1) - np.searchsorted(
+        out.swab_start, out.arrivals, side="right"
+    )
     peak = int(np.argmax(after_arrival))
     last_swab = float(out.swab_end.max())
     busy = float((out.swab_end - out.swab_start).sum())

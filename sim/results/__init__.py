@@ -1,6 +1,6 @@
 """Records -> tidy DataFrames and KPIs; the run folder."""
 
 from .io import load_run
-from .result import Result, ReplicationResult, tabulate
+from .result import ReplicationResult, Result, tabulate
 
 __all__ = ["ReplicationResult", "Result", "load_run", "tabulate"]

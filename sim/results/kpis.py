@@ -56,7 +56,13 @@ def critical_path(tubes: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for name, group, a, b, _ in SEGMENTS:
         span = (last[b] - last[a]).to_numpy(dtype=float)
-        rows.append({"segment": name, "group": group, "hours": float(np.nanmean(span)) if np.isfinite(span).any() else 0.0})
+        rows.append(
+            {
+                "segment": name,
+                "group": group,
+                "hours": float(np.nanmean(span)) if np.isfinite(span).any() else 0.0,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -67,17 +73,26 @@ def resource_use(plates: pd.DataFrame, bags: pd.DataFrame, scenario: Any) -> pd.
     of several plates counts once.
     """
     rows = []
-    for k, lab in enumerate(scenario.labs):
+    for lab in scenario.labs:
         p = plates[plates["lab"] == lab.id] if len(plates) else plates
         b = bags[bags["lab"] == lab.id] if len(bags) else bags
         opens = 0.0 if lab.opens is None else (lab.opens - scenario.round.start) / H
-        ends = [x for x in (p["reported_h"].max() if len(p) else np.nan, b["received_h"].max() if len(b) else np.nan) if np.isfinite(x)]
+        ends = [
+            x
+            for x in (
+                p["reported_h"].max() if len(p) else np.nan,
+                b["received_h"].max() if len(b) else np.nan,
+            )
+            if np.isfinite(x)
+        ]
         span = (max(ends) - opens) if ends else 0.0
         runs = p.drop_duplicates(["extraction_instrument", "extraction_start_h"]) if len(p) else p
         busy = {
             "receiving": float((b["received_h"] - b["receive_start_h"]).sum()) if len(b) else 0.0,
             "loading": float((p["loaded_h"] - p["formed_h"]).sum()) if len(p) else 0.0,
-            "extraction": float((runs["extraction_end_h"] - runs["extraction_start_h"]).sum()) if len(runs) else 0.0,
+            "extraction": float((runs["extraction_end_h"] - runs["extraction_start_h"]).sum())
+            if len(runs)
+            else 0.0,
             "pcr": float((p["pcr_end_h"] - p["pcr_start_h"]).sum()) if len(p) else 0.0,
             "report": float((p["reported_h"] - p["report_start_h"]).sum()) if len(p) else 0.0,
         }
@@ -102,7 +117,9 @@ def resource_use(plates: pd.DataFrame, bags: pd.DataFrame, scenario: Any) -> pd.
     return pd.DataFrame(rows)
 
 
-def busy_share(plates: pd.DataFrame, lab: str, stage: str, units: int, t0: float, t1: float) -> float:
+def busy_share(
+    plates: pd.DataFrame, lab: str, stage: str, units: int, t0: float, t1: float
+) -> float:
     """Share of ``units`` busy in ``stage`` at ``lab`` between t0 and t1 (hours)."""
     if t1 <= t0 or not len(plates):
         return 0.0
@@ -160,7 +177,9 @@ def summarise(
         "last_pcr": _max(tubes["pcr_end_h"]),
         "last_report": _max(reported),
     }
-    path = critical_path(tubes) if len(tubes) else pd.DataFrame(columns=["segment", "group", "hours"])
+    path = (
+        critical_path(tubes) if len(tubes) else pd.DataFrame(columns=["segment", "group", "hours"])
+    )
     use = resource_use(plates, bags, scenario)
     summary: dict[str, Any] = {
         "scenario": scenario.round.name,
@@ -195,7 +214,9 @@ def _clock(start: float, hours: float | None) -> str | None:
     return None if hours is None else format_clock(start + hours * H)
 
 
-def _bottleneck(path: pd.DataFrame, tubes: pd.DataFrame, plates: pd.DataFrame, use: pd.DataFrame, scenario: Any) -> dict[str, Any]:
+def _bottleneck(
+    path: pd.DataFrame, tubes: pd.DataFrame, plates: pd.DataFrame, use: pd.DataFrame, scenario: Any
+) -> dict[str, Any]:
     """The wait that held the last tubes longest, and how busy the resource behind it was."""
     waits = [(name, res) for name, _, _, _, res in SEGMENTS if res is not None]
     if not len(path):
@@ -216,7 +237,11 @@ def _bottleneck(path: pd.DataFrame, tubes: pd.DataFrame, plates: pd.DataFrame, u
     out["utilisation"] = float(row["utilisation"].iloc[0]) if len(row) else None
     if resource != "receiving" and len(plates):
         t0 = float(tubes.loc[tubes["lab"] == lab, "delivered_h"].min())
-        t1 = float(last["reported_h"].max()) if last["reported_h"].notna().any() else float(scenario.round.horizon / H)
+        t1 = (
+            float(last["reported_h"].max())
+            if last["reported_h"].notna().any()
+            else float(scenario.round.horizon / H)
+        )
         units = int(row["units"].iloc[0]) if len(row) else 1
         out["busy_window"] = [_clock(scenario.round.start, t0), _clock(scenario.round.start, t1)]
         out["busy_share_in_window"] = busy_share(plates, lab, resource, units, t0, t1)
@@ -233,14 +258,20 @@ def _longest_queue(points: pd.DataFrame) -> dict[str, Any]:
         "people": int(row["peak_queue"]),
         "at_h": float(row["peak_queue_h"]),
         "longest_wait_min": float(row["max_wait_min"]),
-        "longest_wait_anywhere": {"point": str(worst_wait["point"]), "minutes": float(worst_wait["max_wait_min"])},
+        "longest_wait_anywhere": {
+            "point": str(worst_wait["point"]),
+            "minutes": float(worst_wait["max_wait_min"]),
+        },
         "share_waiting_over_30min": float(
-            (points["waited_over_30min"] * points["residents"]).sum() / max(points["residents"].sum(), 1)
+            (points["waited_over_30min"] * points["residents"]).sum()
+            / max(points["residents"].sum(), 1)
         ),
     }
 
 
-def _utilisation(use: pd.DataFrame, points: pd.DataFrame, trips: pd.DataFrame, n_vehicles: int) -> dict[str, float]:
+def _utilisation(
+    use: pd.DataFrame, points: pd.DataFrame, trips: pd.DataFrame, n_vehicles: int
+) -> dict[str, float]:
     out: dict[str, float] = {}
     stations = points["stations"] * (points["last_swab_h"] - points["open_h"]).clip(lower=0)
     if stations.sum() > 0:
@@ -253,14 +284,19 @@ def _utilisation(use: pd.DataFrame, points: pd.DataFrame, trips: pd.DataFrame, n
     if len(trips):
         span = trips["back_h"].max() - trips["depart_h"].min()
         if span > 0 and n_vehicles:
-            out["vehicles"] = float((trips["back_h"] - trips["depart_h"]).sum() / (n_vehicles * span))
+            out["vehicles"] = float(
+                (trips["back_h"] - trips["depart_h"]).sum() / (n_vehicles * span)
+            )
     return out
 
 
 def _unfinished(tubes: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
     open_tubes = tubes[tubes["status"] != "reported"]
     unswabbed = int(points["unswabbed_at_horizon"].sum())
-    out: dict[str, Any] = {"tubes": len(open_tubes), "residents": int(open_tubes["residents"].sum()) + unswabbed}
+    out: dict[str, Any] = {
+        "tubes": len(open_tubes),
+        "residents": int(open_tubes["residents"].sum()) + unswabbed,
+    }
     if unswabbed:
         out["residents_not_swabbed"] = unswabbed
     if len(open_tubes):

@@ -19,10 +19,29 @@ import pandas as pd
 from ..model.world import Replication
 from ..scenario.schema import Scenario
 from .kpis import resource_use, summarise
-from .tables import bag_table, plate_table, point_table, stop_table, trip_table, tube_table, vehicle_table
+from .tables import (
+    bag_table,
+    plate_table,
+    point_table,
+    stop_table,
+    trip_table,
+    tube_table,
+    vehicle_table,
+)
 from .timeline import build_timeline
 
-TABLES = ("tubes", "plates", "points", "trips", "stops", "bags", "vehicles", "labs", "timeline", "kpis")
+TABLES = (
+    "tubes",
+    "plates",
+    "points",
+    "trips",
+    "stops",
+    "bags",
+    "vehicles",
+    "labs",
+    "timeline",
+    "kpis",
+)
 
 
 @dataclass
@@ -43,7 +62,9 @@ def tabulate(rep: Replication) -> ReplicationResult:
     points = point_table(rep)
     trips = trip_table(rep)
     bags = bag_table(rep)
-    kpis = summarise(rep.scenario, rep.seed, rep.replication, tubes, points, plates, bags, trips, rep.routes)
+    kpis = summarise(
+        rep.scenario, rep.seed, rep.replication, tubes, points, plates, bags, trips, rep.routes
+    )
     labs = resource_use(plates, bags, rep.scenario)
     labs.insert(0, "replication", rep.replication)
     tables = {
@@ -79,7 +100,9 @@ class Result:
             return self.kpis
         if name not in self._tables:
             frames = [p.tables[name] for p in self.parts]
-            self._tables[name] = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            self._tables[name] = (
+                pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            )
         return self._tables[name]
 
     @property

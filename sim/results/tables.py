@@ -153,7 +153,16 @@ def plate_table(rep: Replication) -> pd.DataFrame:
             "pcr_instrument": cols["pcr_instrument"],
         }
     )
-    for name in ("formed", "loaded", "extraction_start", "extraction_end", "pcr_start", "pcr_end", "report_start", "reported"):
+    for name in (
+        "formed",
+        "loaded",
+        "extraction_start",
+        "extraction_end",
+        "pcr_start",
+        "pcr_end",
+        "report_start",
+        "reported",
+    ):
         out[f"{name}_h"] = cols[name] / H
     return out
 
@@ -161,7 +170,9 @@ def plate_table(rep: Replication) -> pd.DataFrame:
 def trip_table(rep: Replication) -> pd.DataFrame:
     """One row per vehicle trip."""
     rows = rep.ledger.trips
-    frame = pd.DataFrame(rows, columns=["trip", "route", "vehicle", "reason", "depart", "back", "tubes", "stops"])
+    frame = pd.DataFrame(
+        rows, columns=["trip", "route", "vehicle", "reason", "depart", "back", "tubes", "stops"]
+    )
     frame.insert(0, "replication", rep.replication)
     frame["route"] = [rep.routes[r].id for r in frame["route"]]
     lab_of = {r.id: r.lab for r in rep.routes}

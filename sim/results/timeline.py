@@ -15,14 +15,18 @@ import pandas as pd
 STEP_H = 0.25
 
 
-def _counts(sorted_times: np.ndarray, grid: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+def _counts(
+    sorted_times: np.ndarray, grid: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
     if weights is None:
         return np.searchsorted(sorted_times, grid, side="right").astype(float)
     cum = np.concatenate([[0.0], np.cumsum(weights)])
     return cum[np.searchsorted(sorted_times, grid, side="right")]
 
 
-def _sorted(values: pd.Series, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def _sorted(
+    values: pd.Series, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     v = values.to_numpy(dtype=float)
     keep = np.isfinite(v)
     order = np.argsort(v[keep], kind="stable")
@@ -41,8 +45,14 @@ def build_timeline(
     frames = []
     residents = tubes["residents"].to_numpy(dtype=float)
 
-    def add(kind: str, entity: str, metric: str, values: np.ndarray, times: np.ndarray = grid) -> None:
-        frames.append(pd.DataFrame({"time_h": times, "kind": kind, "entity": entity, "metric": metric, "value": values}))
+    def add(
+        kind: str, entity: str, metric: str, values: np.ndarray, times: np.ndarray = grid
+    ) -> None:
+        frames.append(
+            pd.DataFrame(
+                {"time_h": times, "kind": kind, "entity": entity, "metric": metric, "value": values}
+            )
+        )
 
     add("district", "all", "residents swabbed", swabbed.astype(float))
     for column, metric in (
@@ -70,11 +80,24 @@ def build_timeline(
     for lab in tubes["lab"].dropna().unique():
         t = tubes[tubes["lab"] == lab]
         arrived = _counts(_sorted(t["delivered_h"])[0], grid)
-        add("lab", str(lab), "tubes without result", arrived - _counts(_sorted(t["reported_h"])[0], grid))
-        add("lab", str(lab), "tubes waiting for a plate", _counts(_sorted(t["received_h"])[0], grid) - _counts(_sorted(t["plate_formed_h"])[0], grid))
+        add(
+            "lab",
+            str(lab),
+            "tubes without result",
+            arrived - _counts(_sorted(t["reported_h"])[0], grid),
+        )
+        add(
+            "lab",
+            str(lab),
+            "tubes waiting for a plate",
+            _counts(_sorted(t["received_h"])[0], grid)
+            - _counts(_sorted(t["plate_formed_h"])[0], grid),
+        )
         p = plates[plates["lab"] == lab] if len(plates) else plates
         if len(p):
-            running = _counts(_sorted(p["pcr_start_h"])[0], grid) - _counts(_sorted(p["pcr_end_h"])[0], grid)
+            running = _counts(_sorted(p["pcr_start_h"])[0], grid) - _counts(
+                _sorted(p["pcr_end_h"])[0], grid
+            )
             add("lab", str(lab), "PCR instruments running", running)
     out = pd.concat(frames, ignore_index=True)
     out.insert(0, "replication", replication)

@@ -95,7 +95,9 @@ def parse_yaml(text: str, name: str) -> tuple[Any, dict[Loc, Origin]]:
     return _build(node, (), origins, name, loader), origins
 
 
-def _build(node: yaml.Node, loc: Loc, origins: dict[Loc, Origin], name: str, loader: yaml.SafeLoader) -> Any:
+def _build(
+    node: yaml.Node, loc: Loc, origins: dict[Loc, Origin], name: str, loader: yaml.SafeLoader
+) -> Any:
     origins[loc] = (name, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -108,7 +110,7 @@ def _build(node: yaml.Node, loc: Loc, origins: dict[Loc, Origin], name: str, loa
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*loc, i), origins, name, loader) for i, item in enumerate(node.value)]
-    if node.style is None and isinstance(node.value, str) and _CLOCKLIKE.match(node.value):
+    if isinstance(node, yaml.ScalarNode) and node.style is None and _CLOCKLIKE.match(node.value):
         return node.value
     return loader.construct_object(node, deep=True)
 
@@ -119,17 +121,23 @@ def _table_ref(value: Any) -> str | None:
     return None
 
 
-def _read_csv(base: Path, ref: str, loc: Loc, origins: dict[Loc, Origin], name: str) -> pd.DataFrame:
+def _read_csv(
+    base: Path, ref: str, loc: Loc, origins: dict[Loc, Origin], name: str
+) -> pd.DataFrame:
     csv_path = base / ref
     try:
         return pd.read_csv(csv_path, dtype=str, keep_default_na=False, na_values=[""])
     except FileNotFoundError:
-        raise ScenarioError(name, origins.get(loc, (name, None))[1], _dotted(loc), f"no such file '{ref}'") from None
+        raise ScenarioError(
+            name, origins.get(loc, (name, None))[1], _dotted(loc), f"no such file '{ref}'"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ScenarioError(str(csv_path), None, "", f"not a readable CSV: {exc}") from None
 
 
-def _expand_tables(data: dict[str, Any], origins: dict[Loc, Origin], base: Path, name: str) -> dict[str, Any]:
+def _expand_tables(
+    data: dict[str, Any], origins: dict[Loc, Origin], base: Path, name: str
+) -> dict[str, Any]:
     """Replace ``{csv: file}`` references by their rows, keeping each row's line."""
     data = dict(data)
     demand = data.get("demand")
@@ -143,7 +151,9 @@ def _expand_tables(data: dict[str, Any], origins: dict[Loc, Origin], base: Path,
         unknown = [c for c in frame.columns if c not in POINT_CSV_COLUMNS]
         csv_name = str(base / ref)
         if unknown:
-            raise ScenarioError(csv_name, 1, unknown[0], f"unknown column (allowed: {', '.join(POINT_CSV_COLUMNS)})")
+            raise ScenarioError(
+                csv_name, 1, unknown[0], f"unknown column (allowed: {', '.join(POINT_CSV_COLUMNS)})"
+            )
         rows: list[dict[str, Any]] = []
         for i, record in enumerate(frame.to_dict("records")):
             row = {k: v for k, v in record.items() if not pd.isna(v)}
@@ -170,12 +180,19 @@ def _expand_tables(data: dict[str, Any], origins: dict[Loc, Origin], base: Path,
             loc: Loc = ("transport", "travel", "matrix")
             frame = _read_csv(base, ref, loc, origins, name)
             if list(frame.columns) != ["from", "to", "minutes"]:
-                raise ScenarioError(str(base / ref), 1, "", "matrix columns must be: from,to,minutes")
+                raise ScenarioError(
+                    str(base / ref), 1, "", "matrix columns must be: from,to,minutes"
+                )
             matrix: dict[str, dict[str, str]] = {}
             for i, (a, b, minutes) in enumerate(frame.itertuples(index=False)):
                 value = _number(minutes)
                 if not isinstance(value, int | float) or value < 0:
-                    raise ScenarioError(str(base / ref), i + 2, "minutes", f"'{minutes}' is not a travel time in minutes")
+                    raise ScenarioError(
+                        str(base / ref),
+                        i + 2,
+                        "minutes",
+                        f"'{minutes}' is not a travel time in minutes",
+                    )
                 matrix.setdefault(str(a), {})[str(b)] = f"{float(value)!r}min"
             data["transport"] = {**transport, "travel": {**travel, "matrix": matrix}}
     return data
@@ -195,12 +212,21 @@ def _zone_table(value: Any, base: Path, origins: dict[Loc, Origin], name: str) -
             return ZoneTable.from_records(value)
     except ZoneProblem as exc:
         row_loc: Loc = loc if exc.row is None else (*loc, exc.row)
-        file, line = origins.get((*row_loc, exc.column)) or origins.get(row_loc) or origins.get(loc, (name, None))
+        file, line = (
+            origins.get((*row_loc, exc.column))
+            or origins.get(row_loc)
+            or origins.get(loc, (name, None))
+        )
         if exc.row is None and ref is not None:
             file, line = str(base / ref), 1
         field = _dotted((*row_loc, exc.column) if exc.column else row_loc)
         raise ScenarioError(file, line, field, str(exc)) from None
-    raise ScenarioError(name, origins.get(loc, (name, None))[1], "demand.zones", "zones must be a list or {csv: file}")
+    raise ScenarioError(
+        name,
+        origins.get(loc, (name, None))[1],
+        "demand.zones",
+        "zones must be a list or {csv: file}",
+    )
 
 
 def _merge_defaults(defaults: Any, points: list[Any], origins: dict[Loc, Origin]) -> list[Any]:
@@ -246,7 +272,10 @@ def _translate(exc: ValidationError, origins: dict[Loc, Origin], name: str) -> S
     errors = exc.errors(include_url=False)
     # a union reports one error per member; the deepest path is the member that fitted best
     top = tuple(errors[0]["loc"][:2])
-    error = max((e for e in errors if tuple(e["loc"][:2]) == top), key=lambda e: len(_data_path(tuple(e["loc"]))))
+    error = max(
+        (e for e in errors if tuple(e["loc"][:2]) == top),
+        key=lambda e: len(_data_path(tuple(e["loc"]))),
+    )
     loc = _data_path(tuple(error["loc"]))
     message = error["msg"]
     original = (error.get("ctx") or {}).get("error")
@@ -255,13 +284,26 @@ def _translate(exc: ValidationError, origins: dict[Loc, Origin], name: str) -> S
         message = str(original)
     elif message.startswith("Value error, "):
         message = message[len("Value error, ") :]
-    if error["type"] not in ("missing", "extra_forbidden") and "input" in error and not isinstance(error["input"], dict | list):
+    if (
+        error["type"] not in ("missing", "extra_forbidden")
+        and "input" in error
+        and not isinstance(error["input"], dict | list)
+    ):
         message += f" (got {error['input']!r})"
     file, line = _nearest_origin(loc, origins, name)
     return ScenarioError(file, line, _dotted(loc), message)
 
 
-_UNION_TAGS = {"fixed", "uniform", "triangular", "exponential", "normal", "lognormal", "gamma", "empirical"}
+_UNION_TAGS = {
+    "fixed",
+    "uniform",
+    "triangular",
+    "exponential",
+    "normal",
+    "lognormal",
+    "gamma",
+    "empirical",
+}
 
 
 def _data_path(loc: Loc) -> Loc:
@@ -269,7 +311,8 @@ def _data_path(loc: Loc) -> Loc:
     return tuple(
         part
         for part in loc
-        if isinstance(part, int) or not (part in _UNION_TAGS or "[" in part or part in ("AutoRoutes", "str", "float", "int"))
+        if isinstance(part, int)
+        or not (part in _UNION_TAGS or "[" in part or part in ("AutoRoutes", "str", "float", "int"))
     )
 
 

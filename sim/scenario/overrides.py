@@ -24,7 +24,9 @@ from .schema import Scenario
 def parse_assignment(text: str) -> tuple[str, Any]:
     """``"a.b=3"`` -> ``("a.b", 3)``; the value is read as a YAML scalar or list, never evaluated."""
     if "=" not in text:
-        raise ScenarioError("--set", None, text, "expected PATH=VALUE, e.g. labs.city-cdc.pcr.instruments=30")
+        raise ScenarioError(
+            "--set", None, text, "expected PATH=VALUE, e.g. labs.city-cdc.pcr.instruments=30"
+        )
     path, raw = text.split("=", 1)
     path = path.strip()
     if not path:
@@ -46,7 +48,9 @@ def apply_changes(scenario: Scenario, changes: dict[str, Any]) -> Scenario:
         parts = path.split(".")
         if parts[:2] == ["demand", "zones"]:
             if len(parts) != 2:
-                raise ScenarioError("--set", None, path, "zones are a table: replace demand.zones whole")
+                raise ScenarioError(
+                    "--set", None, path, "zones are a table: replace demand.zones whole"
+                )
             zones = value
             continue
         _assign(data, parts, value, path)
@@ -58,7 +62,12 @@ def apply_changes(scenario: Scenario, changes: dict[str, Any]) -> Scenario:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         err = _translate(exc, {}, "--set")
-        raise ScenarioError("--set", None, err.field, f"{err.message} (after {', '.join(f'{k}={v}' for k, v in changes.items())})") from None
+        raise ScenarioError(
+            "--set",
+            None,
+            err.field,
+            f"{err.message} (after {', '.join(f'{k}={v}' for k, v in changes.items())})",
+        ) from None
 
 
 def fix_distributions(scenario: Scenario) -> Scenario:
@@ -127,5 +136,9 @@ def _select(items: list[Any], key: str, path: str) -> list[Any]:
     if key.isdigit() and int(key) < len(items):
         return [items[int(key)]]
     ids = [str(item.get("id")) for item in items[:5] if isinstance(item, dict)]
-    raise ScenarioError("--set", None, path, f"no element '{key}' (ids: {', '.join(ids)}{', ...' if len(items) > 5 else ''})")
-
+    raise ScenarioError(
+        "--set",
+        None,
+        path,
+        f"no element '{key}' (ids: {', '.join(ids)}{', ...' if len(items) > 5 else ''})",
+    )

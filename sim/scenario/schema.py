@@ -280,7 +280,10 @@ class Lab(Frozen):
     """A laboratory: receiving, plate loading, extraction, PCR, reporting."""
 
     id: str = Field(min_length=1)
-    location: tuple[Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]] | None = None
+    location: (
+        tuple[Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]]
+        | None
+    ) = None
     opens: Clock | None = None
     receiving: Receiving = Receiving()
     loading: Loading = Loading()

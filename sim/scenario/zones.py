@@ -130,7 +130,11 @@ def _integers(series: pd.Series, column: str) -> np.ndarray:
     values = pd.to_numeric(series, errors="coerce")
     bad = values.isna().to_numpy() | (values.to_numpy(dtype=float) % 1 != 0)
     if bad.any():
-        raise ZoneProblem(int(np.argmax(bad)), column, f"'{series.iloc[int(np.argmax(bad))]}' is not a whole number")
+        raise ZoneProblem(
+            int(np.argmax(bad)),
+            column,
+            f"'{series.iloc[int(np.argmax(bad))]}' is not a whole number",
+        )
     return values.to_numpy(dtype=np.int64)
 
 
