@@ -28,11 +28,12 @@ from numba import njit
 
 @njit(cache=True)
 def _apply_due_breaks(
-    free: float, until: float, breaks: np.ndarray, nxt: int, length: float
+    free: float, ready: float, breaks: np.ndarray, nxt: int, length: float
 ) -> tuple[float, int]:
+    """Take every break due by the time the station could next start: max(ready, free)."""
     while nxt < breaks.size:
         b = breaks[nxt]
-        if np.isnan(b) or b > until:
+        if np.isnan(b) or b > max(ready, free):
             break
         free = max(b, free) + length
         nxt += 1
@@ -84,7 +85,7 @@ def serve_point(
         best = 0
         best_free = np.inf
         for j in range(stations):
-            f, nxt[j] = _apply_due_breaks(free[j], max(a, free[j]), breaks[j], nxt[j], break_length)
+            f, nxt[j] = _apply_due_breaks(free[j], a, breaks[j], nxt[j], break_length)
             free[j] = f
             if f < best_free:
                 best_free = f
@@ -112,9 +113,7 @@ def serve_point(
         free[j] = end
     for j in range(stations):
         if count[j] > 0:
-            f, nxt[j] = _apply_due_breaks(
-                free[j], max(close_t, free[j]), breaks[j], nxt[j], break_length
-            )
+            f, nxt[j] = _apply_due_breaks(free[j], close_t, breaks[j], nxt[j], break_length)
             t = max(f, close_t)
             t_sealed[current[j]] = t + tube_change[j, sealed_by[j]]
             sealed_by[j] += 1

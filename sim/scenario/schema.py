@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -311,7 +312,7 @@ class Scenario(Frozen):
         _check_unique(self.labs, "labs")
         point_ids = {p.id for p in self.points}
         lab_ids = {lab.id for lab in self.labs}
-        unknown = np.isin(self.demand.zones.point, list(point_ids), invert=True)
+        unknown = pd.Index([p.id for p in self.points]).get_indexer(self.demand.zones.point) < 0
         if unknown.any():
             row = int(np.argmax(unknown))
             raise Misplaced(
