@@ -1,0 +1,533 @@
+"""Figures a planner pastes into a briefing, drawn from a :class:`~sim.results.Result`.
+
+Every function takes a ``Result`` (and ``rep``, the position of the replication
+in ``result.parts``, default the first) and returns a
+:class:`matplotlib.figure.Figure`. Figures are built with the object-oriented
+API only (no ``pyplot``), so they never touch global state and work under any
+backend, in a notebook or on a headless server. Time axes show clock time
+(HH:MM, "+1" for the next day) from the round start.
+
+>>> import sim
+>>> from sim import plots
+>>> result = sim.run("scenarios/zhaoling.yaml")
+>>> plots.cumulative(result)          # doctest: +SKIP
+>>> plots.save_all(result, "runs/x")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, PercentFormatter
+
+from .console import SEGMENT_LABELS, STAGE_LABELS
+from .results.kpis import LAB_STAGES, SEGMENTS, last_tubes
+from .results.result import ReplicationResult, Result
+from .units import format_clock
+
+H = 3600.0
+DPI = 120
+
+# the cumulative curves: timeline metric, legend label, colour, what it is a share of
+CURVES: tuple[tuple[str, str, str, str], ...] = (
+    ("residents swabbed", "residents swabbed", "#1f77b4", "residents"),
+    ("tubes delivered", "tubes delivered to a lab", "#ff7f0e", "tubes"),
+    ("tubes tested", "tubes tested (PCR done)", "#9467bd", "tubes"),
+    ("tubes reported", "tubes reported", "#2ca02c", "tubes"),
+)
+GROUP_COLOURS = {
+    "filling the tube": "#1f77b4",
+    "waiting for pickup": "#ff7f0e",
+    "in transit": "#bcbd22",
+    "lab queue": "#d62728",
+    "in process": "#7f7f7f",
+    "reporting": "#9467bd",
+}
+MET_COLOUR = "#1b6e1b"  # target labels; darker than any curve colour
+MISSED_COLOUR = "#b01010"
+TARGET_LINE = "0.2"
+OPEN_COLOUR = "#8c564b"
+TICK_STEPS_H = (0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 12.0, 24.0)
+
+
+# -- helpers ---------------------------------------------------------------------
+def part(result: Result, rep: int = 0) -> ReplicationResult:
+    """The replication at position ``rep`` of ``result.parts`` (0 is the first)."""
+    try:
+        return result.parts[rep]
+    except IndexError:
+        raise IndexError(
+            f"replication index {rep} out of range: the result has {len(result.parts)}"
+        ) from None
+
+
+def clock(start: float, hours: float | None) -> str:
+    """Clock time "HH:MM" ``hours`` after ``start`` ("+N" on later days).
+
+    Seconds are dropped, as the terminal summary does, so both show the same minute.
+    """
+    if hours is None or not math.isfinite(hours):
+        return "--"
+    return format_clock(math.floor((start + hours * H) / 60.0 + 1e-6) * 60.0)
+
+
+def duration(hours: float) -> str:
+    """A short duration: minutes below an hour, else hours with one decimal."""
+    if hours < 1.0:
+        return f"{hours * 60:.0f} min"
+    return f"{hours:.1f} h"
+
+
+def _plain(text: object) -> str:
+    """Scenario text shown as written: a "$" would otherwise start matplotlib mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def _tubes(n: int) -> str:
+    return "tube" if n == 1 else "tubes"
+
+
+def verdict(kpis: dict[str, Any], start: float) -> str:
+    """One line: when the last result came and which targets that meets."""
+    targets = kpis["targets"]
+    completion = kpis["completion_h"]
+    if completion is None:
+        shares = ", ".join(
+            f"{100 * t['share_reported']:.0f} % reported by the {t['hours']:g} h target"
+            for t in targets
+        )
+        return "unfinished at the horizon" + (f": {shares}" if shares else "")
+    head = f"last result {clock(start, completion)} ({completion:.1f} h)"
+    if not targets:
+        return head
+    missed = [t for t in targets if not t["met"]]
+    met = [t for t in targets if t["met"]]
+    parts = [f"{t['hours']:g} h target missed" for t in missed]
+    if met:
+        parts.append(f"{met[0]['hours']:g} h target met")
+    return f"{head} — " + ", ".join(parts)
+
+
+def _clock_axis(ax: Axes, start: float, x0: float, x1: float, label: bool = True) -> None:
+    """x from x0 to x1 hours after the start, ticked at round clock times."""
+    ax.set_xlim(x0, x1)
+    span = max(x1 - x0, 1e-6)
+    step = next((s for s in TICK_STEPS_H if span / s <= 12), TICK_STEPS_H[-1])
+    start_h = start / H
+    first = math.ceil((x0 + start_h) / step - 1e-9) * step - start_h
+    ticks = np.arange(first, x1 + 1e-9, step)
+    ax.xaxis.set_major_locator(FixedLocator(ticks.tolist()))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: clock(start, x)))
+    if label:
+        ax.set_xlabel(f"clock time (round starts {clock(start, 0.0)})")
+
+
+def _x_end(kpis: dict[str, Any], horizon_h: float, last_event_h: float | None = None) -> float:
+    """Where a time axis ends: a little after the last report or the last target."""
+    ends = [t["hours"] for t in kpis["targets"]]
+    last = kpis["stages_h"].get("last_report") if last_event_h is None else last_event_h
+    if last is not None and math.isfinite(last):
+        ends.append(last)
+    if not kpis["finished"]:
+        ends.append(horizon_h)
+    end = max(ends) if ends else horizon_h
+    return min(end + max(0.5, 0.05 * end), horizon_h)
+
+
+def _district(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The district curves as columns (one per metric) indexed by time_h."""
+    tl = tables["timeline"]
+    d = tl[tl["kind"] == "district"]
+    wide = d.pivot_table(index="time_h", columns="metric", values="value", observed=True)
+    return wide.sort_index()
+
+
+def _free_height(ax: Axes, x: float, need: float) -> float:
+    """Axes-fraction height at which a vertical label just left of ``x`` crosses no curve.
+
+    The curves' values around ``x`` split the height into gaps; the label goes
+    at the bottom of the lowest gap tall enough for it (``need``, a fraction of
+    the axes height), else of the tallest gap.
+    """
+    lo, hi = ax.get_ylim()
+    x0, x1 = ax.get_xlim()
+    ys = [0.0, 1.0]
+    for line in ax.get_lines():
+        if line.get_transform() is not ax.transData:
+            continue  # target lines and other reference lines
+        xd = np.asarray(line.get_xdata(), dtype=float)
+        yd = np.asarray(line.get_ydata(), dtype=float)
+        if len(xd) < 2 or hi <= lo:
+            continue
+        for at in (x - 0.03 * (x1 - x0), x):
+            if xd.min() <= at <= xd.max():
+                ys.append(float(np.clip((np.interp(at, xd, yd) - lo) / (hi - lo), 0.0, 1.0)))
+    ys.sort()
+    gaps = [(b - a, a) for a, b in itertools.pairwise(ys)]
+    roomy = [a for size, a in gaps if size >= need + 0.04]
+    bottom = min(roomy) if roomy else max(gaps)[1]
+    return max(bottom + 0.02, 0.03)
+
+
+def _target_lines(ax: Axes, kpis: dict[str, Any], start: float, labels: bool = True) -> None:
+    """A dashed line at each target; with ``labels``, "14 h target 21:00 / MET" beside it.
+
+    Call after the curves are drawn and the limits set, so labels avoid the curves.
+    """
+    fontsize = 9.0
+    fig = ax.get_figure(root=True)
+    height_in = fig.get_figheight() if isinstance(fig, Figure) else 5.0
+    axes_pt = ax.get_position().height * height_in * 72
+    for t in kpis["targets"]:
+        lines = [
+            f"{t['hours']:g} h target {clock(start, t['hours'])}",
+            "MET" if t["met"] else f"MISSED, {100 * t['share_reported']:.0f} % reported",
+        ]
+        need = max(len(s) for s in lines) * 0.62 * fontsize / max(axes_pt, 1.0)
+        y = _free_height(ax, t["hours"], need) if labels else 0.0
+        ax.axvline(t["hours"], color=TARGET_LINE, linestyle="--", linewidth=1.3, zorder=1)
+        if not labels:
+            continue
+        ax.annotate(
+            "\n".join(lines),
+            xy=(t["hours"], y),
+            xycoords=ax.get_xaxis_transform(),
+            xytext=(-3, 0),
+            textcoords="offset points",
+            rotation=90,
+            ha="right",
+            va="bottom",
+            multialignment="left",
+            fontsize=fontsize,
+            fontweight="bold",
+            color=MET_COLOUR if t["met"] else MISSED_COLOUR,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.0},
+            zorder=2,
+        )
+
+
+# -- figures ---------------------------------------------------------------------
+def cumulative(result: Result, rep: int = 0) -> Figure:
+    """Share of residents swabbed and of tubes delivered / tested / reported over the round."""
+    p = part(result, rep)
+    k = p.kpis
+    start = result.scenario.round.start
+    horizon_h = result.scenario.round.horizon / H
+    wide = _district(p.tables)
+    totals = {
+        "residents": max(int(k["residents_arrived"]), 1),
+        "tubes": max(len(p.tables["tubes"]), 1),
+    }
+
+    fig = Figure(figsize=(10, 5.6), layout="constrained")
+    ax = fig.add_subplot()
+    for metric, label, colour, of in CURVES:
+        if metric not in wide:
+            continue
+        share = 100.0 * wide[metric].to_numpy(dtype=float) / totals[of]
+        width = 2.6 if metric == "tubes reported" else 1.8
+        ax.plot(wide.index.to_numpy(), share, color=colour, linewidth=width, label=label, zorder=3)
+    _clock_axis(ax, start, 0.0, _x_end(k, horizon_h))
+    ax.set_ylim(0, 105)
+    _target_lines(ax, k, start)
+    ax.yaxis.set_major_formatter(PercentFormatter(100))
+    ax.set_ylabel("share done (% of residents / % of tubes)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=9)
+    residents = f"{k['residents_swabbed']:,} residents, {k['tubes']:,} tubes"
+    ax.set_title(
+        f"{_plain(result.scenario.round.name)} — {residents}\n{verdict(k, start)}", fontsize=12
+    )
+    return fig
+
+
+def critical_path(result: Result, rep: int = 0) -> Figure:
+    """Where the last tubes spent their time: one bar per step, in order, coloured by kind.
+
+    In an unfinished round "the last tubes" are those without a result; steps
+    they never reached say so, and a last bar shows how long they had been
+    waiting in their final step when the horizon came.
+    """
+    p = part(result, rep)
+    k = p.kpis
+    path = pd.DataFrame(k["critical_path"], columns=["segment", "group", "hours"])
+    fig = Figure(figsize=(10, 5.6), layout="constrained")
+    ax = fig.add_subplot()
+    tubes = p.tables["tubes"]
+    last = last_tubes(tubes) if len(tubes) else tubes
+    n_last = len(last)
+    finished = bool(k["finished"])
+    who = (
+        (
+            "the last tube reported"
+            if n_last == 1
+            else f"the last {n_last:,} tubes reported (last 1 %)"
+        )
+        if finished
+        else f"the {n_last:,} {_tubes(n_last)} without a result at the horizon"
+    )
+    if not len(path) or not n_last:
+        ax.text(0.5, 0.5, "no tubes", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    hours = path["hours"].fillna(0.0).clip(lower=0.0).to_numpy(dtype=float)
+    columns = {name: (a, b) for name, _, a, b, _ in SEGMENTS}
+    reached = [
+        name not in columns
+        or bool(np.isfinite(last[columns[name][1]] - last[columns[name][0]]).any())
+        for name in path["segment"]
+    ]
+    names = [SEGMENT_LABELS.get(seg, seg) for seg in path["segment"]]
+    colours = [GROUP_COLOURS.get(g, "#17becf") for g in path["group"]]
+    if not finished:
+        steps = [c for _, _, a, b, _ in SEGMENTS for c in (a, b)]
+        latest = last[list(dict.fromkeys(steps))].max(axis=1, skipna=True)
+        open_h = float(np.nanmean(result.scenario.round.horizon / H - latest.to_numpy(dtype=float)))
+        status = last["status"].astype(str).mode()
+        hours = np.append(hours, max(open_h, 0.0) if math.isfinite(open_h) else 0.0)
+        reached.append(True)
+        names.append(f"still open at the horizon ({status.iloc[0] if len(status) else '?'})")
+        colours.append(OPEN_COLOUR)
+    lefts = np.concatenate([[0.0], np.cumsum(hours)[:-1]])
+    y = np.arange(len(hours))[::-1]
+    bars = ax.barh(
+        y, hours, left=lefts, color=colours, height=0.7, edgecolor="white", linewidth=0.5
+    )
+    if not finished:
+        bars[-1].set_hatch("//")
+    total = float(hours.sum())
+    for yi, left, h, ok in zip(y, lefts, hours, reached, strict=True):
+        ax.text(
+            left + h + 0.01 * total,
+            yi,
+            duration(h) if ok else "not reached",
+            va="center",
+            ha="left",
+            fontsize=8.5,
+            color="black" if ok else "0.5",
+            style="normal" if ok else "italic",
+        )
+    ax.set_yticks(y, names)
+    ax.set_xlim(0, total * 1.15 if total > 0 else 1.0)
+    ax.set_xlabel("hours since the first swab into the tube (mean over those tubes)")
+    ax.grid(True, axis="x", alpha=0.3)
+    groups = [*path["group"], *([] if finished else ["open at the horizon"])]
+    by_group = pd.Series(hours, index=groups).groupby(level=0, sort=False).sum()
+    handles = [
+        Patch(
+            facecolor=GROUP_COLOURS.get(str(g), OPEN_COLOUR),
+            label=f"{g}: {duration(h)}",
+            hatch="//" if g == "open at the horizon" else None,
+            edgecolor="white",
+        )
+        for g, h in by_group.items()
+    ]
+    ax.legend(handles=handles, loc="lower left", frameon=True, fontsize=9, title="in total")
+    end = "result" if finished else "the horizon"
+    ax.set_title(
+        f"{_plain(result.scenario.round.name)} — where the last tubes spent their time\n"
+        f"{who}: {duration(total)} from first swab to {end}",
+        fontsize=12,
+    )
+    return fig
+
+
+def lab_backlog(result: Result, rep: int = 0) -> Figure:
+    """Per lab: tubes without a result over time, and PCR instruments running."""
+    p = part(result, rep)
+    k = p.kpis
+    sc = result.scenario
+    start = sc.round.start
+    tl = p.tables["timeline"]
+    labs = tl[tl["kind"] == "lab"]
+    fig = Figure(figsize=(10, 7), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    colours = [f"C{i % 10}" for i in range(len(sc.labs))]
+    for lab, colour in zip(sc.labs, colours, strict=True):
+        mine = labs[labs["entity"] == lab.id]
+        backlog = mine[mine["metric"] == "tubes without result"].sort_values("time_h")
+        if len(backlog):
+            top.plot(
+                backlog["time_h"],
+                backlog["value"],
+                color=colour,
+                linewidth=2,
+                label=f"{_plain(lab.id)} ({lab.pcr.instruments} PCR)",
+            )
+        running = mine[mine["metric"] == "PCR instruments running"].sort_values("time_h")
+        if len(running):
+            bottom.plot(
+                running["time_h"],
+                running["value"],
+                color=colour,
+                linewidth=1.8,
+                drawstyle="steps-post",
+            )
+            bottom.axhline(lab.pcr.instruments, color=colour, linestyle=":", linewidth=1.2)
+    _clock_axis(bottom, start, 0.0, _x_end(k, sc.round.horizon / H))
+    for ax in (top, bottom):
+        ax.grid(True, alpha=0.3)
+        ax.set_ylim(bottom=0)
+        _target_lines(ax, k, start, labels=ax is top)
+    top.set_ylabel("tubes in the lab\nwithout a result")
+    bottom.set_ylabel("PCR instruments running\n(dotted: installed)")
+    bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
+    top.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+    top.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        frameon=False,
+        fontsize=9,
+        title="lab (PCR instruments)",
+    )
+    top.set_title(f"{_plain(sc.round.name)} — lab backlog (sampled every 15 min)", fontsize=12)
+    return fig
+
+
+def point_queues(result: Result, rep: int = 0, top: int = 10) -> Figure:
+    """People in line over time at the ``top`` points with the longest peak queue."""
+    p = part(result, rep)
+    sc = result.scenario
+    start = sc.round.start
+    points = p.tables["points"]
+    tl = p.tables["timeline"]
+    lines = tl[tl["kind"] == "point"]
+    fig = Figure(figsize=(11, 5.6), layout="constrained")
+    ax = fig.add_subplot()
+    worst = points[points["peak_queue"] > 0].nlargest(top, "peak_queue")
+    ax.set_title(
+        f"{_plain(sc.round.name)} — people in line at the {len(worst)} points with the longest peak queue"
+        if len(worst)
+        else f"{_plain(sc.round.name)} — people in line at the sampling points",
+        fontsize=12,
+    )
+    if not len(worst):
+        ax.text(
+            0.5,
+            0.5,
+            "No lines formed at any sampling point",
+            ha="center",
+            va="center",
+            fontsize=13,
+            transform=ax.transAxes,
+        )
+        ax.set_yticks([])
+        last = float(points["last_swab_h"].max()) if len(points) else 1.0
+        _clock_axis(ax, start, 0.0, (last if math.isfinite(last) else 1.0) + 0.5)
+        return fig
+    for i, row in enumerate(worst.itertuples(index=False)):
+        q = lines[lines["entity"] == row.point].sort_values("time_h")
+        label = (
+            f"{_plain(row.point)}: peak {int(row.peak_queue):,} at {clock(start, row.peak_queue_h)}"
+        )
+        ax.plot(
+            q["time_h"],
+            q["value"],
+            color=f"C{i % 10}",
+            linewidth=1.8,
+            label=label,
+            marker="o",
+            markersize=2.5,
+        )
+    median = float(points["peak_queue"].median())
+    ax.axhline(
+        median,
+        color="0.4",
+        linestyle="--",
+        linewidth=1.2,
+        zorder=1,
+        label=f"median peak over all {len(points):,} points: {median:,.0f}",
+    )
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("people in line (sampled every 15 min)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(
+        loc="center left",
+        bbox_to_anchor=(1.01, 0.5),
+        frameon=False,
+        fontsize=9,
+        title="point: exact peak",
+    )
+    last_swab = float(worst["last_swab_h"].max())
+    end = last_swab if math.isfinite(last_swab) else sc.round.horizon / H
+    if len(lines):
+        busy = lines[(lines["value"] > 0) & lines["entity"].isin(worst["point"])]
+        if len(busy):
+            end = max(end, float(busy["time_h"].max()))
+    _clock_axis(ax, start, 0.0, min(end + max(0.5, 0.05 * end), sc.round.horizon / H))
+    return fig
+
+
+def utilisation(result: Result, rep: int = 0) -> Figure:
+    """Utilisation of each lab stage, per lab (busy time over units x working span)."""
+    p = part(result, rep)
+    sc = result.scenario
+    labs = p.tables["labs"]
+    fig = Figure(figsize=(10, 5.2), layout="constrained")
+    ax = fig.add_subplot()
+    lab_ids = list(dict.fromkeys(labs["lab"].astype(str)))
+    stages = list(LAB_STAGES)
+    x = np.arange(len(stages))
+    width = 0.8 / max(len(lab_ids), 1)
+    top = 100.0
+    for i, lab in enumerate(lab_ids):
+        rows = labs[labs["lab"].astype(str) == lab].set_index("stage").reindex(stages)
+        values = 100.0 * rows["utilisation"].fillna(0.0).to_numpy(dtype=float)
+        top = max(top, float(values.max(initial=0.0)))
+        span = float(rows["span_h"].max())
+        bars = ax.bar(
+            x - 0.4 + width * (i + 0.5),
+            values,
+            width * 0.92,
+            color=f"C{i % 10}",
+            label=f"{_plain(lab)} (working span {span:.1f} h)",
+        )
+        if len(lab_ids) <= 4:
+            ax.bar_label(bars, labels=[f"{v:.0f} %" for v in values], fontsize=8, padding=2)
+    ax.axhline(100, color="0.3", linewidth=1, linestyle="--")
+    ax.set_xticks(x, [STAGE_LABELS.get(s, s) for s in stages])
+    ax.set_ylim(0, top * 1.15)
+    ax.yaxis.set_major_formatter(PercentFormatter(100))
+    ax.set_ylabel("utilisation (% of units busy\nfrom lab opening to last report)")
+    ax.set_xlabel("lab stage")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.14),
+        ncols=min(len(lab_ids), 3),
+        frameon=False,
+        fontsize=9,
+    )
+    ax.set_title(f"{_plain(sc.round.name)} — lab utilisation by stage", fontsize=12)
+    return fig
+
+
+FIGURES: dict[str, Callable[..., Figure]] = {
+    "cumulative": cumulative,
+    "critical_path": critical_path,
+    "lab_backlog": lab_backlog,
+    "point_queues": point_queues,
+    "utilisation": utilisation,
+}
+
+
+def save_all(result: Result, folder: str | Path, rep: int = 0, dpi: int = DPI) -> list[Path]:
+    """Write every figure as ``folder/figures/<name>.png``; returns the paths written."""
+    out = Path(folder) / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, draw in FIGURES.items():
+        fig = draw(result, rep)
+        path = out / f"{name}.png"
+        fig.savefig(path, dpi=dpi)
+        paths.append(path)
+    return paths

@@ -1,0 +1,400 @@
+"""``report.html``: one static page a planner opens after ``natsim run``.
+
+The page is self-contained (inline CSS, no JavaScript, nothing fetched from the
+network); its pictures are the PNG files :func:`sim.plots.save_all` writes next
+to it, referenced as ``figures/<name>.png``. Every piece of text that comes from
+the scenario (names, ids) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .console import SEGMENT_LABELS, STAGE_LABELS
+from .plots import clock, duration, part, save_all, verdict
+from .results.io import atomic_write
+from .results.kpis import LAB_STAGES
+from .results.result import Result
+
+CAPTIONS = {
+    "cumulative": (
+        "Progress of the round",
+        "Share of residents swabbed and of tubes delivered, tested (PCR done) and reported, "
+        "against the target lines. The round is done when the green curve reaches 100 %.",
+    ),
+    "critical_path": (
+        "Where the last tubes spent their time",
+        "Mean time the last 1 % of tubes to be reported spent in each step, in order. "
+        "Waiting for pickup (orange) and lab queues (red) are the waits to shorten; "
+        "the longest is the bottleneck named above.",
+    ),
+    "lab_backlog": (
+        "Lab backlog",
+        "Tubes delivered to each lab that have no result yet, and PCR instruments running "
+        "(dotted: instruments installed).",
+    ),
+    "point_queues": (
+        "Queues at sampling points",
+        "People in line at the points with the longest peak queue.",
+    ),
+    "utilisation": (
+        "Lab utilisation",
+        "Busy time of each lab stage over its units and the lab's working span "
+        "(from opening to its last report).",
+    ),
+}
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, "Noto Sans", "Helvetica Neue", Arial,
+       sans-serif; color: #1d1d1f; max-width: 1150px; margin: 1.5em auto; padding: 0 1em;
+       line-height: 1.45; }
+h1 { font-size: 1.7em; margin-bottom: 0.1em; }
+h2 { font-size: 1.25em; border-bottom: 2px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
+.meta { color: #666; margin-top: 0; }
+.verdict { font-size: 1.25em; font-weight: 600; padding: 0.6em 0.9em; border-radius: 6px;
+           margin: 0.8em 0; }
+.verdict.good { background: #e7f5e7; border-left: 6px solid #1b6e1b; }
+.verdict.bad { background: #fbe9e9; border-left: 6px solid #b01010; }
+.badge { display: inline-block; padding: 0.05em 0.5em; border-radius: 4px; color: #fff;
+         font-weight: 700; font-size: 0.9em; letter-spacing: 0.03em; }
+.badge.met { background: #1b6e1b; }
+.badge.missed { background: #b01010; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.93em; }
+th, td { padding: 0.3em 0.7em; border-bottom: 1px solid #e3e3e3; text-align: left; }
+th { background: #f4f4f6; font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.facts { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr));
+         gap: 0 2em; }
+.facts p { margin: 0.35em 0; }
+.warn { background: #fff4e0; border-left: 6px solid #d08000; padding: 0.5em 0.9em;
+        border-radius: 6px; }
+figure { margin: 1.2em 0 2em; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e3e3e3; }
+figcaption { color: #444; font-size: 0.93em; margin-top: 0.3em; }
+footer { color: #888; font-size: 0.85em; margin-top: 3em; border-top: 1px solid #ddd;
+         padding-top: 0.5em; }
+"""
+
+
+# -- small builders ----------------------------------------------------------------
+def _e(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def _pct(share: float | None, digits: int = 0) -> str:
+    if share is None or not math.isfinite(share):
+        return "--"
+    return f"{100 * share:.{digits}f} %"
+
+
+def _at(start: float, hours: float | None) -> str:
+    if hours is None or not math.isfinite(hours):
+        return "--"
+    return f"{clock(start, hours)} ({hours:.1f} h)"
+
+
+def _badge(met: bool) -> str:
+    return (
+        '<span class="badge met">MET</span>' if met else '<span class="badge missed">MISSED</span>'
+    )
+
+
+def _table(
+    header: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = ()
+) -> str:
+    """An HTML table; ``header`` and ``rows`` must already be escaped HTML."""
+
+    def cell(tag: str, i: int, text: str) -> str:
+        cls = ' class="num"' if i in numeric else ""
+        return f"<{tag}{cls}>{text}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(header))
+    body = "\n".join(
+        "<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows
+    )
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+# -- sections ----------------------------------------------------------------------
+def _headline(result: Result, k: dict[str, Any]) -> str:
+    start = result.scenario.round.start
+    good = k["finished"] and all(t["met"] for t in k["targets"])
+    out = [f'<div class="verdict {"good" if good else "bad"}">{_e(verdict(k, start))}</div>']
+    several = result.replications > 1
+    overall = result.summary() if several else None
+    header = ["target", "clock", "verdict", "spare time", "share reported by then"]
+    if several:
+        header.append(f"P(met) over {result.replications} replications")
+    rows = []
+    for i, t in enumerate(k["targets"]):
+        spare = t.get("spare_h")
+        row = [
+            _e(f"{t['hours']:g} h"),
+            _e(clock(start, t["hours"])),
+            _badge(bool(t["met"])),
+            _e(duration(spare) if spare is not None and spare >= 0 else "--"),
+            _e(_pct(t["share_reported"], 1)),
+        ]
+        if overall is not None:
+            row.append(_e(f"{overall['targets'][i]['p_met']:.2f}"))
+        rows.append(row)
+    out.append(_table(header, rows, numeric=(3, 4, 5)))
+    if several:
+        out.append(
+            f"<p>The figures and tables below show replication "
+            f"{_e(result.parts[0].replication)} of {result.replications}.</p>"
+        )
+    return "\n".join(out)
+
+
+def _facts(result: Result, k: dict[str, Any]) -> str:
+    start = result.scenario.round.start
+    stages = k["stages_h"]
+    left = [
+        f"<p><b>Residents</b>: {k['residents_swabbed']:,} swabbed of {k['residents_arrived']:,} "
+        f"who came</p>",
+        f"<p><b>Tubes</b>: {k['tubes']:,} &middot; <b>plates</b>: {k['plates']:,} "
+        f"&middot; <b>vehicle trips</b>: {k['trips']:,}</p>",
+    ]
+    stage_rows = [
+        ["last swab", _e(_at(start, stages.get("last_swab")))],
+        ["last delivery to a lab", _e(_at(start, stages.get("last_delivery")))],
+        ["last PCR done", _e(_at(start, stages.get("last_pcr")))],
+        ["last result reported", _e(_at(start, stages.get("last_report")))],
+    ]
+    when = "stage complete" if k["finished"] else "last event before the horizon"
+    left.append(_table([when, "clock (hours from start)"], stage_rows))
+    right = []
+    b = k.get("bottleneck") or {}
+    if b:
+        what = STAGE_LABELS.get(b["stage"], b["stage"])
+        text = f"<b>Bottleneck</b>: {_e(what)}"
+        if b.get("where"):
+            text += f" at {_e(b['where'])}"
+        text += f" &mdash; the last tubes waited {_e(duration(b['hours']))} there"
+        if b.get("busy_share_in_window") is not None:
+            window = b.get("busy_window") or ["", ""]
+            text += (
+                f"; {_e(_pct(b['busy_share_in_window']))} busy from "
+                f"{_e(str(window[0])[:5])} to {_e(str(window[1])[:5])}"
+            )
+        elif b.get("utilisation") is not None:
+            text += f"; {_e(_pct(b['utilisation']))} utilised over the lab's working span"
+        right.append(f"<p>{text}.</p>")
+    path = sorted(k.get("critical_path") or [], key=lambda r: -r["hours"])
+    parts = [
+        f"{_e(SEGMENT_LABELS.get(r['segment'], r['segment']))} {_e(duration(r['hours']))}"
+        for r in path
+        if r["hours"] >= 0.05
+    ]
+    if parts:
+        right.append("<p><b>The last tubes spent</b>: " + " &middot; ".join(parts[:6]) + "</p>")
+    q = k.get("longest_queue") or {}
+    if q:
+        anywhere = q.get("longest_wait_anywhere") or {}
+        text = (
+            f"<b>Longest queue</b>: point {_e(q['point'])}, {q['people']:,} people at "
+            f"{_e(clock(start, q['at_h']))}; longest wait there {q['longest_wait_min']:.0f} min"
+        )
+        if anywhere and anywhere.get("point") != q["point"]:
+            text += f" (anywhere: {anywhere['minutes']:.0f} min at {_e(anywhere['point'])})"
+        text += f"; {_e(_pct(q['share_waiting_over_30min'], 1))} of residents waited over 30 min"
+        right.append(f"<p>{text}.</p>")
+    else:
+        right.append("<p><b>Queues</b>: no lines formed at any sampling point.</p>")
+    util = k.get("utilisation") or {}
+    if util:
+        right.append(
+            "<p><b>Utilisation</b>: "
+            + " &middot; ".join(
+                f"{_e(name.replace('pcr', 'PCR'))} {_e(_pct(v))}" for name, v in util.items()
+            )
+            + "</p>"
+        )
+    return (
+        '<div class="facts"><div>'
+        + "\n".join(left)
+        + "</div><div>"
+        + "\n".join(right)
+        + "</div></div>"
+    )
+
+
+def _unfinished(k: dict[str, Any]) -> str:
+    if k["finished"]:
+        return ""
+    u = k.get("unfinished") or {}
+    text = (
+        f"<p><b>Unfinished at the horizon</b>: {u.get('tubes', 0):,} tubes and "
+        f"{u.get('residents', 0):,} residents have no result"
+    )
+    if u.get("residents_not_swabbed"):
+        text += f" ({u['residents_not_swabbed']:,} residents were never swabbed)"
+    text += ".</p>"
+    rows = [[_e(w["status"]), _e(w["place"]), _e(f"{w['tubes']:,}")] for w in u.get("where", [])]
+    table = (
+        _table(["where the tube was", "point or lab", "tubes"], rows, numeric=(2,)) if rows else ""
+    )
+    return f'<div class="warn">{text}{table}</div>'
+
+
+def _figures(figures: Sequence[str]) -> str:
+    out = []
+    for rel in figures:
+        stem = Path(rel).stem
+        title, caption = CAPTIONS.get(stem, (stem.replace("_", " "), ""))
+        out.append(
+            f'<figure><img src="{_e(rel)}" alt="{_e(title)}">'
+            f"<figcaption><b>{_e(title)}.</b> {_e(caption)}</figcaption></figure>"
+        )
+    return "\n".join(out)
+
+
+def _points_table(points: pd.DataFrame, start: float, top: int = 10) -> str:
+    if not len(points):
+        return "<p>No sampling points.</p>"
+    worst = points.sort_values(["peak_queue", "max_wait_min"], ascending=False).head(top)
+    rows = []
+    for r in worst.itertuples(index=False):
+        rows.append(
+            [
+                _e(r.point),
+                _e(r.stations),
+                _e(f"{int(r.residents):,}"),
+                _e(f"{int(r.peak_queue):,}"),
+                _e(clock(start, r.peak_queue_h)),
+                _e(f"{r.mean_wait_min:.0f}"),
+                _e(f"{r.p95_wait_min:.0f}"),
+                _e(f"{r.max_wait_min:.0f}"),
+                _e(_pct(r.waited_over_30min)),
+                _e(clock(start, r.last_swab_h)),
+            ]
+        )
+    header = [
+        "point",
+        "stations",
+        "residents",
+        "peak queue",
+        "at",
+        "mean wait (min)",
+        "95th pct wait (min)",
+        "longest wait (min)",
+        "waited &gt; 30 min",
+        "last swab",
+    ]
+    return _table(header, rows, numeric=(1, 2, 3, 5, 6, 7, 8))
+
+
+def _labs_table(labs: pd.DataFrame) -> str:
+    if not len(labs):
+        return "<p>No labs.</p>"
+    header = ["lab", "working span"] + [_e(STAGE_LABELS.get(s, s)) for s in LAB_STAGES]
+    rows = []
+    for lab, g in labs.groupby("lab", sort=False, observed=True):
+        by = g.set_index("stage")
+        row = [_e(lab), _e(f"{float(g['span_h'].max()):.1f} h")]
+        for stage in LAB_STAGES:
+            if stage in by.index:
+                u = by.loc[stage]
+                row.append(
+                    f"{_e(_pct(float(u['utilisation'])))} <small>of {int(u['units'])}</small>"
+                )
+            else:
+                row.append("--")
+        rows.append(row)
+    return (
+        _table(header, rows, numeric=tuple(range(1, 2 + len(LAB_STAGES))))
+        + "<p><small>Utilisation: busy time over (units &times; working span); "
+        "&ldquo;of N&rdquo; is the number of staff or instruments.</small></p>"
+    )
+
+
+def _vehicles_table(vehicles: pd.DataFrame) -> str:
+    if not len(vehicles):
+        return "<p>No vehicles.</p>"
+    rows = []
+    for lab, g in vehicles.groupby("lab", sort=False):
+        trips = g["trips"]
+        rows.append(
+            [
+                _e(lab),
+                _e(g["route"].nunique()),
+                _e(len(g)),
+                _e(f"{int(trips.sum()):,}"),
+                _e(f"{int(trips.min())} / {trips.median():g} / {int(trips.max())}"),
+                _e(f"{int(g['tubes'].sum()):,}"),
+                _e(f"{float(g['busy_h'].mean()):.1f} h"),
+            ]
+        )
+    header = [
+        "lab served",
+        "routes",
+        "vehicles",
+        "trips",
+        "trips per vehicle (min / median / max)",
+        "tubes carried",
+        "mean hours on the road per vehicle",
+    ]
+    return _table(header, rows, numeric=(1, 2, 3, 4, 5, 6))
+
+
+# -- the page ----------------------------------------------------------------------
+def render(result: Result, figures: Sequence[str], rep: int = 0) -> str:
+    """The HTML of the report; ``figures`` are image paths relative to the page."""
+    from . import __version__
+
+    p = part(result, rep)
+    k = p.kpis
+    sc = result.scenario
+    start = sc.round.start
+    name = _e(sc.round.name)
+    targets = ", ".join(f"{t / 3600:g} h" for t in sc.round.targets)
+    meta = (
+        f"round starts {_e(clock(start, 0.0))} &middot; targets {_e(targets)} &middot; "
+        f"horizon {_e(f'{sc.round.horizon / 3600:g}')} h &middot; seed {_e(result.seed)} &middot; "
+        f"{result.replications} replication{'s' if result.replications != 1 else ''}"
+    )
+    body = [
+        f"<h1>{name}</h1>",
+        f'<p class="meta">{meta}</p>',
+        "<h2>Headline</h2>",
+        _headline(result, k),
+        _unfinished(k),
+        _facts(result, k),
+        "<h2>Figures</h2>",
+        _figures(figures),
+        "<h2>Sampling points with the longest queues</h2>",
+        _points_table(p.tables["points"], start),
+        "<h2>Labs</h2>",
+        _labs_table(p.tables["labs"]),
+        "<h2>Vehicles</h2>",
+        _vehicles_table(p.tables["vehicles"]),
+        f"<footer>natsim {_e(__version__)} &middot; written "
+        f"{_e(datetime.now().strftime('%Y-%m-%d %H:%M'))} &middot; tables in tables/*.parquet, "
+        "headline in summary.json</footer>",
+    ]
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{name} — natsim report</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(s for s in body if s)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def write_figures_and_report(result: Result, folder: str | Path) -> Path:
+    """Write ``folder/figures/*.png`` and ``folder/report.html``; returns the report's path."""
+    folder = Path(folder)
+    paths = save_all(result, folder)
+    figures = [path.relative_to(folder).as_posix() for path in paths]
+    out = folder / "report.html"
+    atomic_write(out, render(result, figures).encode("utf-8"))
+    return out
