@@ -99,6 +99,32 @@ def run(
     print_summary(result.summary(), sc.round.start, str(folder))
 
 
+@app.command()
+def generate(
+    population: Annotated[
+        int, typer.Option("--population", "-n", help="People in the city, e.g. 10000000")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Scenario file to write, e.g. city.yaml")
+    ],
+    seed: Annotated[
+        int, typer.Option(help="Seed of the map and sizes (same seed, same files)")
+    ] = 1,
+) -> None:
+    """Write a synthetic city scenario sized from the published ratios (plus its zone and point CSVs)."""
+    from .generate import generate_city
+
+    if population < 1_000:
+        err.print("[red]error:[/red] --population: a generated city needs at least 1,000 people")
+        raise typer.Exit(2)
+    city = generate_city(population, seed=seed)
+    path = city.write(output)
+    Console().print(
+        f"wrote {path} ({len(city.zones):,} zones, {len(city.points):,} points, "
+        f"{int(city.points['stations'].sum()):,} stations) and its CSVs beside it"
+    )
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -93,6 +93,8 @@ def format_duration(seconds: float) -> str:
         if seconds > HOUR:
             return f"{int(seconds // HOUR)}h{int(seconds % HOUR // MINUTE)}min"
         return f"{int(seconds // MINUTE)}min"
+    if float(seconds).is_integer():
+        return f"{int(seconds)}s"
     return f"{seconds!r}s"
 
 

@@ -70,9 +70,12 @@ def draw_point_demand(
 
     pieces: list[np.ndarray] = []
     owners: list[np.ndarray] = []
-    windows = (
-        np.unique(np.stack([opens, closes], axis=1), axis=0) if len(zone_rows) else np.empty((0, 2))
-    )
+    if not len(zone_rows):
+        windows = np.empty((0, 2))
+    elif default.all():  # the common case: every zone uses the demand's window
+        windows = np.array([[opens[0], closes[0]]])
+    else:
+        windows = np.unique(np.stack([opens, closes], axis=1), axis=0)
     for lo, hi in windows:
         members = (opens == lo) & (closes == hi)
         n = int(counts[members].sum())

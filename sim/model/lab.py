@@ -15,7 +15,8 @@ Every queue is first come, first served.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,17 +25,20 @@ import simpy
 from ..distributions import DurationDist
 from ..random import Streams
 from ..scenario.schema import Lab
+from .draws import DurationSource
 from .ledger import Ledger, Plate
 from .transport import Bag
 
+Begin = Callable[[int, list[Any], float], None]
 Done = Callable[[int, list[Any], float, float], None]
 
 
 class Servers:
     """``count`` identical servers taking up to ``batch`` items per run from one FIFO queue.
 
-    The server that has been idle longest takes the next item; its number is the
-    instrument or staff number in the records.
+    The server idle longest takes the next item; its number is the instrument
+    or staff number in the records. Driven by callbacks: a run costs one SimPy
+    timeout, not a process and a store round trip.
     """
 
     def __init__(
@@ -42,36 +46,46 @@ class Servers:
         env: simpy.Environment,
         count: int,
         batch: int,
-        duration: DurationDist,
-        rng: np.random.Generator,
+        duration: DurationSource,
         opens_at: float,
+        begin: Begin,
         done: Done,
     ) -> None:
         self.env = env
-        self.store: simpy.Store = simpy.Store(env)
         self.batch = batch
         self.duration = duration
-        self.rng = rng
+        self.begin = begin
         self.done = done
-        self.opens_at = opens_at
-        for k in range(count):
-            env.process(self._serve(k))
+        self.queue: deque[Any] = deque()
+        self.idle: deque[int] = deque()
+        if opens_at > env.now:
+            env.timeout(opens_at - env.now).callbacks.append(lambda _: self._open(count))
+        else:
+            self.idle.extend(range(count))
+
+    def _open(self, count: int) -> None:
+        self.idle.extend(range(count))
+        while self.idle and self.queue:
+            self._start(self.idle.popleft())
 
     def put(self, item: Any) -> None:
-        self.store.put(item)
+        self.queue.append(item)
+        if self.idle:
+            self._start(self.idle.popleft())
 
-    def _serve(self, k: int) -> Generator[Any, Any, None]:
-        env = self.env
-        if self.opens_at > env.now:
-            yield env.timeout(self.opens_at - env.now)
-        while True:
-            first = yield self.store.get()
-            items = [first]
-            while len(items) < self.batch and self.store.items:
-                items.append(self.store.items.pop(0))
-            start = env.now
-            yield env.timeout(float(self.duration.sample(self.rng, 1)[0]))
-            self.done(k, items, start, env.now)
+    def _start(self, k: int) -> None:
+        queue = self.queue
+        items = [queue.popleft() for _ in range(min(self.batch, len(queue)))]
+        start = self.env.now
+        self.begin(k, items, start)
+        self.env.timeout(self.duration()).callbacks.append(lambda _: self._finish(k, items, start))
+
+    def _finish(self, k: int, items: list[Any], start: float) -> None:
+        self.done(k, items, start, self.env.now)
+        if self.queue:
+            self._start(k)
+        else:
+            self.idle.append(k)
 
 
 class LabService:
@@ -96,59 +110,72 @@ class LabService:
             deque()
         )  # [lo, hi, received] tube ranges awaiting a plate
         self.n_waiting = 0
-        self._arrived = env.event()
-        self.loaders: simpy.Store = simpy.Store(env)
-        self.loaders.items.extend(range(lab.loading.staff))
-        self.load_rng = streams[f"{lab.id}/loading"]
+        self.loaders: deque[int] = deque()
+        self.load_time = DurationSource(lab.loading.per_plate, streams[f"{lab.id}/loading"])
+        self._timer_for: float = (
+            np.nan
+        )  # the oldest tube's receipt time a partial-plate timer is set for
+
+        def source(stage: str, dist: DurationDist) -> DurationSource:
+            return DurationSource(dist, streams[f"{lab.id}/{stage}"])
+
         self.receiving = Servers(
             env,
             lab.receiving.staff,
             1,
-            lab.receiving.per_bag,
-            streams[f"{lab.id}/receiving"],
+            source("receiving", lab.receiving.per_bag),
             opens_at,
+            self._receiving,
             self._received,
         )
         self.extraction = Servers(
             env,
             lab.extraction.instruments,
             lab.extraction.plates_per_run,
-            lab.extraction.run,
-            streams[f"{lab.id}/extraction"],
+            source("extraction", lab.extraction.run),
             opens_at,
+            self._extracting,
             self._extracted,
         )
         self.pcr = Servers(
             env,
             lab.pcr.instruments,
             1,
-            lab.pcr.run,
-            streams[f"{lab.id}/pcr"],
+            source("pcr", lab.pcr.run),
             opens_at,
+            self._amplifying,
             self._amplified,
         )
         self.report = Servers(
             env,
             lab.report.staff,
             1,
-            lab.report.per_plate,
-            streams[f"{lab.id}/report"],
+            source("report", lab.report.per_plate),
             opens_at,
+            self._reporting,
             self._reported,
         )
-        env.process(self._form_plates())
+        if opens_at > env.now:
+            env.timeout(opens_at - env.now).callbacks.append(lambda _: self._open_loading())
+        else:
+            self._open_loading()
 
     # -- receiving ---------------------------------------------------------------
     def deliver(self, bags: list[Bag]) -> None:
         ledger = self.ledger
+        now = self.env.now
         for lo, hi, point in bags:
             bag_id = len(ledger.bags)
-            ledger.bags.append(
-                (bag_id, self.index, point, lo, hi, self.env.now, np.nan, np.nan, -1)
-            )
+            ledger.bags.append((bag_id, self.index, point, lo, hi, now, np.nan, np.nan, -1))
             ledger.tube_lab[lo:hi] = self.index
             ledger.tube_bag[lo:hi] = bag_id
             self.receiving.put(bag_id)
+
+    def _receiving(self, staff: int, bag_ids: list[int], start: float) -> None:
+        ledger = self.ledger
+        for bag_id in bag_ids:
+            _, lab, point, lo, hi, delivered, _, _, _ = ledger.bags[bag_id]
+            ledger.bags[bag_id] = (bag_id, lab, point, lo, hi, delivered, start, np.nan, staff)
 
     def _received(self, staff: int, bag_ids: list[int], start: float, end: float) -> None:
         ledger = self.ledger
@@ -158,31 +185,30 @@ class LabService:
             ledger.tube_received[lo:hi] = end
             self.waiting.append([lo, hi, end])
             self.n_waiting += hi - lo
-        if not self._arrived.triggered:
-            self._arrived.succeed()
+        self._form_plates()
 
     # -- plates ------------------------------------------------------------------
-    def _form_plates(self) -> Generator[Any, Any, None]:
-        env = self.env
+    def _open_loading(self) -> None:
+        self.loaders.extend(range(self.lab.loading.staff))
+        self._form_plates()
+
+    def _form_plates(self) -> None:
+        """Start loading plates while a loader is free and a full or overdue plate waits."""
+        now = self.env.now
         wait_limit = self.lab.partial_plate_after
-        if self.opens_at > env.now:
-            yield env.timeout(self.opens_at - env.now)
-        while True:
-            now = env.now
-            if self.n_waiting >= self.per_plate or (
-                self.n_waiting and now >= self.waiting[0][2] + wait_limit
-            ):
-                loader = yield self.loaders.get()
-                plate = self._take_plate()
-                plate.loader = loader
-                env.process(self._load(plate, loader))
-                continue
-            if self._arrived.triggered:
-                self._arrived = env.event()
-            waits: list[simpy.Event] = [self._arrived]
-            if self.n_waiting:
-                waits.append(env.timeout(self.waiting[0][2] + wait_limit - now))
-            yield env.any_of(waits)
+        while (
+            self.loaders
+            and self.n_waiting
+            and (self.n_waiting >= self.per_plate or now >= self.waiting[0][2] + wait_limit)
+        ):
+            plate = self._take_plate()
+            plate.loader = self.loaders.popleft()
+            self.env.timeout(self.load_time()).callbacks.append(partial(self._loaded, plate))
+        if self.n_waiting and self.waiting[0][2] != self._timer_for:
+            # wake when the oldest waiting tube becomes overdue
+            self._timer_for = self.waiting[0][2]
+            due = max(0.0, self._timer_for + wait_limit - now)
+            self.env.timeout(due).callbacks.append(lambda _: self._form_plates())
 
     def _take_plate(self) -> Plate:
         ledger = self.ledger
@@ -208,29 +234,38 @@ class LabService:
             ledger.tube_plate[lo:hi] = plate.id
         return plate
 
-    def _load(self, plate: Plate, loader: int) -> Generator[Any, Any, None]:
-        yield self.env.timeout(float(self.lab.loading.per_plate.sample(self.load_rng, 1)[0]))
-        self.loaders.put(loader)
+    def _loaded(self, plate: Plate, _event: simpy.Event | None = None) -> None:
         plate.loaded = self.env.now
+        self.loaders.append(plate.loader)
         self.extraction.put(plate)
+        self._form_plates()
+
+    # each stage stamps a plate when its run starts (a run cut by the horizon still shows) and ends
+    def _extracting(self, instrument: int, plates: list[Plate], start: float) -> None:
+        for plate in plates:
+            plate.extraction_instrument, plate.extraction_start = instrument, start
 
     def _extracted(self, instrument: int, plates: list[Plate], start: float, end: float) -> None:
         for plate in plates:
-            plate.extraction_instrument, plate.extraction_start, plate.extraction_end = (
-                instrument,
-                start,
-                end,
-            )
+            plate.extraction_end = end
             self.pcr.put(plate)
+
+    def _amplifying(self, instrument: int, plates: list[Plate], start: float) -> None:
+        for plate in plates:
+            plate.pcr_instrument, plate.pcr_start = instrument, start
 
     def _amplified(self, instrument: int, plates: list[Plate], start: float, end: float) -> None:
         for plate in plates:
-            plate.pcr_instrument, plate.pcr_start, plate.pcr_end = instrument, start, end
+            plate.pcr_end = end
             self.report.put(plate)
+
+    def _reporting(self, staff: int, plates: list[Plate], start: float) -> None:
+        for plate in plates:
+            plate.report_start = start
 
     def _reported(self, staff: int, plates: list[Plate], start: float, end: float) -> None:
         for plate in plates:
-            plate.report_start, plate.reported = start, end
+            plate.reported = end
 
 
 def build_lab(

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import simpy
 
-from ..distributions import DurationDist
 from ..random import Streams
 from ..scenario.schema import Pickups, Route, Scenario
+from .draws import DurationSource
 from .geo import great_circle_m
 from .ledger import Ledger
 
@@ -132,8 +132,7 @@ class RouteService:
         vehicles: list[Vehicle],
         deliver: Deliver,
         travel: TravelTimes,
-        handover: DurationDist,
-        handover_rng: np.random.Generator,
+        handover: DurationSource,
         pickups: Pickups,
         schedule: list[float],
         ledger: Ledger,
@@ -146,7 +145,6 @@ class RouteService:
         self.deliver = deliver
         self.travel = travel
         self.handover = handover
-        self.handover_rng = handover_rng
         self.pickups = pickups
         self.schedule = list(schedule)
         self.ledger = ledger
@@ -219,7 +217,7 @@ class RouteService:
             n = stock.held(env.now)
             if n > 0:
                 arrive = env.now
-                yield env.timeout(float(self.handover.sample(self.handover_rng, 1)[0]))
+                yield env.timeout(self.handover())
                 taken = stock.take(n)
                 lo, hi = taken[0][0], taken[-1][1]
                 ledger.tube_picked_up[lo:hi] = env.now
@@ -277,8 +275,7 @@ def build_transport(
             vehicles,
             deliver_to[route.lab],
             travel,
-            transport.handover,
-            streams[f"handover/{route.id}"],
+            DurationSource(transport.handover, streams[f"handover/{route.id}"]),
             transport.pickups,
             schedule,
             ledger,

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import yaml
 
 if TYPE_CHECKING:
     from .result import Result
@@ -53,6 +52,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def write_run(result: Result, folder: Path, command: str | None) -> Path:
     from .. import __version__
+    from ..scenario.dumping import scenario_yaml
     from .result import TABLES, to_json
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -65,13 +65,13 @@ def write_run(result: Result, folder: Path, command: str | None) -> Path:
         residents.to_parquet(tables / "residents.parquet", index=False)
     atomic_write(folder / "summary.json", to_json(result.summary()).encode())
     scenario = result.scenario
-    resolved = scenario.model_dump(mode="json", by_alias=True, exclude={"demand": {"zones"}})
-    resolved["demand"] = {"zones": {"parquet": "zones.parquet"}, **resolved["demand"]}
     atomic_write(
         folder / "scenario.yaml",
-        ("# the scenario as this run resolved it (defaults filled in, --set applied)\n"
-         + yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True)).encode(),
-    )  # fmt: skip
+        (
+            "# the scenario as this run resolved it (defaults filled in, --set applied)\n"
+            + scenario_yaml(scenario, {"parquet": "zones.parquet"})
+        ).encode(),
+    )
     zones = scenario.demand.zones.to_frame()
     zones.to_parquet(folder / "zones.parquet", index=False)
     manifest: dict[str, Any] = {

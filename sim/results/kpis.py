@@ -50,12 +50,18 @@ def last_tubes(tubes: pd.DataFrame) -> pd.DataFrame:
     return tubes.nlargest(k, "reported_h")
 
 
-def critical_path(tubes: pd.DataFrame) -> pd.DataFrame:
-    """Mean hours the last tubes spent in each step, in the order of the steps."""
+def critical_path(tubes: pd.DataFrame, horizon_h: float = np.inf) -> pd.DataFrame:
+    """Mean hours the last tubes spent in each step, in the order of the steps.
+
+    A tube stuck in a step at the horizon counts the time it has spent there so far.
+    """
     last = last_tubes(tubes)
     rows = []
     for name, group, a, b, _ in SEGMENTS:
-        span = (last[b] - last[a]).to_numpy(dtype=float)
+        begun, ended = last[a].to_numpy(dtype=float), last[b].to_numpy(dtype=float)
+        if np.isfinite(horizon_h):
+            ended = np.where(np.isnan(ended) & ~np.isnan(begun), horizon_h, ended)
+        span = ended - begun
         rows.append(
             {
                 "segment": name,

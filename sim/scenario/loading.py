@@ -121,6 +121,13 @@ def _table_ref(value: Any) -> str | None:
     return None
 
 
+def _parquet_ref(value: Any) -> str | None:
+    """``{parquet: file}``: a zone table as a run folder keeps it."""
+    if isinstance(value, dict) and set(value) == {"parquet"} and isinstance(value["parquet"], str):
+        return value["parquet"]
+    return None
+
+
 def _read_csv(
     base: Path, ref: str, loc: Loc, origins: dict[Loc, Origin], name: str
 ) -> pd.DataFrame:
@@ -201,7 +208,16 @@ def _expand_tables(
 def _zone_table(value: Any, base: Path, origins: dict[Loc, Origin], name: str) -> Any:
     loc: Loc = ("demand", "zones")
     ref = _table_ref(value)
+    parquet = _parquet_ref(value)
     try:
+        if parquet is not None:
+            try:
+                return ZoneTable.from_frame(pd.read_parquet(base / parquet))
+            except (OSError, ValueError) as exc:
+                line = origins.get(loc, (name, None))[1]
+                raise ScenarioError(
+                    name, line, "demand.zones", f"cannot read '{parquet}': {exc}"
+                ) from None
         if ref is not None:
             frame = _read_csv(base, ref, loc, origins, name)
             csv_name = str(base / ref)

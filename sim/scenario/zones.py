@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..units import parse_clock
+from ..units import format_clock, parse_clock
 
 REQUIRED = ("id", "population", "point")
 OPTIONAL = ("lat", "lon", "open", "close")
@@ -90,6 +90,12 @@ class ZoneTable:
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> ZoneTable:
         """From a DataFrame with columns id, population, point and optionally lat, lon, open, close."""
+        if {"open", "close"} <= set(frame.columns) and frame["open"].dtype.kind == "f":
+            # a table written by natsim keeps windows as seconds after midnight
+            frame = frame.assign(
+                open=[None if np.isnan(v) else format_clock(v) for v in frame["open"]],
+                close=[None if np.isnan(v) else format_clock(v) for v in frame["close"]],
+            )
         unknown = [c for c in frame.columns if c not in REQUIRED + OPTIONAL]
         if unknown:
             raise ZoneProblem(None, str(unknown[0]), "unknown zone column")
