@@ -37,6 +37,12 @@ def default_folder(scenario_name: str, root: str | Path = "runs") -> Path:
     return Path(root) / f"{slug}-{stamp}"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write a file so that a reader never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,6 +50,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; run folders are shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -156,6 +156,12 @@ class Relief(Frozen):
     for_: PositiveDuration = Field(alias="for")
     stagger: bool = True
 
+    @model_validator(mode="after")
+    def _shorter_than_interval(self) -> Relief:
+        if self.for_ >= self.every:
+            raise ValueError("a break must be shorter than the interval between breaks")
+        return self
+
 
 class PointParams(Frozen):
     """What every point has unless it says otherwise (``point_defaults``)."""
