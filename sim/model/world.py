@@ -9,6 +9,9 @@ SimPy environment fed with the sealed tubes.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,7 +21,7 @@ import simpy
 
 from ..random import Streams
 from ..scenario.schema import Route, Scenario
-from .collect import PointOutcome, collect
+from .collect import STAT_FIELDS, PointOutcome, collect, point_statistics
 from .demand import ZoneIndex, break_schedule, draw_point_demand
 from .geo import routes_for
 from .lab import build_lab
@@ -65,7 +68,7 @@ def run_replication(
     queues: list[tuple[np.ndarray, np.ndarray]] = []
     resident_frames: list[pd.DataFrame] = []
     steps = int(np.ceil(horizon / QUEUE_STEP)) + 1
-    swab_counts = np.zeros(steps + 1, dtype=np.int64)
+    swab_counts = np.zeros(steps + 1, dtype=np.int64)  # the last cell collects swabs after the horizon
     for i, point in enumerate(scenario.points):
         window = point.window or scenario.demand.arrivals.window
         open_t, close_t = window.open - start, window.close - start
@@ -79,12 +82,11 @@ def run_replication(
             demand.tube_change, breaks, relief_for,
         )  # fmt: skip
         outcomes.append(out)
-        stats.append(_point_stats(point.id, point.stations, open_t, close_t, out, horizon))
-        queues.append(_queue_series(out))
-        swab_counts += np.bincount(
-            np.minimum(np.ceil(out.swab_end / QUEUE_STEP), steps).astype(np.int64),
-            minlength=steps + 1,
+        point_stats, queue_times, queue = point_statistics(
+            out.arrivals, out.swab_start, demand.service, QUEUE_STEP, horizon, swab_counts
         )
+        stats.append(_point_row(point.id, point.stations, open_t, close_t, out, point_stats))
+        queues.append((queue_times, queue))
         if keep_residents:
             assert demand.zone is not None
             resident_frames.append(
@@ -127,7 +129,8 @@ def run_replication(
     vehicles = build_transport(
         env, scenario, routes, stocks, {k: lab.deliver for k, lab in labs.items()}, streams, ledger
     )
-    env.run(until=horizon)
+    with _collector_paused():
+        env.run(until=horizon)
     t_sim = time.perf_counter()
 
     residents = None
@@ -157,73 +160,61 @@ def run_replication(
         ),
         swabbed=np.cumsum(swab_counts)[:steps],
         residents=residents,
-        wall={"collect_s": t_collect - clock, "transport_lab_s": t_sim - t_collect},
+        wall={
+            "collect_s": t_collect - clock,
+            "transport_lab_s": t_sim - t_collect,
+            # SimPy numbers its events; the next number is how many were scheduled
+            "events": float(next(env._eid)) if hasattr(env, "_eid") else float("nan"),
+        },
     )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while SimPy runs.
+
+    The run allocates many small objects (events, records) and creates no
+    reference cycles that matter; with a large heap (a city's zone ids) each
+    automatic collection rescans it, which more than doubled the run time.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype=dtype)
 
 
-def queue_lengths(arrivals: np.ndarray, starts: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """People waiting in line (arrived, not yet started) at each of ``times``.
-
-    ``starts`` is non-decreasing (one FIFO line), so both counts are binary searches.
-    """
-    return np.searchsorted(arrivals, times, side="right") - np.searchsorted(
-        starts, times, side="right"
-    )
-
-
-def _point_stats(
-    point_id: str, stations: int, open_t: float, close_t: float, out: PointOutcome, horizon: float
+def _point_row(
+    point_id: str, stations: int, open_t: float, close_t: float, out: PointOutcome, stats: np.ndarray
 ) -> dict[str, object]:
+    """One row of the points table (hours and minutes for people to read)."""
     n = out.arrivals.size
-    wait = out.swab_start - out.arrivals
-    row: dict[str, object] = {
+    value = dict(zip(STAT_FIELDS, stats.tolist(), strict=True))
+    empty = n == 0
+    span = max(value["last_swab"] - open_t, 1e-9)
+    return {
         "point": point_id,
         "stations": stations,
         "residents": n,
         "tubes": int(out.tube_sealed.size),
         "open_h": open_t / 3600,
         "close_h": close_t / 3600,
+        "first_arrival_h": np.nan if empty else float(out.arrivals[0]) / 3600,
+        "last_arrival_h": np.nan if empty else float(out.arrivals[-1]) / 3600,
+        "last_swab_h": np.nan if empty else value["last_swab"] / 3600,
+        "last_seal_h": np.nan if empty else float(out.tube_sealed[-1]) / 3600,
+        "peak_queue": int(value["peak_queue"]),
+        "peak_queue_h": np.nan if empty else value["peak_queue_at"] / 3600,
+        "mean_wait_min": np.nan if empty else value["mean_wait"] / 60,
+        "p95_wait_min": np.nan if empty else value["p95_wait"] / 60,
+        "max_wait_min": np.nan if empty else value["max_wait"] / 60,
+        "waited_over_30min": value["waited_over_30min"],
+        "utilisation": 0.0 if empty else value["busy"] / (stations * span),
+        "unswabbed_at_horizon": int(value["unswabbed_at_horizon"]),
     }
-    if n == 0:
-        row.update(first_arrival_h=np.nan, last_arrival_h=np.nan, last_swab_h=np.nan, last_seal_h=np.nan,
-                   peak_queue=0, peak_queue_h=np.nan, mean_wait_min=np.nan, p95_wait_min=np.nan,
-                   max_wait_min=np.nan, waited_over_30min=0.0, utilisation=0.0, unswabbed_at_horizon=0)  # fmt: skip
-        return row
-    # the line just after each arrival: arrivals so far minus swabs started by then
-    after_arrival = np.arange(1, n + 1) - np.searchsorted(
-        out.swab_start, out.arrivals, side="right"
-    )
-    peak = int(np.argmax(after_arrival))
-    k95 = min(n - 1, int(np.ceil(0.95 * n)) - 1)  # the 95th percentile, nearest rank
-    last_swab = float(out.swab_end.max())
-    busy = float((out.swab_end - out.swab_start).sum())
-    span = max(last_swab - open_t, 1e-9)
-    row.update(
-        first_arrival_h=float(out.arrivals[0]) / 3600,
-        last_arrival_h=float(out.arrivals[-1]) / 3600,
-        last_swab_h=last_swab / 3600,
-        last_seal_h=float(out.tube_sealed[-1]) / 3600,
-        peak_queue=int(after_arrival[peak]),
-        peak_queue_h=float(out.arrivals[peak]) / 3600,
-        mean_wait_min=float(wait.mean()) / 60,
-        p95_wait_min=float(np.partition(wait, k95)[k95]) / 60,
-        max_wait_min=float(wait.max()) / 60,
-        waited_over_30min=float((wait > 1800).mean()),
-        utilisation=busy / (stations * span),
-        unswabbed_at_horizon=int((out.swab_end > horizon).sum()),
-    )
-    return row
-
-
-def _queue_series(out: PointOutcome) -> tuple[np.ndarray, np.ndarray]:
-    """People in line every QUEUE_STEP while the point has arrivals or a line."""
-    if out.arrivals.size == 0:
-        return np.empty(0), np.empty(0, dtype=np.int64)
-    first = np.floor(out.arrivals[0] / QUEUE_STEP) * QUEUE_STEP
-    last = np.ceil(out.swab_start[-1] / QUEUE_STEP) * QUEUE_STEP
-    times = np.arange(first, last + QUEUE_STEP, QUEUE_STEP)
-    return times, queue_lengths(out.arrivals, out.swab_start, times)

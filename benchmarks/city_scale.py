@@ -1,0 +1,145 @@
+"""City-scale benchmark: natsim end to end against the per-resident SimPy reference.
+
+    .venv/bin/python benchmarks/city_scale.py                    # 0.1 M, 1 M, 10 M
+    .venv/bin/python benchmarks/city_scale.py --sizes 25000000   # one size
+
+For each size a synthetic city is generated (``natsim generate``, not timed) and
+run once in a fresh Python process, timed stage by stage: load (YAML, CSVs,
+validation), simulate, summarise (tables and KPIs) and write (the run folder
+without figures). Peak RSS is that process's. The reference is the plain
+per-resident SimPy model of tests/reference_point.py, run on the same draws of
+the city's points (every point up to ``--reference-residents``; beyond that a
+whole-point sample, as its cost per resident does not depend on city size).
+Also: one Zhaoling replication, median of five. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+import sim
+from sim.model.world import run_replication
+from sim.results.result import Result, tabulate
+t1 = time.perf_counter()
+scenario = sim.load_scenario(sys.argv[1])
+t2 = time.perf_counter()
+rep = run_replication(scenario)
+t3 = time.perf_counter()
+part = tabulate(rep)
+t4 = time.perf_counter()
+Result(scenario, scenario.round.seed, [part]).save(sys.argv[2])
+t5 = time.perf_counter()
+print(json.dumps({
+    "import_s": t1 - t0, "load_s": t2 - t1, "simulate_s": t3 - t2, "summarise_s": t4 - t3, "write_s": t5 - t4,
+    "collect_s": rep.wall["collect_s"], "transport_lab_s": rep.wall["transport_lab_s"],
+    "events": rep.wall.get("events", float("nan")),
+    "residents": part.kpis["residents_swabbed"], "tubes": part.kpis["tubes"],
+    "completion_h": part.kpis["completion_h"],
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}))
+"""
+
+
+def run_child(scenario: Path, out: Path) -> dict[str, float]:
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(scenario), str(out)], capture_output=True, text=True, check=True
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def reference_rate(scenario_path: Path, budget: int) -> tuple[float, float, int]:
+    """Residents per second and SimPy events per resident of the per-resident reference."""
+    sys.path.insert(0, str(ROOT))
+    import sim
+    from sim.model.demand import ZoneIndex, break_schedule, draw_point_demand
+    from sim.random import Streams
+    from tests.reference_point import reference_point
+
+    scenario = sim.load_scenario(scenario_path)
+    index = ZoneIndex(scenario)
+    streams = Streams(scenario.round.seed, 0)
+    residents = events = 0
+    elapsed = 0.0
+    for i, point in enumerate(scenario.points):
+        if residents >= budget:
+            break
+        window = point.window or scenario.demand.arrivals.window
+        open_t, close_t = window.open - scenario.round.start, window.close - scenario.round.start
+        d = draw_point_demand(scenario, point, index.rows(i), streams)
+        breaks = break_schedule(point, open_t, close_t)
+        length = point.relief.for_ if point.relief else 0.0
+        t = time.perf_counter()
+        ref = reference_point(
+            d.arrivals, d.service, point.stations, open_t, close_t, point.pool, d.tube_change, breaks, length
+        )
+        elapsed += time.perf_counter() - t
+        residents += d.arrivals.size
+        events += ref.events
+    return residents / elapsed, events / residents, residents
+
+
+def zhaoling_seconds(repeats: int = 5) -> float:
+    import sim
+    from sim.model.world import run_replication
+
+    scenario = sim.load_scenario(ROOT / "scenarios" / "zhaoling.yaml")
+    run_replication(scenario, 0)  # compile / load the kernel cache
+    times = []
+    for r in range(repeats):
+        t = time.perf_counter()
+        run_replication(scenario, r)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
+    parser.add_argument("--reference-residents", type=int, default=300_000)
+    parser.add_argument("--keep", type=Path, help="keep generated cities and runs here")
+    args = parser.parse_args()
+    from sim.generate import generate_city
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="natsim-bench-"))
+    cpu = platform.processor() or platform.machine()
+    print(f"machine: {cpu}, {platform.platform()}, Python {platform.python_version()}")
+    z = zhaoling_seconds()
+    print(f"zhaoling: one replication simulated in {z:.3f} s (median of 5)")
+    rows = []
+    ref_rate = ref_events = None
+    for n in args.sizes:
+        path = generate_city(n, seed=1).write(work / f"city-{n}.yaml")
+        result = run_child(path, work / f"run-{n}")
+        end_to_end = result["load_s"] + result["simulate_s"] + result["summarise_s"] + result["write_s"]
+        if ref_rate is None or n <= args.reference_residents * 10:
+            ref_rate, ref_events, ref_n = reference_rate(path, args.reference_residents)
+        rows.append((n, result, end_to_end, ref_rate, ref_events, ref_n))
+        print(f"  {n:,}: {result['residents'] / end_to_end:,.0f} residents/s end to end", flush=True)
+    print()
+    print("| population | residents | load s | simulate s | summarise s | write s | end to end s | residents/s "
+          "| events/resident | peak RSS MB | reference residents/s (events/resident, residents run) | ratio |")
+    print("|" + "---|" * 12)
+    for n, r, total, rate, ev, ref_n in rows:
+        rps = r["residents"] / total
+        print(
+            f"| {n:,} | {r['residents']:,} | {r['load_s']:.2f} | {r['simulate_s']:.2f} | {r['summarise_s']:.2f} "
+            f"| {r['write_s']:.2f} | {total:.2f} | {rps:,.0f} | {r['events'] / r['residents']:.4f} "
+            f"| {r['peak_rss_mb']:,.0f} | {rate:,.0f} ({ev:.1f}, {ref_n:,}) | {rps / rate:.0f}x |"
+        )
+
+
+if __name__ == "__main__":
+    main()
