@@ -55,7 +55,10 @@ print(json.dumps({
 
 def run_child(scenario: Path, out: Path) -> dict[str, float]:
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(scenario), str(out)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", CHILD, str(scenario), str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -83,7 +86,15 @@ def reference_rate(scenario_path: Path, budget: int) -> tuple[float, float, int]
         length = point.relief.for_ if point.relief else 0.0
         t = time.perf_counter()
         ref = reference_point(
-            d.arrivals, d.service, point.stations, open_t, close_t, point.pool, d.tube_change, breaks, length
+            d.arrivals,
+            d.service,
+            point.stations,
+            open_t,
+            close_t,
+            point.pool,
+            d.tube_change,
+            breaks,
+            length,
         )
         elapsed += time.perf_counter() - t
         residents += d.arrivals.size
@@ -123,14 +134,20 @@ def main() -> None:
     for n in args.sizes:
         path = generate_city(n, seed=1).write(work / f"city-{n}.yaml")
         result = run_child(path, work / f"run-{n}")
-        end_to_end = result["load_s"] + result["simulate_s"] + result["summarise_s"] + result["write_s"]
+        end_to_end = (
+            result["load_s"] + result["simulate_s"] + result["summarise_s"] + result["write_s"]
+        )
         if ref_rate is None or n <= args.reference_residents * 10:
             ref_rate, ref_events, ref_n = reference_rate(path, args.reference_residents)
         rows.append((n, result, end_to_end, ref_rate, ref_events, ref_n))
-        print(f"  {n:,}: {result['residents'] / end_to_end:,.0f} residents/s end to end", flush=True)
+        print(
+            f"  {n:,}: {result['residents'] / end_to_end:,.0f} residents/s end to end", flush=True
+        )
     print()
-    print("| population | residents | load s | simulate s | summarise s | write s | end to end s | residents/s "
-          "| events/resident | peak RSS MB | reference residents/s (events/resident, residents run) | ratio |")
+    print(
+        "| population | residents | load s | simulate s | summarise s | write s | end to end s | residents/s "
+        "| events/resident | peak RSS MB | reference residents/s (events/resident, residents run) | ratio |"
+    )
     print("|" + "---|" * 12)
     for n, r, total, rate, ev, ref_n in rows:
         rps = r["residents"] / total

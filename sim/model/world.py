@@ -68,7 +68,9 @@ def run_replication(
     queues: list[tuple[np.ndarray, np.ndarray]] = []
     resident_frames: list[pd.DataFrame] = []
     steps = int(np.ceil(horizon / QUEUE_STEP)) + 1
-    swab_counts = np.zeros(steps + 1, dtype=np.int64)  # the last cell collects swabs after the horizon
+    swab_counts = np.zeros(
+        steps + 1, dtype=np.int64
+    )  # the last cell collects swabs after the horizon
     for i, point in enumerate(scenario.points):
         window = point.window or scenario.demand.arrivals.window
         open_t, close_t = window.open - start, window.close - start
@@ -191,7 +193,12 @@ def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
 
 
 def _point_row(
-    point_id: str, stations: int, open_t: float, close_t: float, out: PointOutcome, stats: np.ndarray
+    point_id: str,
+    stations: int,
+    open_t: float,
+    close_t: float,
+    out: PointOutcome,
+    stats: np.ndarray,
 ) -> dict[str, object]:
     """One row of the points table (hours and minutes for people to read)."""
     n = out.arrivals.size
