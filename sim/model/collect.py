@@ -79,14 +79,23 @@ def serve_point(
     nxt = np.zeros(stations, np.int64)
     sealed_by = np.zeros(stations, np.int64)
     current = np.full(stations, -1, np.int64)
+    # each station's next nominal break (inf when none is left): one comparison per station
+    next_break = np.full(stations, np.inf)
+    for j in range(stations):
+        if breaks.shape[1] and not np.isnan(breaks[j, 0]):
+            next_break[j] = breaks[j, 0]
     n_tubes = 0
     for i in range(n):
         a = arrivals[i]
         best = 0
         best_free = np.inf
         for j in range(stations):
-            f, nxt[j] = _apply_due_breaks(free[j], a, breaks[j], nxt[j], break_length)
-            free[j] = f
+            f = free[j]
+            if next_break[j] <= max(a, f):
+                f, nxt[j] = _apply_due_breaks(f, a, breaks[j], nxt[j], break_length)
+                free[j] = f
+                b = breaks[j, nxt[j]] if nxt[j] < breaks.shape[1] else np.nan
+                next_break[j] = np.inf if np.isnan(b) else b
             if f < best_free:
                 best_free = f
                 best = j

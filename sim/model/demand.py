@@ -108,9 +108,12 @@ def draw_point_demand(
     n = arrivals.size
     service = point.service.sample(streams[f"service/{point.id}"], n)
     per_station = n // point.pool + 2
-    tube_change = point.tube_change.sample(
-        streams[f"tube_change/{point.id}"], point.stations * per_station
-    ).reshape(point.stations, per_station)
+    if point.tube_change.is_fixed:  # no draws, so no stream to set up
+        tube_change = np.full((point.stations, per_station), point.tube_change.mean)
+    else:
+        tube_change = point.tube_change.sample(
+            streams[f"tube_change/{point.id}"], point.stations * per_station
+        ).reshape(point.stations, per_station)
     return PointDemand(arrivals, service, tube_change, zone)
 
 
@@ -148,13 +151,7 @@ def break_schedule(point: Point, open_t: float, close_t: float) -> np.ndarray:
     if relief is None:
         return np.full((c, 1), np.nan)
     every = relief.every
-    rows = []
-    for j in range(c):
-        offset = j * every / c if relief.stagger else 0.0
-        times = open_t + offset + every * np.arange(1, int((close_t - open_t) // every) + 2)
-        rows.append(times[times < close_t])
-    width = max(1, max(len(r) for r in rows))
-    out = np.full((c, width), np.nan)
-    for j, r in enumerate(rows):
-        out[j, : len(r)] = r
-    return out
+    offsets = (np.arange(c) * every / c) if relief.stagger else np.zeros(c)
+    m = np.arange(1, int((close_t - open_t) // every) + 2)
+    times = open_t + offsets[:, None] + every * m[None, :]
+    return np.where(times < close_t, times, np.nan)  # NaN: no such break (rows stay sorted)

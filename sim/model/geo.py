@@ -21,6 +21,17 @@ def great_circle_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
+def great_circle_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Haversine distances in metres between every row of ``a`` and of ``b`` ((lat, lon) degrees)."""
+    lat1, lon1 = np.radians(a[:, 0])[:, None], np.radians(a[:, 1])[:, None]
+    lat2, lon2 = np.radians(b[:, 0])[None, :], np.radians(b[:, 1])[None, :]
+    h = (
+        np.sin((lat2 - lat1) / 2) ** 2
+        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+
+
 def routes_for(scenario: Scenario) -> tuple[Route, ...]:
     """The scenario's routes; with automatic routing, built from the map.
 
@@ -33,12 +44,12 @@ def routes_for(scenario: Scenario) -> tuple[Route, ...]:
     if isinstance(routes, tuple):
         return routes
     labs = [lab for lab in scenario.labs if lab.location is not None]
-    lab_xy = np.array([lab.location for lab in labs])
+    lab_xy = np.array([lab.location for lab in labs], dtype=float)
+    point_xy = np.array([p.location for p in scenario.points], dtype=float)
+    nearest = np.argmin(great_circle_matrix(point_xy, lab_xy), axis=1)
     groups: dict[str, list[int]] = {lab.id: [] for lab in labs}
-    for i, p in enumerate(scenario.points):
-        assert p.lat is not None and p.lon is not None
-        d = [great_circle_m((p.lat, p.lon), tuple(xy)) for xy in lab_xy]
-        groups[labs[int(np.argmin(d))].id].append(i)
+    for i, k in enumerate(nearest.tolist()):
+        groups[labs[k].id].append(i)
     out: list[Route] = []
     for lab in labs:
         members = groups[lab.id]

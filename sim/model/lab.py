@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import simpy
@@ -25,7 +25,7 @@ import simpy
 from ..distributions import DurationDist
 from ..random import Streams
 from ..scenario.schema import Lab
-from .draws import DurationSource
+from .draws import Buffered, durations
 from .ledger import Ledger, Plate
 from .transport import Bag
 
@@ -46,7 +46,7 @@ class Servers:
         env: simpy.Environment,
         count: int,
         batch: int,
-        duration: DurationSource,
+        duration: Buffered,
         opens_at: float,
         begin: Begin,
         done: Done,
@@ -78,9 +78,10 @@ class Servers:
         items = [queue.popleft() for _ in range(min(self.batch, len(queue)))]
         start = self.env.now
         self.begin(k, items, start)
-        self.env.timeout(self.duration()).callbacks.append(lambda _: self._finish(k, items, start))
+        self.env.timeout(self.duration(), (k, items, start)).callbacks.append(self._finish)
 
-    def _finish(self, k: int, items: list[Any], start: float) -> None:
+    def _finish(self, event: simpy.Event) -> None:
+        k, items, start = cast(tuple[int, list[Any], float], event.value)
         self.done(k, items, start, self.env.now)
         if self.queue:
             self._start(k)
@@ -111,13 +112,13 @@ class LabService:
         )  # [lo, hi, received] tube ranges awaiting a plate
         self.n_waiting = 0
         self.loaders: deque[int] = deque()
-        self.load_time = DurationSource(lab.loading.per_plate, streams[f"{lab.id}/loading"])
+        self.load_time = durations(lab.loading.per_plate, streams[f"{lab.id}/loading"])
         self._timer_for: float = (
             np.nan
         )  # the oldest tube's receipt time a partial-plate timer is set for
 
-        def source(stage: str, dist: DurationDist) -> DurationSource:
-            return DurationSource(dist, streams[f"{lab.id}/{stage}"])
+        def source(stage: str, dist: DurationDist) -> Buffered:
+            return durations(dist, streams[f"{lab.id}/{stage}"])
 
         self.receiving = Servers(
             env,

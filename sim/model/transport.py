@@ -29,7 +29,7 @@ import simpy
 
 from ..random import Streams
 from ..scenario.schema import Pickups, Route, Scenario
-from .draws import DurationSource
+from .draws import Buffered, durations, noise_factors
 from .geo import great_circle_m
 from .ledger import Ledger
 
@@ -82,27 +82,33 @@ class TravelTimes:
             p.id: p.location for p in scenario.points
         }
         self.where.update({lab.id: lab.location for lab in scenario.labs})
+        self._cache: dict[tuple[str, str], float] = {}
 
     def base(self, a: str, b: str) -> float:
+        """Travel time without noise: the matrix entry (either direction) or distance x detour / speed."""
+        key = (a, b)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         if a == b:
-            return 0.0
-        if a in self.matrix and b in self.matrix[a]:
-            return self.matrix[a][b]
-        if b in self.matrix and a in self.matrix[b]:
-            return self.matrix[b][a]
-        pa, pb = self.where.get(a), self.where.get(b)
-        if pa is None or pb is None:
-            raise ValueError(
-                f"no travel time from '{a}' to '{b}': give coordinates or a matrix entry"
-            )
-        return great_circle_m(pa, pb) * self.factor
+            value = 0.0
+        elif a in self.matrix and b in self.matrix[a]:
+            value = self.matrix[a][b]
+        elif b in self.matrix and a in self.matrix[b]:
+            value = self.matrix[b][a]
+        else:
+            pa, pb = self.where.get(a), self.where.get(b)
+            if pa is None or pb is None:
+                raise ValueError(
+                    f"no travel time from '{a}' to '{b}': give coordinates or a matrix entry"
+                )
+            value = great_circle_m(pa, pb) * self.factor
+        self._cache[key] = value
+        return value
 
-    def draw(self, a: str, b: str, rng: np.random.Generator) -> float:
+    def draw(self, a: str, b: str, noise: Buffered) -> float:
         t = self.base(a, b)
-        if self.cv > 0 and t > 0:
-            shape = 1.0 / self.cv**2
-            t *= rng.gamma(shape, 1.0 / shape)
-        return t
+        return t * noise() if t > 0 else t
 
 
 def pickup_schedule(pickups: Pickups, start: float, horizon: float) -> list[float]:
@@ -117,7 +123,7 @@ def pickup_schedule(pickups: Pickups, start: float, horizon: float) -> list[floa
 class Vehicle:
     index: int  # global vehicle number
     name: str
-    rng: np.random.Generator
+    noise: Buffered  # travel-time factors, one per leg
 
 
 class RouteService:
@@ -132,7 +138,7 @@ class RouteService:
         vehicles: list[Vehicle],
         deliver: Deliver,
         travel: TravelTimes,
-        handover: DurationSource,
+        handover: Buffered,
         pickups: Pickups,
         schedule: list[float],
         ledger: Ledger,
@@ -212,7 +218,7 @@ class RouteService:
         bags: list[Bag] = []
         stops = 0
         for stock in plan:
-            yield env.timeout(self.travel.draw(here, stock.key, vehicle.rng))
+            yield env.timeout(self.travel.draw(here, stock.key, vehicle.noise))
             here = stock.key
             n = stock.held(env.now)
             if n > 0:
@@ -226,7 +232,7 @@ class RouteService:
                 bags.extend(taken)
                 stops += 1
             stock.covered = False
-        yield env.timeout(self.travel.draw(here, self.route.lab, vehicle.rng))
+        yield env.timeout(self.travel.draw(here, self.route.lab, vehicle.noise))
         tubes = sum(hi - lo for lo, hi, _ in bags)
         for lo, hi, _ in bags:
             ledger.tube_delivered[lo:hi] = env.now
@@ -265,7 +271,8 @@ def build_transport(
         vehicles = []
         for k in range(route.vehicles):
             name = f"{route.id}/v{k + 1}"
-            vehicles.append(Vehicle(len(names), name, streams[f"travel/{name}"]))
+            noise = noise_factors(transport.travel.noise_cv, streams[f"travel/{name}"])
+            vehicles.append(Vehicle(len(names), name, noise))
             names.append(name)
         RouteService(
             env,
@@ -275,7 +282,7 @@ def build_transport(
             vehicles,
             deliver_to[route.lab],
             travel,
-            DurationSource(transport.handover, streams[f"handover/{route.id}"]),
+            durations(transport.handover, streams[f"handover/{route.id}"]),
             transport.pickups,
             schedule,
             ledger,

@@ -152,8 +152,12 @@ def summarise(
     bags: pd.DataFrame,
     trips: pd.DataFrame,
     routes: tuple[Any, ...],
+    use: pd.DataFrame,
 ) -> dict[str, Any]:
-    """The headline KPIs of one replication, as plain JSON-ready values."""
+    """The headline KPIs of one replication, as plain JSON-ready values.
+
+    ``use`` is :func:`resource_use` of the same plates and bags (computed once by the caller).
+    """
     start = scenario.round.start
     residents_arrived = int(points["residents"].sum())
     residents_swabbed = int(residents_arrived - points["unswabbed_at_horizon"].sum())
@@ -186,7 +190,6 @@ def summarise(
     path = (
         critical_path(tubes) if len(tubes) else pd.DataFrame(columns=["segment", "group", "hours"])
     )
-    use = resource_use(plates, bags, scenario)
     summary: dict[str, Any] = {
         "scenario": scenario.round.name,
         "seed": seed,

@@ -62,10 +62,11 @@ def tabulate(rep: Replication) -> ReplicationResult:
     points = point_table(rep)
     trips = trip_table(rep)
     bags = bag_table(rep)
+    use = resource_use(plates, bags, rep.scenario)
     kpis = summarise(
-        rep.scenario, rep.seed, rep.replication, tubes, points, plates, bags, trips, rep.routes
+        rep.scenario, rep.seed, rep.replication, tubes, points, plates, bags, trips, rep.routes, use
     )
-    labs = resource_use(plates, bags, rep.scenario)
+    labs = use.copy()
     labs.insert(0, "replication", rep.replication)
     tables = {
         "tubes": tubes,

@@ -28,25 +28,21 @@ STATUS_ORDER = (
 )
 
 
-def _plate_columns(plates: list[Plate]) -> dict[str, np.ndarray]:
-    def col(name: str, dtype: type = float) -> np.ndarray:
-        return np.array([getattr(p, name) for p in plates], dtype=dtype)
+_PLATE_FLOATS = (
+    "formed", "loaded", "extraction_start", "extraction_end", "pcr_start", "pcr_end", "report_start", "reported",
+)  # fmt: skip
+_PLATE_INTS = ("loader", "extraction_instrument", "pcr_instrument", "tubes", "lab")
 
-    return {
-        "formed": col("formed"),
-        "loaded": col("loaded"),
-        "loader": col("loader", np.int64),
-        "extraction_instrument": col("extraction_instrument", np.int64),
-        "extraction_start": col("extraction_start"),
-        "extraction_end": col("extraction_end"),
-        "pcr_instrument": col("pcr_instrument", np.int64),
-        "pcr_start": col("pcr_start"),
-        "pcr_end": col("pcr_end"),
-        "report_start": col("report_start"),
-        "reported": col("reported"),
-        "tubes": col("tubes", np.int64),
-        "lab": col("lab", np.int64),
-    }
+
+def _plate_columns(plates: list[Plate]) -> dict[str, np.ndarray]:
+    """The plates' fields as columns, read in one pass over the plate objects."""
+    floats = np.array([[getattr(p, f) for f in _PLATE_FLOATS] for p in plates], dtype=float)
+    ints = np.array([[getattr(p, f) for f in _PLATE_INTS] for p in plates], dtype=np.int64)
+    floats = floats.reshape(len(plates), len(_PLATE_FLOATS))
+    ints = ints.reshape(len(plates), len(_PLATE_INTS))
+    out = {name: floats[:, k] for k, name in enumerate(_PLATE_FLOATS)}
+    out.update({name: ints[:, k] for k, name in enumerate(_PLATE_INTS)})
+    return out
 
 
 def _censor(values: np.ndarray, horizon: float) -> np.ndarray:
@@ -110,24 +106,21 @@ def tube_table(rep: Replication) -> pd.DataFrame:
 
 def tube_status(tubes: pd.DataFrame) -> pd.Categorical:
     """Where each tube stands at the horizon: "reported", or the step it was in."""
-    steps = [
-        ("reported", "reported_h"),
-        ("report", "pcr_end_h"),
-        ("PCR", "extraction_end_h"),
-        ("extraction", "plated_h"),
-        ("loading", "plate_formed_h"),
-        ("waiting for a plate", "received_h"),
-        ("receiving", "delivered_h"),
-        ("in transit", "picked_up_h"),
+    steps = [  # the furthest step a tube reached names where it is
         ("at point", "sealed_h"),
+        ("in transit", "picked_up_h"),
+        ("receiving", "delivered_h"),
+        ("waiting for a plate", "received_h"),
+        ("loading", "plate_formed_h"),
+        ("extraction", "plated_h"),
+        ("PCR", "extraction_end_h"),
+        ("report", "pcr_end_h"),
+        ("reported", "reported_h"),
     ]
-    status = np.full(len(tubes), "not swabbed", dtype=object)
-    decided = np.zeros(len(tubes), dtype=bool)
-    for label, column in steps:
-        reached = tubes[column].notna().to_numpy() & ~decided
-        status[reached] = label
-        decided |= reached
-    return pd.Categorical(status, categories=list(STATUS_ORDER))
+    codes = np.full(len(tubes), STATUS_ORDER.index("not swabbed"), dtype=np.int8)
+    for label, column in steps:  # steps are reached in order, so later ones overwrite
+        codes[tubes[column].notna().to_numpy()] = STATUS_ORDER.index(label)
+    return pd.Categorical.from_codes(codes, categories=list(STATUS_ORDER))
 
 
 def plate_table(rep: Replication) -> pd.DataFrame:

@@ -15,22 +15,17 @@ import pandas as pd
 STEP_H = 0.25
 
 
-def _counts(
-    sorted_times: np.ndarray, grid: np.ndarray, weights: np.ndarray | None = None
-) -> np.ndarray:
-    if weights is None:
-        return np.searchsorted(sorted_times, grid, side="right").astype(float)
-    cum = np.concatenate([[0.0], np.cumsum(weights)])
-    return cum[np.searchsorted(sorted_times, grid, side="right")]
+def _counts(times_h: np.ndarray, steps: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """How many (or how much weight) of ``times_h`` fall at or before each grid time k * STEP_H.
 
-
-def _sorted(
-    values: pd.Series, weights: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    v = values.to_numpy(dtype=float)
-    keep = np.isfinite(v)
-    order = np.argsort(v[keep], kind="stable")
-    return v[keep][order], None if weights is None else weights[keep][order]
+    One pass: each time goes to the first grid cell at or after it, then a running sum.
+    Times past the grid or missing (NaN) are not counted.
+    """
+    ok = np.isfinite(times_h)
+    cell = np.ceil(times_h[ok] / STEP_H).astype(np.int64)
+    inside = cell < steps
+    w = None if weights is None else weights[ok][inside]
+    return np.cumsum(np.bincount(cell[inside], weights=w, minlength=steps)[:steps]).astype(float)
 
 
 def build_timeline(
@@ -41,9 +36,14 @@ def build_timeline(
     swabbed: np.ndarray,
 ) -> pd.DataFrame:
     """``swabbed[k]``: residents swabbed by ``k * STEP_H`` hours (see ``Replication.swabbed``)."""
-    grid = np.arange(len(swabbed)) * STEP_H
+    steps = len(swabbed)
+    grid = np.arange(steps) * STEP_H
     frames = []
     residents = tubes["residents"].to_numpy(dtype=float)
+
+    def col(name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        values = tubes[name].to_numpy(dtype=float)
+        return values if rows is None else values[rows]
 
     def add(
         kind: str, entity: str, metric: str, values: np.ndarray, times: np.ndarray = grid
@@ -61,9 +61,8 @@ def build_timeline(
         ("pcr_end_h", "tubes tested"),
         ("reported_h", "tubes reported"),
     ):
-        add("district", "all", metric, _counts(_sorted(tubes[column])[0], grid))
-    times, weights = _sorted(tubes["reported_h"], residents)
-    add("district", "all", "residents reported", _counts(times, grid, weights))
+        add("district", "all", metric, _counts(col(column), steps))
+    add("district", "all", "residents reported", _counts(col("reported_h"), steps, residents))
 
     if len(point_queues):
         frames.append(
@@ -77,28 +76,28 @@ def build_timeline(
                 }
             )
         )
-    for lab in tubes["lab"].dropna().unique():
-        t = tubes[tubes["lab"] == lab]
-        arrived = _counts(_sorted(t["delivered_h"])[0], grid)
-        add(
-            "lab",
-            str(lab),
-            "tubes without result",
-            arrived - _counts(_sorted(t["reported_h"])[0], grid),
+    tube_lab = tubes["lab"].cat.codes.to_numpy()
+    plate_lab = plates["lab"].cat.codes.to_numpy() if len(plates) else np.empty(0, dtype=np.int64)
+    for code, lab in enumerate(tubes["lab"].cat.categories):
+        rows = tube_lab == code
+        if not rows.any():
+            continue
+        backlog = _counts(col("delivered_h", rows), steps) - _counts(col("reported_h", rows), steps)
+        add("lab", str(lab), "tubes without result", backlog)
+        waiting = _counts(col("received_h", rows), steps) - _counts(
+            col("plate_formed_h", rows), steps
         )
-        add(
-            "lab",
-            str(lab),
-            "tubes waiting for a plate",
-            _counts(_sorted(t["received_h"])[0], grid)
-            - _counts(_sorted(t["plate_formed_h"])[0], grid),
-        )
-        p = plates[plates["lab"] == lab] if len(plates) else plates
-        if len(p):
-            running = _counts(_sorted(p["pcr_start_h"])[0], grid) - _counts(
-                _sorted(p["pcr_end_h"])[0], grid
+        add("lab", str(lab), "tubes waiting for a plate", waiting)
+        on_lab = plate_lab == code
+        if on_lab.any():
+            pcr_start = plates["pcr_start_h"].to_numpy(dtype=float)[on_lab]
+            pcr_end = plates["pcr_end_h"].to_numpy(dtype=float)[on_lab]
+            add(
+                "lab",
+                str(lab),
+                "PCR instruments running",
+                _counts(pcr_start, steps) - _counts(pcr_end, steps),
             )
-            add("lab", str(lab), "PCR instruments running", running)
     out = pd.concat(frames, ignore_index=True)
     out.insert(0, "replication", replication)
     out["kind"] = out["kind"].astype("category")
