@@ -179,3 +179,23 @@ def test_bad_override_is_reported(write_scenario: Callable[..., Path]) -> None:
 def test_every_scenario_file_validates(path: Path) -> None:
     sc = sim.load_scenario(path)
     assert sc.demand.zones.total_population > 0
+
+
+def test_points_from_csv_equal_points_written_inline(write_scenario: Callable[..., Path]) -> None:
+    """The CSV fast path (a validated template copied per row) builds the same points."""
+    csv_text = "id,lat,lon,stations,pool,tubes_per_bag,open,close\nA,33.5,114.0,3,20,40,07:30,11:00\n"
+    via_csv = sim.load_scenario(
+        write_scenario(HAND_ROUND.replace("points:\n  - {id: A}", "points: {csv: points.csv}"), points__csv=csv_text)
+    )
+    inline = sim.load_scenario(
+        write_scenario(
+            HAND_ROUND.replace(
+                "points:\n  - {id: A}",
+                'points:\n  - {id: A, lat: 33.5, lon: 114.0, stations: 3, pool: 20, tubes_per_bag: 40, window: ["07:30", "11:00"]}',
+            ),
+            name="inline.yaml",
+        )
+    )
+    assert via_csv.points == inline.points
+    assert via_csv.points[0].window is not None and via_csv.points[0].window.open == 7.5 * 3600
+    assert via_csv.points[0].service == inline.point_defaults.service
