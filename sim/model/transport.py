@@ -154,7 +154,7 @@ class RouteService:
         self.pickups = pickups
         self.schedule = list(schedule)
         self.ledger = ledger
-        self._returned = env.event()
+        self._changed = env.event()  # a vehicle came back or a point was released: look again
         env.process(self._control())
 
     def _reason(self, now: float) -> str | None:
@@ -195,9 +195,9 @@ class RouteService:
                     s.covered = True
                 env.process(self._trip(self.idle.pop(0), plan, reason))
                 continue
-            if self._returned.triggered:
-                self._returned = env.event()
-            waits: list[simpy.Event] = [self._returned]
+            if self._changed.triggered:
+                self._changed = env.event()  # a vehicle came back or a point was released: look again
+            waits: list[simpy.Event] = [self._changed]
             if reason is None:
                 wake = self._next_wake(now)
                 if np.isfinite(wake):
@@ -232,6 +232,9 @@ class RouteService:
                 bags.extend(taken)
                 stops += 1
             stock.covered = False
+            if self.idle and not self._changed.triggered:
+                # an idle vehicle may now be needed for this point (threshold, sweep)
+                self._changed.succeed()
         yield env.timeout(self.travel.draw(here, self.route.lab, vehicle.noise))
         tubes = sum(hi - lo for lo, hi, _ in bags)
         for lo, hi, _ in bags:
@@ -249,8 +252,8 @@ class RouteService:
         if bags:
             self.deliver(bags)
         self.idle.append(vehicle)
-        if not self._returned.triggered:
-            self._returned.succeed()
+        if not self._changed.triggered:
+            self._changed.succeed()
 
 
 def build_transport(
