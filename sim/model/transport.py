@@ -154,8 +154,8 @@ class RouteService:
         self.pickups = pickups
         self.schedule = list(schedule)
         self.ledger = ledger
-        self._changed = env.event()  # a vehicle came back or a point was released: look again
-        env.process(self._control())
+        self._timer_at = np.nan  # when the pending timer rings (NaN: none)
+        env.timeout(0).callbacks.append(self._decide)
 
     def _reason(self, now: float) -> str | None:
         if self.schedule and self.schedule[0] <= now:
@@ -182,27 +182,37 @@ class RouteService:
         future = [t for t in times if t > now]
         return min(future) if future else np.inf
 
-    def _control(self) -> Generator[Any, Any, None]:
+    def _decide(self, _event: simpy.Event | None = None) -> None:
+        """Send out every vehicle there is a reason and a vehicle for; then set a timer.
+
+        Called at the start, when a vehicle comes back, when a trip releases a point
+        and when the timer rings. The timer is set for the next moment a reason can
+        arise (a scheduled pickup, a point reaching the threshold or closing); a
+        timer made stale by a later decision is ignored when it rings.
+        """
         env = self.env
-        while not all(s.finished(env.now) for s in self.stocks):
-            now = env.now
+        now = env.now
+        if all(s.finished(now) for s in self.stocks):
+            return
+        reason = self._reason(now)
+        while reason is not None and self.idle:
+            while self.schedule and self.schedule[0] <= now:
+                self.schedule.pop(0)
+            plan = [s for s in self.stocks if not s.finished(now)]
+            for s in plan:
+                s.covered = True
+            env.process(self._trip(self.idle.pop(0), plan, reason))
             reason = self._reason(now)
-            if reason is not None and self.idle:
-                while self.schedule and self.schedule[0] <= now:
-                    self.schedule.pop(0)
-                plan = [s for s in self.stocks if not s.finished(now)]
-                for s in plan:
-                    s.covered = True
-                env.process(self._trip(self.idle.pop(0), plan, reason))
-                continue
-            if self._changed.triggered:
-                self._changed = env.event()  # a vehicle came back or a point was released: look again
-            waits: list[simpy.Event] = [self._changed]
-            if reason is None:
-                wake = self._next_wake(now)
-                if np.isfinite(wake):
-                    waits.append(env.timeout(wake - now))
-            yield env.any_of(waits)
+        if reason is None:
+            wake = self._next_wake(now)
+            if np.isfinite(wake) and wake != self._timer_at:
+                self._timer_at = wake
+                env.timeout(wake - now, wake).callbacks.append(self._ring)
+
+    def _ring(self, event: simpy.Event) -> None:
+        if event.value == self._timer_at:
+            self._timer_at = np.nan
+            self._decide()
 
     def _trip(
         self, vehicle: Vehicle, plan: list[PointStock], reason: str
@@ -232,9 +242,8 @@ class RouteService:
                 bags.extend(taken)
                 stops += 1
             stock.covered = False
-            if self.idle and not self._changed.triggered:
-                # an idle vehicle may now be needed for this point (threshold, sweep)
-                self._changed.succeed()
+            if self.idle:  # an idle vehicle may now be needed for this point (threshold, sweep)
+                self._decide()
         yield env.timeout(self.travel.draw(here, self.route.lab, vehicle.noise))
         tubes = sum(hi - lo for lo, hi, _ in bags)
         for lo, hi, _ in bags:
@@ -252,8 +261,7 @@ class RouteService:
         if bags:
             self.deliver(bags)
         self.idle.append(vehicle)
-        if not self._changed.triggered:
-            self._changed.succeed()
+        self._decide()
 
 
 def build_transport(
