@@ -176,9 +176,14 @@ def test_bad_override_is_reported(write_scenario: Callable[..., Path]) -> None:
 
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.name)
-def test_every_scenario_file_validates(path: Path) -> None:
+def test_every_scenario_file_validates_and_runs(path: Path) -> None:
     sc = sim.load_scenario(path)
     assert sc.demand.zones.total_population > 0
+    summary = sim.run(sc).summary()
+    assert summary["finished"] and summary["residents_swabbed"] > 0
+    if path.name == "zhaoling.yaml":  # the seed district meets 14 h with the default seed
+        assert summary["targets"][0]["hours"] == 14 and summary["targets"][0]["met"]
+        assert 380_000 < summary["residents_swabbed"] < 382_000  # 400,875 x 0.95
 
 
 def test_points_from_csv_equal_points_written_inline(write_scenario: Callable[..., Path]) -> None:
