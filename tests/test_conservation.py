@@ -56,6 +56,9 @@ def test_every_tube_has_one_result_or_is_unfinished(result: sim.Result) -> None:
     assert ((tubes["status"] == "reported") == reported).all()
     assert set(tubes["status"].astype(str)) <= set(STATUS_ORDER)
     assert s["unfinished"]["tubes"] == int((~reported).sum())
+    # residents without a result: exactly those in tubes without one
+    assert s["unfinished"]["residents"] == int(tubes.loc[~reported, "residents"].sum())
+    assert s["residents_arrived"] == int(tubes["residents"].sum())
     if s["finished"]:
         assert reported.all()
     else:
@@ -149,3 +152,19 @@ def test_tables_are_tidy(result: sim.Result) -> None:
         frame = result.table(name)
         assert isinstance(frame, pd.DataFrame) and "replication" in frame.columns, name
         assert frame.columns.is_unique, name
+
+
+def test_a_round_cut_during_sampling_says_where_everyone_is() -> None:
+    """Horizon at 10:00, in the middle of sampling: tubes still filling are 'at point'."""
+    sc = sim.load_scenario(SCENARIOS / "zhaoling.yaml").with_changes(
+        {"round.horizon": "3h", "round.targets": ["2h", "3h"], "point_defaults.stations": 2}
+    )
+    result = sim.run(sc)
+    tubes, s = result.tubes, result.summary()
+    filling = tubes["first_swab_h"].notna() & tubes["sealed_h"].isna()
+    assert filling.any() and (tubes.loc[filling, "status"] == "at point").all()
+    assert (tubes.loc[tubes["first_swab_h"].isna(), "status"] == "not swabbed").all()
+    assert s["unfinished"]["residents_not_swabbed"] > 0
+    assert s["unfinished"]["residents"] == s["residents_arrived"] - int(
+        tubes.loc[tubes["reported_h"].notna(), "residents"].sum()
+    )

@@ -302,9 +302,10 @@ def _utilisation(
 def _unfinished(tubes: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
     open_tubes = tubes[tubes["status"] != "reported"]
     unswabbed = int(points["unswabbed_at_horizon"].sum())
+    # every resident who came is in a tube, those not swabbed by the horizon too
     out: dict[str, Any] = {
         "tubes": len(open_tubes),
-        "residents": int(open_tubes["residents"].sum()) + unswabbed,
+        "residents": int(open_tubes["residents"].sum()),
     }
     if unswabbed:
         out["residents_not_swabbed"] = unswabbed

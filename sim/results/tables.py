@@ -107,7 +107,7 @@ def tube_table(rep: Replication) -> pd.DataFrame:
 def tube_status(tubes: pd.DataFrame) -> pd.Categorical:
     """Where each tube stands at the horizon: "reported", or the step it was in."""
     steps = [  # the furthest step a tube reached names where it is
-        ("at point", "sealed_h"),
+        ("at point", "first_swab_h"),  # being filled, or sealed and waiting
         ("in transit", "picked_up_h"),
         ("receiving", "delivered_h"),
         ("waiting for a plate", "received_h"),
