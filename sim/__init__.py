@@ -4,6 +4,9 @@
 >>> scenario = sim.load_scenario("scenarios/zhaoling.yaml")
 >>> result = sim.run(scenario, seed=1)
 >>> result.summary()["completion_h"], result.tubes.head()
+>>> many = sim.replicate(scenario, 100)             # P(met) with confidence intervals
+>>> many.summary()["targets"], many.kpis, many.statistics()
+>>> sim.sweep(scenario, {"labs.henan-mobile-1.pcr.instruments": [30, 40, 46]}, reps=10).table
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -14,7 +17,20 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 from .api import run
+from .experiment import compare, plan, replicate, sweep
 from .results import Result, load_run
 from .scenario import Scenario, ScenarioError, load_scenario
 
-__all__ = ["Result", "Scenario", "ScenarioError", "__version__", "load_run", "load_scenario", "run"]
+__all__ = [
+    "Result",
+    "Scenario",
+    "ScenarioError",
+    "__version__",
+    "compare",
+    "load_run",
+    "load_scenario",
+    "plan",
+    "replicate",
+    "run",
+    "sweep",
+]

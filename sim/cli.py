@@ -1,20 +1,34 @@
 """``natsim``: a thin command line over the same API the notebooks use.
 
 Exit codes: 0 done, 2 the scenario or the command line is wrong (one line on
-stderr naming file, line and field; no traceback).
+stderr naming file, line and field; no traceback), 130 interrupted (Ctrl-C;
+finished replications are kept and ``--resume`` completes the run).
+
+``run`` simulates one replication, or many (``--reps``, ``--precision``) with
+probabilities of meeting the targets; ``sweep`` runs a grid of variants;
+``compare`` sets two runs side by side; ``plan`` searches for the cheapest
+capacity meeting a target with confidence. Replications run in local worker
+processes (``--workers``) or on Dask (``--dask``); see docs/experiments.md.
 """
 
 from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from .scenario import ScenarioError, load_scenario
+
+if TYPE_CHECKING:
+    from .experiment.executors import Executor
+    from .experiment.replicate import ProgressFn
+    from .scenario import Scenario
 
 app = typer.Typer(
     add_completion=False,
@@ -35,12 +49,118 @@ SetOpt = Annotated[
 ]
 
 
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Local worker processes (default: one per core; 1 runs in this process)", min=1
+    ),
+]
+DaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Run on Dask: 'local' starts a cluster here, or tcp://HOST:PORT of a running scheduler"
+    ),
+]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option(help="Reuse the replications already finished in --out (after an interruption)"),
+]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Results folder (default runs/<name>-<time>)")
+]
+SeedOpt = Annotated[
+    int | None, typer.Option(help="Random seed (default: round.seed in the scenario)")
+]
+
+
+def _fail(message: str) -> NoReturn:
+    """One line on stderr, exit code 2."""
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
 def _load(path: Path, overrides: list[str] | None) -> object:
     try:
         return load_scenario(path, overrides or [])
     except ScenarioError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        _fail(str(exc))
+
+
+def _command() -> str:
+    return "natsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+@contextmanager
+def _executor(workers: int | None, dask: str | None) -> Iterator[Executor]:
+    """The executor the options ask for; a Dask scheduler that cannot be reached exits 2."""
+    from .experiment.executors import make_executor
+
+    try:
+        executor = make_executor(workers, dask)
+    except (OSError, TimeoutError, ValueError) as exc:
+        _fail(f"--dask {dask}: cannot start or reach the cluster: {exc}")
+    try:
+        yield executor
+    finally:
+        executor.close()
+
+
+@contextmanager
+def _progress() -> Iterator[ProgressFn | None]:
+    """A progress bar on stderr (replications done, elapsed, ETA) when stderr is a terminal."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("replications", total=None)
+        state = {"label": ""}
+
+        def update(done: int, total: int, label: str) -> None:
+            if label != state["label"]:
+                state["label"] = label
+                bar.reset(task, total=total, completed=done, description=label)
+            else:
+                bar.update(task, total=total, completed=done)
+
+        yield update
+
+
+def _interrupted(folder: Path, out_given: bool) -> NoReturn:
+    """Ctrl-C: say what was kept and how to finish, exit 130."""
+    from .experiment.store import ReplicationStore
+
+    store = ReplicationStore(folder)
+    kept = sum(store.count(k) for k in store.variants())
+    again = _command()
+    if "--resume" not in sys.argv:
+        again += " --resume"
+    if not out_given:
+        again += f" --out {shlex.quote(str(folder))}"
+    err.print(
+        f"interrupted: {kept} finished replications are kept in {folder}/replications; "
+        f"to finish, run: {again}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(130)
 
 
 @app.command()
@@ -74,29 +194,303 @@ def run(
         bool, typer.Option(help="Replace every random duration by its mean")
     ] = False,
     figures: Annotated[bool, typer.Option(help="Write figures and report.html")] = True,
+    reps: Annotated[
+        int,
+        typer.Option(
+            "--reps",
+            min=1,
+            help="Replications: with more than one, P(met) for every target and confidence intervals",
+        ),
+    ] = 1,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="Add replications until the 95 % CI of the mean completion time is this narrow "
+            "(half-width), e.g. 0.1h or 5min; starts from --reps (at least 2)"
+        ),
+    ] = None,
+    max_reps: Annotated[
+        int, typer.Option("--max-reps", min=2, help="Most replications --precision may run")
+    ] = 500,
+    workers: WorkersOpt = None,
+    dask: DaskOpt = None,
+    resume: ResumeOpt = False,
 ) -> None:
-    """Simulate a round and write its run folder."""
+    """Simulate a round and write its run folder (one replication, or many with --reps)."""
     from .api import run as run_round
     from .console import print_summary
     from .results.io import default_folder
     from .scenario import Scenario
 
     if detail not in ("tubes", "residents"):
-        err.print(f"[red]error:[/red] --detail: '{detail}' is not one of tubes, residents")
-        raise typer.Exit(2)
+        _fail(f"--detail: '{detail}' is not one of tubes, residents")
     sc = _load(scenario, set_)
     assert isinstance(sc, Scenario)
     if deterministic:
         sc = sc.deterministic()
+    if reps > 1 or precision is not None or resume:
+        _run_replications(
+            sc, out, seed, detail, figures, reps, precision, max_reps, workers, dask, resume
+        )
+        return
     result = run_round(sc, seed=seed, detail=detail)  # type: ignore[arg-type]
     folder = out or default_folder(sc.round.name)
-    command = "natsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result.save(folder, command=command)
+    result.save(folder, command=_command())
     if figures:
         from .report import write_figures_and_report
 
         write_figures_and_report(result, folder)
     print_summary(result.summary(), sc.round.start, str(folder))
+
+
+def _run_replications(
+    sc: Scenario,
+    out: Path | None,
+    seed: int | None,
+    detail: str,
+    figures: bool,
+    reps: int,
+    precision: str | None,
+    max_reps: int,
+    workers: int | None,
+    dask: str | None,
+    resume: bool,
+) -> None:
+    """``natsim run --reps N``: replications on the chosen executor, resumable."""
+    from .console import print_replications
+    from .experiment.replicate import replicate
+    from .experiment.store import ReplicationStore, fingerprint
+    from .results.io import default_folder
+    from .units import parse_duration
+
+    precision_h = None
+    if precision is not None:
+        try:
+            precision_h = parse_duration(precision) / 3600.0
+        except ValueError as exc:
+            _fail(f"--precision: {exc}")
+        if precision_h <= 0:
+            _fail("--precision: must be a positive duration, e.g. 0.1h")
+    if resume and out is None:
+        _fail("--resume needs --out FOLDER: the folder of the interrupted run")
+    folder = out or default_folder(sc.round.name)
+    seed = sc.round.seed if seed is None else seed
+    if resume:
+        keys = ReplicationStore(folder).variants()
+        if keys and fingerprint(sc, seed) not in keys:
+            _fail(
+                f"--resume: {folder} holds replications of another scenario, seed or natsim "
+                "version; run without --resume, or choose another --out"
+            )
+    with _executor(workers, dask) as executor, _progress() as progress:
+        try:
+            result = replicate(
+                sc,
+                reps,
+                seed=seed,
+                precision=precision_h,
+                max_reps=max_reps,
+                detail=detail,  # type: ignore[arg-type]
+                executor=executor,
+                folder=folder,
+                resume=resume,
+                progress=progress,
+            )
+        except KeyboardInterrupt:
+            _interrupted(folder, out is not None)
+        where = executor.description
+    result.save(folder, command=_command(), manifest={"executor": where})
+    if figures:
+        from .plots import completion_distribution
+        from .report import write_figures_and_report
+
+        write_figures_and_report(result, folder)
+        completion_distribution(result).savefig(
+            folder / "figures" / "completion_distribution.png", dpi=120
+        )
+    print_replications(result.summary(), sc.round.start, str(folder), report=figures)
+
+
+@app.command()
+def sweep(
+    scenario: ScenarioArg,
+    vary: Annotated[
+        list[str],
+        typer.Option(
+            "--vary",
+            help="PATH=V1,V2,... e.g. labs.luohe-cdc.pcr.instruments=6,8,10 (repeat for a grid)",
+        ),
+    ],
+    reps: Annotated[int, typer.Option("--reps", min=1, help="Replications per variant")] = 10,
+    seed: SeedOpt = None,
+    set_: SetOpt = None,
+    out: OutOpt = None,
+    workers: WorkersOpt = None,
+    dask: DaskOpt = None,
+    resume: ResumeOpt = False,
+    figures: Annotated[bool, typer.Option(help="Write figures/sweep.png")] = True,
+) -> None:
+    """Run every combination of the --vary values with the same replications (common random numbers)."""
+    from .console import print_sweep
+    from .experiment.sweep import grid
+    from .experiment.sweep import sweep as run_sweep
+    from .results.io import default_folder
+    from .scenario import Scenario
+
+    sc = _load(scenario, set_)
+    assert isinstance(sc, Scenario)
+    try:
+        grid(sc, vary)  # check every path and value before anything runs
+    except ScenarioError as exc:
+        _fail(str(exc))
+    if resume and out is None:
+        _fail("--resume needs --out FOLDER: the folder of the interrupted sweep")
+    folder = out or default_folder(f"{sc.round.name} sweep")
+    with _executor(workers, dask) as executor, _progress() as progress:
+        try:
+            result = run_sweep(
+                sc,
+                vary,
+                reps,
+                seed=seed,
+                executor=executor,
+                folder=folder,
+                resume=resume,
+                progress=progress,
+            )
+        except KeyboardInterrupt:
+            _interrupted(folder, out is not None)
+        where = executor.description
+    result.save(folder, command=_command(), manifest={"executor": where}, figures=figures)
+    print_sweep(result, str(folder))
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="Run folder A (written by natsim run)")],
+    run_b: Annotated[Path, typer.Argument(help="Run folder B")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write the table as CSV here")
+    ] = None,
+) -> None:
+    """Paired differences B - A of two runs' KPIs, and which is better at each target."""
+    from .console import print_comparison
+    from .experiment.compare import compare as compare_runs
+
+    for path in (run_a, run_b):
+        if not (path / "tables" / "kpis.parquet").exists():
+            _fail(f"{path}: not a run folder (no tables/kpis.parquet)")
+    table = compare_runs(run_a, run_b)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+    print_comparison(table)
+
+
+@app.command()
+def plan(
+    scenario: ScenarioArg,
+    target: Annotated[str, typer.Option(help="The target, e.g. 14h")],
+    resource: Annotated[
+        list[str],
+        typer.Option(
+            "--resource",
+            help="PATH[=MIN..MAX], a count to plan, e.g. labs.luohe-cdc.pcr.instruments=4..20 "
+            "(repeatable; default range 1 .. twice the current value)",
+        ),
+    ],
+    confidence: Annotated[
+        float, typer.Option(help="Required probability of meeting the target", min=0.0, max=1.0)
+    ] = 0.9,
+    cost: Annotated[
+        list[str] | None,
+        typer.Option("--cost", help="PATH=COST per unit (default 1 for every resource)"),
+    ] = None,
+    rule: Annotated[
+        str,
+        typer.Option(
+            help="'lower': the Wilson 95 % lower bound of P(met) must reach the confidence; "
+            "'point': the estimate must"
+        ),
+    ] = "lower",
+    reps: Annotated[
+        int | None,
+        typer.Option(
+            "--reps", min=1, help="Replications per batch (default: the fewest the rule can pass)"
+        ),
+    ] = None,
+    max_reps: Annotated[
+        int | None,
+        typer.Option(
+            "--max-reps", min=1, help="Most replications per candidate (default 4 batches)"
+        ),
+    ] = None,
+    seed: SeedOpt = None,
+    set_: SetOpt = None,
+    out: OutOpt = None,
+    workers: WorkersOpt = None,
+    dask: DaskOpt = None,
+    resume: ResumeOpt = False,
+) -> None:
+    """Find the cheapest combination of resources meeting the target with the confidence."""
+    from .console import print_plan
+    from .experiment.plan import parse_cost, parse_resource
+    from .experiment.plan import plan as run_plan
+    from .results.io import default_folder
+    from .scenario import Scenario
+    from .units import parse_duration
+
+    sc = _load(scenario, set_)
+    assert isinstance(sc, Scenario)
+    try:
+        target_h = parse_duration(target) / 3600.0
+    except ValueError as exc:
+        _fail(f"--target: {exc}")
+    if target_h <= 0:
+        _fail("--target: must be a positive duration, e.g. 14h")
+    if not 0 < confidence < 1:
+        _fail(f"--confidence: must lie strictly between 0 and 1, got {confidence}")
+    if rule not in ("lower", "point"):
+        _fail(f"--rule: '{rule}' is not one of lower, point")
+    if resume and out is None:
+        _fail("--resume needs --out FOLDER: the folder of the interrupted plan")
+    try:
+        resources = [parse_resource(text, sc) for text in resource]
+        costs = [parse_cost(text) for text in cost or []]
+        paths = [r.path for r in resources]
+        for path in paths:
+            if paths.count(path) > 1:
+                raise ScenarioError("--resource", None, path, "listed twice")
+        for path, _ in costs:
+            if path not in paths:
+                raise ScenarioError("--cost", None, path, "not one of the --resource paths")
+    except ScenarioError as exc:
+        _fail(str(exc))
+    if max_reps is not None and reps is not None and max_reps < reps:
+        _fail("--max-reps: must be at least --reps")
+    folder = out or default_folder(f"{sc.round.name} plan")
+    with _executor(workers, dask) as executor, _progress() as progress:
+        try:
+            result = run_plan(
+                sc,
+                target_h,
+                confidence,
+                resources,
+                dict(costs),
+                rule=rule,  # type: ignore[arg-type]
+                reps=reps,
+                max_reps=max_reps,
+                seed=seed,
+                executor=executor,
+                folder=folder,
+                resume=resume,
+                progress=progress,
+            )
+        except KeyboardInterrupt:
+            _interrupted(folder, out is not None)
+        where = executor.description
+    result.save(folder, command=_command(), manifest={"executor": where})
+    print_plan(result, str(scenario), str(folder))
 
 
 @app.command()

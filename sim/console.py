@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from .units import format_clock
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .experiment.plan import Plan
+    from .experiment.sweep import Sweep
 
 SEGMENT_LABELS = {
     "filling": "filling tubes",
@@ -108,23 +114,237 @@ def print_summary(
         console.print(f"  results in {folder}/  (report.html)")
 
 
-def print_replications(summary: dict[str, Any], console: Console | None = None) -> None:
-    """Several replications: completion and the probability of meeting each target."""
+def _h(value: float | None, digits: int = 2) -> str:
+    return "--" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(low: float | None, high: float | None, digits: int = 2, sign: str = "") -> str:
+    """An interval as "[low, high]" ("--" when there is none)."""
+    if low is None or high is None or low != low or high != high:  # None or NaN
+        return "--"
+    return f"[{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]"
+
+
+def _minutes(hours: float) -> str:
+    return f"{60 * hours:.1f} min" if hours < 1 else f"{hours:.2f} h"
+
+
+def print_replications(
+    summary: dict[str, Any],
+    start: float,
+    folder: str | None,
+    console: Console | None = None,
+    report: bool = True,
+) -> None:
+    """Several replications: completion and stages with intervals, P(met) for every target."""
     console = console or Console()
     s = summary
+    n = s["replications"]
     console.print(
-        f"[bold]{s['scenario']}[/bold]   seed {s['seed']}   {s['replications']} replications"
+        f"[bold]{s['scenario']}[/bold]   seed {s['seed']}   {n} replications   "
+        f"{s['residents_swabbed']:,.0f} residents   {s['tubes']:,.0f} tubes (means)"
     )
-    table = Table(show_header=True, header_style="bold")
-    table.add_column("target")
-    table.add_column("P(met)", justify="right")
-    table.add_column("share reported by then", justify="right")
-    for t in s["targets"]:
+    table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
+    table.add_column("  hours from the start")
+    for name in ("mean", "clock", "95 % CI", "sd", "p50", "p90", "p95", "min", "max"):
+        table.add_column(name, justify="right")
+    rows = [("last result", s["completion"])]
+    labels = {"last_swab": "last swab", "last_delivery": "last delivery", "last_pcr": "last PCR"}
+    rows += [(labels[k], v) for k, v in s["stages"].items() if k in labels]
+    for label, d in rows:
+        ci = d.get("ci")
         table.add_row(
-            f"{t['hours']:g} h ({t['clock']})",
-            f"{t['p_met']:.2f}",
-            f"{100 * t['share_reported']:.1f} %",
+            f"  {label}",
+            _h(d["mean"]),
+            format_clock(start + d["mean"] * 3600)[:5] if d["mean"] is not None else "--",
+            _ci(*ci) if ci else "--",
+            _h(d["sd"]),
+            *(_h(d[q]) for q in ("p50", "p90", "p95", "min", "max")),
         )
     console.print(table)
-    if s.get("completion_h") is not None:
-        console.print(f"  mean completion {s['completion_h']:.2f} h")
+    unfinished = s["completion"].get("unfinished", 0)
+    if unfinished:
+        console.print(
+            f"  [red]{unfinished} of {n} replications unfinished at the horizon[/red]: "
+            "the mean completion time is unknown"
+        )
+    for t in s["targets"]:
+        low, high = t["p_met_ci"]
+        colour = "green" if t["p_met"] >= 0.9 else ("yellow" if t["p_met"] >= 0.5 else "red")
+        console.print(
+            f"  {t['hours']:g} h target ({t['clock'][:5]}): [{colour}]P(met) {t['p_met']:.2f}"
+            f"[/{colour}] {_ci(low, high)} ({t['replications_met']} of {n} replications met it); "
+            f"{100 * t['share_reported']:.1f} % reported by then on average",
+            highlight=False,
+        )
+    for b in (s.get("bottlenecks") or [])[:2]:
+        what = STAGE_LABELS.get(b["stage"], b["stage"])
+        where = f" at {b['where']}" if b.get("where") else ""
+        console.print(f"  bottleneck: {what}{where} in {b['replications']} of {n} replications")
+    e = s.get("experiment") or {}
+    if "precision_h" in e:
+        half = e.get("half_width_h")
+        shown = "--" if half is None else _minutes(half)
+        wanted = _minutes(e["precision_h"])
+        if e.get("reached"):
+            console.print(
+                f"  precision: the 95 % CI of the mean last result is ± {shown} (asked ± {wanted}), "
+                f"reached with {n} replications"
+            )
+        else:
+            why = e.get("note") or f"stopped at the cap of {e['max_replications']} replications"
+            console.print(
+                f"  [yellow]precision ± {wanted} not reached[/yellow] "
+                f"(± {shown} with {n} replications): {why}"
+            )
+    if folder:
+        what = "report.html: replication 0 in detail; " if report else ""
+        console.print(f"  results in {folder}/  ({what}tables/kpis.parquet: every replication)")
+
+
+def print_sweep(sweep: Sweep, folder: str | None, console: Console | None = None) -> None:
+    """A sweep: one row per variant with completion, P(met) and the change from the first."""
+    console = console or Console()
+    t = sweep.table
+    console.print(
+        f"[bold]{sweep.scenario.round.name}[/bold]   seed {sweep.seed}   {len(t)} variants x "
+        f"{sweep.reps} replications (the same replications in every variant)"
+    )
+    table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
+    for path in sweep.paths:
+        table.add_column(path, justify="right")
+    table.add_column("last result h", justify="right")
+    table.add_column("95 % CI", justify="right")
+    table.add_column("p90", justify="right")
+    table.add_column("vs first, paired [95 % CI]", justify="right")
+    for hours in sweep.targets_h:
+        table.add_column(f"P(met {hours:g} h) [95 % CI]", justify="right")
+    for i in range(len(t)):
+        row = t.iloc[i]
+        cells = [str(t[p].iloc[i]) for p in sweep.paths]
+        mean = row["completion_h_mean"]
+        cells.append("unfinished" if mean != mean else f"{mean:.2f}")
+        cells.append(_ci(row["completion_h_ci_low"], row["completion_h_ci_high"]))
+        p90 = row["completion_h_p90"]
+        cells.append("--" if p90 != p90 else f"{p90:.2f}")
+        diff = row["completion_h_vs_first"]
+        low, high = row["completion_h_vs_first_low"], row["completion_h_vs_first_high"]
+        cells.append("--" if diff != diff else f"{diff:+.2f} {_ci(low, high, sign='+')}")
+        for hours in sweep.targets_h:
+            name = f"p_met_{hours:g}h"
+            cells.append(f"{row[name]:.2f} {_ci(row[name + '_low'], row[name + '_high'])}")
+        table.add_row(*cells)
+    console.print(table)
+    if folder:
+        console.print(
+            f"  results in {folder}/  (sweep.csv, sweep.parquet, replications.parquet, "
+            "figures/sweep.png)"
+        )
+
+
+def print_comparison(table: pd.DataFrame, console: Console | None = None) -> None:
+    """Two runs: the KPI differences B - A with intervals, then a verdict per target."""
+    from .experiment.compare import target_verdicts
+
+    console = console or Console()
+    a, b = table.attrs.get("A", "A"), table.attrs.get("B", "B")
+    paired = bool(table["paired"].all()) if len(table) else False
+    n = int(table["n"].max()) if len(table) else 0
+    how = (
+        f"paired replication by replication ({n} pairs, same seed: common random numbers)"
+        if paired
+        else f"as independent samples (different seeds; up to {n} replications each)"
+    )
+    console.print(f"A = {a}\nB = {b}\ncompared {how}", highlight=False)
+    out = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
+    for name in ("KPI", "A", "B", "B - A", "95 % CI", "better"):
+        out.add_column(name, justify="left" if name == "KPI" else "right")
+    for _, row in table.iterrows():
+        kpi = str(row["kpi"])
+        share = kpi.startswith("share_reported_")
+        scale, digits = (100.0, 1) if share else (1.0, 2)
+        label = kpi
+        if kpi.startswith("met_"):
+            label = f"P(met {kpi[4:-1]} h)"
+        elif share:
+            label = f"% reported by {kpi[len('share_reported_') : -1]} h"
+        elif kpi == "completion_h":
+            label = "last result (h)"
+        else:
+            label = kpi.removesuffix("_h").replace("_", " ") + " (h)"
+        low, high = row["ci_low"], row["ci_high"]
+        out.add_row(
+            label,
+            f"{scale * row['a']:.{digits}f}",
+            f"{scale * row['b']:.{digits}f}",
+            f"{scale * row['difference']:+.{digits}f}",
+            _ci(scale * low, scale * high, digits, "+"),
+            str(row["better"]),
+        )
+    console.print(out)
+    for _, winner, sentence in target_verdicts(table):
+        colour = "green" if winner in ("A", "B") else "yellow"
+        console.print(f"  [{colour}]{sentence}[/{colour}]", highlight=False)
+
+
+def print_plan(
+    plan: Plan, scenario_path: str, folder: str | None, console: Console | None = None
+) -> None:
+    """A capacity plan: the evidence table, then the answer and how to check it."""
+    console = console or Console()
+    evidence = plan.evidence
+    rule = "Wilson 95 % lower bound of P(met)" if plan.rule == "lower" else "estimated P(met)"
+    console.print(
+        f"[bold]{plan.scenario.round.name}[/bold]   seed {plan.seed}   target {plan.target_h:g} h "
+        f"with P(met) >= {plan.confidence:g} (judged on the {rule})"
+    )
+    table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
+    table.add_column("#", justify="right")
+    for r in plan.resources:
+        table.add_column(r.path.split(".", 1)[-1], justify="right")
+    for name in ("cost", "reps", "P(met)", "95 % CI", "mean h", "verdict", "why"):
+        table.add_column(name, justify="left" if name in ("verdict", "why") else "right")
+    q = [c for c in evidence.columns if c.startswith("completion_p")]
+    for _, row in evidence.iterrows():
+        mean = row["completion_mean_h"]
+        verdict = str(row["verdict"])
+        colour = "green" if verdict == "meets" else "red"
+        table.add_row(
+            str(row["step"]),
+            *(str(row[r.path]) for r in plan.resources),
+            f"{row['cost']:g}",
+            str(row["replications"]),
+            f"{row['p_met']:.2f}",
+            _ci(row["p_met_low"], row["p_met_high"]),
+            "--" if mean is None or mean != mean else f"{mean:.2f}",
+            f"[{colour}]{verdict}[/{colour}]",
+            str(row["why"]),
+        )
+    console.print(table)
+    if q:
+        console.print(f"  ({len(evidence)} combinations tried; {q[0]} is in the evidence file)")
+    if plan.best is None or plan.best_evaluation is None:
+        console.print(f"  [red]no combination in the ranges meets the target[/red]: {plan.method}")
+    else:
+        ev = plan.best_evaluation
+        settings = "  ".join(f"{path}={value}" for path, value in plan.best.items())
+        changes = [
+            f"{r.path.split('.', 1)[-1]} {plan.best[r.path] - r.current:+d}"
+            for r in plan.resources
+            if r.current is not None
+        ]
+        console.print(
+            f"  [bold green]cheapest found:[/bold green] {settings}   cost {ev.cost:g}"
+            + (f"   (change from the scenario: {', '.join(changes)})" if changes else "")
+        )
+        console.print(
+            f"  P(met {plan.target_h:g} h) {ev.p_met:.2f}, 95 % CI {_ci(ev.p_low, ev.p_high)}, "
+            f"over {ev.replications} replications; method: {plan.method}"
+        )
+        sets = " ".join(f"--set {path}={value}" for path, value in plan.best.items())
+        console.print(
+            f"  check it: natsim run {scenario_path} {sets} --reps {max(ev.replications, 100)}",
+            highlight=False,
+        )
+    if folder:
+        console.print(f"  results in {folder}/  (plan.json, evidence.csv)")

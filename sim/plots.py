@@ -531,3 +531,164 @@ def save_all(result: Result, folder: str | Path, rep: int = 0, dpi: int = DPI) -
         fig.savefig(path, dpi=dpi)
         paths.append(path)
     return paths
+
+
+# -- experiments (replications and sweeps) ---------------------------------------
+def completion_distribution(result: Result) -> Figure:
+    """Completion time over replications (empirical CDF) against the targets.
+
+    Each step is one replication; where the curve crosses a target line is
+    the share of replications that met it — P(met), printed beside the line
+    with its Wilson 95 % interval. Replications unfinished at the horizon never
+    reach the top of the curve.
+    """
+    from .experiment.stats import wilson
+
+    kpis = result.kpis
+    start = result.scenario.round.start
+    n = len(kpis)
+    values = np.sort(kpis["completion_h"].to_numpy(dtype=float))
+    done = values[np.isfinite(values)]
+    fig = Figure(figsize=(10, 5.2), layout="constrained")
+    ax = fig.add_subplot()
+    if done.size:
+        xs = np.concatenate([[done[0]], done])
+        ys = np.arange(0, done.size + 1) / n
+        ax.step(xs, 100 * ys, where="post", color=CURVES[3][2], linewidth=2.4, zorder=3)
+        ax.plot(done, 100 * np.arange(1, done.size + 1) / n, "o", color=CURVES[3][2], ms=3)
+    targets_h = [t / H for t in result.scenario.round.targets]
+    lo = min([*done.tolist(), *targets_h]) if done.size else min(targets_h, default=0.0)
+    hi = max([*done.tolist(), *targets_h]) if done.size else result.scenario.round.horizon / H
+    pad = max(0.25, 0.08 * (hi - lo))
+    _clock_axis(ax, start, max(0.0, lo - pad), hi + pad)
+    ax.set_ylim(0, 105)
+    for hours in targets_h:
+        met = int(np.sum(done <= hours + 1e-12))
+        low, high = wilson(met, n)
+        ax.axvline(hours, color=TARGET_LINE, linestyle="--", linewidth=1.3, zorder=1)
+        ax.annotate(
+            f"{hours:g} h target {clock(start, hours)}\n"
+            f"P(met) {met / n:.2f} [{low:.2f}, {high:.2f}]",
+            xy=(hours, 0.03),
+            xycoords=ax.get_xaxis_transform(),
+            xytext=(-3, 0),
+            textcoords="offset points",
+            rotation=90,
+            ha="right",
+            va="bottom",
+            fontsize=9,
+            fontweight="bold",
+            color=_p_colour(met / n),
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.0},
+        )
+    ax.yaxis.set_major_formatter(PercentFormatter(100))
+    ax.set_ylabel("replications finished by then")
+    ax.grid(True, alpha=0.3)
+    unfinished = n - done.size
+    note = f", {unfinished} unfinished at the horizon" if unfinished else ""
+    ax.set_title(
+        f"{_plain(result.scenario.round.name)} — when the last result comes\n"
+        f"{n} replications, seed {result.seed}{note}",
+        fontsize=12,
+    )
+    return fig
+
+
+def _p_colour(p: float) -> str:
+    """Green from P(met) 0.9, amber from 0.5, red below (as the terminal colours it)."""
+    return MET_COLOUR if p >= 0.9 else ("#a05a00" if p >= 0.5 else MISSED_COLOUR)
+
+
+def sweep_figure(
+    table: pd.DataFrame, vary: list[str], targets_h: list[float], title: str = ""
+) -> Figure:
+    """Completion time (mean with its 95 % interval, p90 dotted) and P(met) by variant.
+
+    ``table`` is a sweep table (:attr:`sim.experiment.Sweep.table`), ``vary``
+    its varied paths. The first path is the x axis (numeric if its values are
+    numbers); every combination of the other paths is one line.
+    """
+    first, others = vary[0], vary[1:]
+    xs_raw = table[first].tolist()
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in xs_raw)
+    order = list(dict.fromkeys(xs_raw))
+    position = {v: float(v) if numeric else float(i) for i, v in enumerate(order)}
+    groups = [((), table)] if not others else list(table.groupby(others, sort=False, dropna=False))
+    colours = [f"C{i % 10}" for i in range(len(groups))]
+    styles = ["-", "--", ":", "-."]
+    # lines of several groups often coincide in P(met): shift each group a little sideways
+    span = (max(position.values()) - min(position.values())) or 1.0
+    dodge = [(g - (len(groups) - 1) / 2) * 0.012 * span for g in range(len(groups))]
+
+    fig = Figure(figsize=(12, 5.2), layout="constrained")
+    ax_c, ax_p = fig.subplots(1, 2)
+    unfinished: list[str] = []
+    for (key, rows), colour, shift in zip(groups, colours, dodge, strict=True):
+        key = key if isinstance(key, tuple) else (key,)
+        name = ", ".join(
+            f"{p.split('.')[-1] if len(p) > 24 else p}={k}"
+            for p, k in zip(others, key, strict=True)
+        )
+        x = np.array([position[v] for v in rows[first]])
+        mean = rows["completion_h_mean"].to_numpy(dtype=float)
+        low = rows["completion_h_ci_low"].to_numpy(dtype=float)
+        high = rows["completion_h_ci_high"].to_numpy(dtype=float)
+        ok = np.isfinite(mean)
+        err = np.vstack(
+            [
+                mean - np.where(np.isfinite(low), low, mean),
+                np.where(np.isfinite(high), high, mean) - mean,
+            ]
+        )
+        ax_c.errorbar(
+            x[ok], mean[ok], yerr=err[:, ok], color=colour, marker="o", capsize=4, linewidth=2,
+            label=(name + " — " if name else "") + "mean, 95 % CI",
+        )  # fmt: skip
+        p90 = rows["completion_h_p90"].to_numpy(dtype=float)
+        ax_c.plot(x, p90, color=colour, linestyle=":", marker="^", ms=4, linewidth=1.2,
+                  label=(name + " — " if name else "") + "90th percentile")  # fmt: skip
+        for xv, share in zip(x, rows["finished_share"], strict=True):
+            if share < 1:
+                unfinished.append(f"{xv:g}" if numeric else str(order[int(xv)]))
+        for t_index, hours in enumerate(targets_h):
+            col = f"p_met_{hours:g}h"
+            if col not in rows:
+                continue
+            p = rows[col].to_numpy(dtype=float)
+            lo_p = rows[f"{col}_low"].to_numpy(dtype=float)
+            hi_p = rows[f"{col}_high"].to_numpy(dtype=float)
+            ax_p.errorbar(
+                x + shift, p, yerr=np.vstack([p - lo_p, hi_p - p]), color=colour if others else f"C{t_index}",
+                linestyle=styles[t_index % len(styles)], marker="o", capsize=4, linewidth=2,
+                label=(name + " — " if name else "") + f"{hours:g} h target",
+            )  # fmt: skip
+    for hours in targets_h:
+        ax_c.axhline(hours, color=TARGET_LINE, linestyle="--", linewidth=1.2, zorder=1)
+        ax_c.annotate(
+            f"{hours:g} h target", xy=(1.0, hours), xycoords=("axes fraction", "data"),
+            xytext=(-4, 3), textcoords="offset points", ha="right", va="bottom", fontsize=9,
+            color="0.25",
+        )  # fmt: skip
+    xlabel = _plain(first)
+    for ax in (ax_c, ax_p):
+        ax.set_xlabel(xlabel)
+        ax.grid(True, alpha=0.3)
+        if not numeric:
+            ax.set_xticks([position[v] for v in order], [str(v) for v in order])
+        elif len(order) <= 12:
+            ax.set_xticks(sorted(position.values()))
+    ax_c.set_ylabel("hours from the start to the last result")
+    ax_c.set_title("Completion time", fontsize=11)
+    ax_c.legend(fontsize=8, frameon=False)
+    ax_p.set_ylim(-0.03, 1.03)
+    ax_p.set_ylabel("probability of meeting the target")
+    ax_p.set_title("P(met target), Wilson 95 % interval", fontsize=11)
+    ax_p.legend(fontsize=8, frameon=False, loc="lower right")
+    reps = int(table["replications"].iloc[0]) if len(table) else 0
+    head = f"{_plain(title)} — " if title else ""
+    sub = f"{reps} replications per variant, the same replications in every variant"
+    if unfinished:
+        sub += f"; some replications unfinished at {first}={', '.join(unfinished)}"
+    over = " and ".join(_plain(p) for p in vary)
+    fig.suptitle(f"{head}sweep over {over}\n{sub}", fontsize=12)
+    return fig

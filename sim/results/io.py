@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 if TYPE_CHECKING:
+    from ..scenario.schema import Scenario
     from .result import Result
 
 
@@ -57,21 +58,24 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def write_run(result: Result, folder: Path, command: str | None) -> Path:
+def manifest_basics(command: str | None) -> dict[str, Any]:
+    """What every manifest.json starts with: natsim version, command line, when, where."""
     from .. import __version__
+
+    return {
+        "natsim": __version__,
+        "command": command if command is not None else " ".join(sys.argv),
+        "written": datetime.now().isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": platform.platform(),
+    }
+
+
+def write_scenario(scenario: Scenario, folder: Path) -> None:
+    """``folder/scenario.yaml`` (resolved, reloadable) and ``folder/zones.parquet``."""
     from ..scenario.dumping import scenario_yaml
-    from .result import TABLES, to_json
 
     folder.mkdir(parents=True, exist_ok=True)
-    tables = folder / "tables"
-    tables.mkdir(exist_ok=True)
-    for name in TABLES:
-        result.table(name).to_parquet(tables / f"{name}.parquet", index=False)
-    residents = result.residents
-    if residents is not None:
-        residents.to_parquet(tables / "residents.parquet", index=False)
-    atomic_write(folder / "summary.json", to_json(result.summary()).encode())
-    scenario = result.scenario
     atomic_write(
         folder / "scenario.yaml",
         (
@@ -81,16 +85,37 @@ def write_run(result: Result, folder: Path, command: str | None) -> Path:
     )
     zones = scenario.demand.zones.to_frame()
     zones.to_parquet(folder / "zones.parquet", index=False)
+
+
+def write_run(
+    result: Result, folder: Path, command: str | None, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write ``result`` into ``folder``; ``extra`` entries are added to the manifest.
+
+    Tables no replication kept (``sim.replicate`` keeps the full tables of the
+    first replication only) are not written; ``kpis.parquet`` always is.
+    """
+    from .result import TABLES, to_json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = folder / "tables"
+    tables.mkdir(exist_ok=True)
+    for name in TABLES:
+        if result.has_table(name):
+            result.table(name).to_parquet(tables / f"{name}.parquet", index=False)
+    residents = result.residents
+    if residents is not None:
+        residents.to_parquet(tables / "residents.parquet", index=False)
+    atomic_write(folder / "summary.json", to_json(result.summary()).encode())
+    scenario = result.scenario
+    write_scenario(scenario, folder)
     manifest: dict[str, Any] = {
-        "natsim": __version__,
+        **manifest_basics(command),
         "scenario": scenario.round.name,
         "seed": result.seed,
         "replications": result.replications,
-        "command": command if command is not None else " ".join(sys.argv),
-        "written": datetime.now().isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "machine": platform.platform(),
         "wall_s": [p.wall for p in result.parts],
+        **(extra or {}),
     }
     atomic_write(folder / "manifest.json", to_json(manifest).encode())
     return folder

@@ -1,9 +1,15 @@
-"""What ``sim.run`` returns: tidy tables of one or more replications, KPIs, and saving.
+"""What ``sim.run`` and ``sim.replicate`` return: tidy tables, KPIs, and saving.
 
 The tables are stacked over replications (each has a ``replication`` column).
+A replication may carry only its KPIs (``tables`` empty): ``sim.replicate``
+keeps the full tables of the first replication only, so thousands of
+replications never hold thousands of tube tables; the stacked tables then hold
+the replications that kept theirs, and ``kpis`` has one row per replication.
 ``summary()`` is the JSON written as ``summary.json``; with one replication it
-holds that replication's KPIs, with several it adds the share of replications
-meeting each target (the full statistics live in :mod:`sim.experiment`).
+holds that replication's KPIs, with several it adds, for completion and every
+stage, mean, sd, t interval and quantiles, and for every target the
+probability of meeting it with a Wilson interval (formulas in
+:mod:`sim.experiment.stats`).
 """
 
 from __future__ import annotations
@@ -55,17 +61,48 @@ class ReplicationResult:
     wall: dict[str, float] = field(default_factory=dict)
 
 
-def tabulate(rep: Replication) -> ReplicationResult:
-    """Turn one replication's records into tables and KPIs (done once, here)."""
+def _core(
+    rep: Replication,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The tables the KPIs are computed from: tubes, plates, points, trips, bags, lab use."""
     tubes = tube_table(rep)
     plates = plate_table(rep)
     points = point_table(rep)
     trips = trip_table(rep)
     bags = bag_table(rep)
     use = resource_use(plates, bags, rep.scenario)
-    kpis = summarise(
+    return tubes, plates, points, trips, bags, use
+
+
+def _kpis(
+    rep: Replication,
+    tubes: pd.DataFrame,
+    plates: pd.DataFrame,
+    points: pd.DataFrame,
+    trips: pd.DataFrame,
+    bags: pd.DataFrame,
+    use: pd.DataFrame,
+) -> dict[str, Any]:
+    return summarise(
         rep.scenario, rep.seed, rep.replication, tubes, points, plates, bags, trips, rep.routes, use
     )
+
+
+def kpis_only(rep: Replication) -> ReplicationResult:
+    """One replication's KPIs without its tables (what many-replication experiments keep).
+
+    Skips the tables the KPIs do not need (stops, vehicles, the timeline), so
+    it is cheaper than :func:`tabulate`; the KPIs are identical.
+    """
+    tubes, plates, points, trips, bags, use = _core(rep)
+    kpis = _kpis(rep, tubes, plates, points, trips, bags, use)
+    return ReplicationResult(rep.replication, {}, kpis, None, dict(rep.wall))
+
+
+def tabulate(rep: Replication) -> ReplicationResult:
+    """Turn one replication's records into tables and KPIs (done once, here)."""
+    tubes, plates, points, trips, bags, use = _core(rep)
+    kpis = _kpis(rep, tubes, plates, points, trips, bags, use)
     labs = use.copy()
     labs.insert(0, "replication", rep.replication)
     tables = {
@@ -88,10 +125,18 @@ def tabulate(rep: Replication) -> ReplicationResult:
 class Result:
     """Results of a scenario over one or more replications."""
 
-    def __init__(self, scenario: Scenario, seed: int, parts: list[ReplicationResult]) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        parts: list[ReplicationResult],
+        experiment: dict[str, Any] | None = None,
+    ) -> None:
         self.scenario = scenario
         self.seed = seed
         self.parts = sorted(parts, key=lambda p: p.replication)
+        #: how the replications were chosen (e.g. the precision rule), copied into summary()
+        self.experiment = dict(experiment or {})
         self._tables: dict[str, pd.DataFrame] = {}
 
     # -- tables ------------------------------------------------------------------
@@ -100,11 +145,20 @@ class Result:
         if name == "kpis":
             return self.kpis
         if name not in self._tables:
-            frames = [p.tables[name] for p in self.parts]
+            frames = [p.tables[name] for p in self.parts if name in p.tables]
+            if not frames:
+                raise KeyError(
+                    f"no replication of this result kept its {name!r} table "
+                    "(sim.replicate keeps the tables of the first replication only)"
+                )
             self._tables[name] = (
                 pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
             )
         return self._tables[name]
+
+    def has_table(self, name: str) -> bool:
+        """Whether :meth:`table` can give ``name`` (some replication kept it)."""
+        return name == "kpis" or any(name in p.tables for p in self.parts)
 
     @property
     def tubes(self) -> pd.DataFrame:
@@ -175,48 +229,142 @@ class Result:
         return len(self.parts)
 
     def summary(self) -> dict[str, Any]:
-        """The headline KPIs (what ``summary.json`` holds)."""
+        """The headline KPIs (what ``summary.json`` holds).
+
+        One replication: its KPIs as they are. Several: ``completion_h`` and
+        ``stages_h`` are means (as before), ``completion`` and ``stages`` hold
+        n, mean, sd, the t interval (``ci``, at ``interval_level``), p50, p90,
+        p95, min and max; each target has ``p_met`` with its Wilson interval
+        ``p_met_ci`` and the mean ``share_reported`` with its t interval. An
+        unfinished replication counts as never completing: it makes the mean
+        completion unknown (None) but the quantiles may still be read.
+        Replications are aggregated in replication order, so the numbers do not
+        depend on the order in which they finished or where they ran.
+        """
         if self.replications == 1:
-            out = dict(self.parts[0].kpis)
-            out["replications"] = 1
-            return out
+            single = dict(self.parts[0].kpis)
+            single["replications"] = 1
+            if self.experiment:
+                single["experiment"] = dict(self.experiment)
+            return single
+        from ..experiment.stats import LEVEL, describe, wilson
+
         k = self.kpis
         first = self.parts[0].kpis
-        completion = k["completion_h"]
+        n = self.replications
+        completion = describe(k["completion_h"], censored=True)
+        stages = {s: describe(k[f"{s}_h"]) for s in first["stages_h"]}
         targets = []
         for t in first["targets"]:
             label = f"{t['hours']:g}h"
+            met = int(k[f"met_{label}"].sum())
+            low, high = wilson(met, n)
+            share = describe(k[f"share_reported_{label}"])
             targets.append(
                 {
                     "hours": t["hours"],
                     "clock": t["clock"],
-                    "p_met": float(k[f"met_{label}"].mean()),
-                    "share_reported": float(k[f"share_reported_{label}"].mean()),
+                    "p_met": met / n,
+                    "p_met_ci": [low, high],
+                    "replications_met": met,
+                    "share_reported": share["mean"],
+                    "share_reported_ci": share["ci"],
                 }
             )
-        return {
+        out: dict[str, Any] = {
             "scenario": first["scenario"],
             "seed": self.seed,
-            "replications": self.replications,
+            "replications": n,
+            "interval_level": LEVEL,
             "residents_swabbed": float(k["residents_swabbed"].mean()),
             "tubes": float(k["tubes"].mean()),
             "finished_share": float(k["finished"].mean()),
-            "completion_h": float(completion.mean()) if completion.notna().all() else None,
-            "stages_h": {s: float(k[f"{s}_h"].mean()) for s in first["stages_h"]},
+            "completion_h": completion["mean"],
+            "completion": completion,
+            "stages_h": {s: d["mean"] for s, d in stages.items()},
+            "stages": stages,
             "targets": targets,
+            "bottlenecks": self._bottlenecks(),
         }
+        if self.experiment:
+            out["experiment"] = dict(self.experiment)
+        return out
+
+    def _bottlenecks(self) -> list[dict[str, Any]]:
+        """How often each stage (and place) was the bottleneck, most frequent first."""
+        counts: dict[tuple[str, str], int] = {}
+        for p in self.parts:
+            b = p.kpis.get("bottleneck") or {}
+            if b.get("stage"):
+                key = (str(b["stage"]), str(b.get("where") or ""))
+                counts[key] = counts.get(key, 0) + 1
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [
+            {
+                "stage": stage,
+                "where": where or None,
+                "replications": c,
+                "share": c / self.replications,
+            }
+            for (stage, where), c in ranked
+        ]
+
+    def statistics(self) -> pd.DataFrame:
+        """One row per KPI over the replications: n, mean, sd, t interval, quantiles.
+
+        Rows: ``completion_h``, each stage (``last_swab_h`` ...), and per target
+        ``share_reported_<t>`` and ``met_<t>`` (the mean of ``met`` is P(met);
+        its interval is Wilson's; quantiles do not apply to it).
+        """
+        from ..experiment.stats import describe, wilson
+
+        k = self.kpis
+        first = self.parts[0].kpis
+        rows = [{"kpi": "completion_h", **_flat(describe(k["completion_h"], censored=True))}]
+        rows += [{"kpi": f"{s}_h", **_flat(describe(k[f"{s}_h"]))} for s in first["stages_h"]]
+        for t in first["targets"]:
+            label = f"{t['hours']:g}h"
+            rows.append(
+                {"kpi": f"share_reported_{label}", **_flat(describe(k[f"share_reported_{label}"]))}
+            )
+            met = int(k[f"met_{label}"].sum())
+            low, high = wilson(met, self.replications)
+            rows.append(
+                {
+                    "kpi": f"met_{label}",
+                    "n": self.replications,
+                    "mean": met / self.replications,
+                    "ci_low": low,
+                    "ci_high": high,
+                }
+            )
+        columns = ["n", "mean", "sd", "ci_low", "ci_high", "p50", "p90", "p95", "min", "max"]
+        return pd.DataFrame(rows).set_index("kpi").reindex(columns=columns)
 
     # -- saving ------------------------------------------------------------------
-    def save(self, folder: str | Path, command: str | None = None) -> Path:
-        """Write the run folder: summary.json, Parquet tables, scenario, manifest."""
+    def save(
+        self, folder: str | Path, command: str | None = None, manifest: dict[str, Any] | None = None
+    ) -> Path:
+        """Write the run folder: summary.json, Parquet tables, scenario, manifest.
+
+        ``manifest`` entries (e.g. where the replications ran) are added to manifest.json.
+        """
         from .io import write_run
 
-        return write_run(self, Path(folder), command)
+        return write_run(self, Path(folder), command, manifest)
 
     def __repr__(self) -> str:
         s = self.summary()
         done = f"{s['completion_h']:.2f} h" if s.get("completion_h") is not None else "unfinished"
         return f"<Result {s['scenario']!r} seed={self.seed} replications={self.replications} completion={done}>"
+
+
+def _flat(stats: dict[str, Any]) -> dict[str, Any]:
+    """A :func:`~sim.experiment.stats.describe` dict as flat columns (None -> NaN)."""
+    ci = stats.get("ci") or [None, None]
+    out = {k: v for k, v in stats.items() if k not in ("ci", "half_width", "unfinished")}
+    out["ci_low"], out["ci_high"] = ci
+    return {k: np.nan if v is None else v for k, v in out.items()}
 
 
 def to_json(data: Any) -> str:

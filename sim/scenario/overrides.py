@@ -70,6 +70,31 @@ def apply_changes(scenario: Scenario, changes: dict[str, Any]) -> Scenario:
         ) from None
 
 
+def get_values(scenario: Scenario, path: str) -> list[Any]:
+    """The values at a dotted path (several where the path has ``*``), as plain data.
+
+    Paths are read the way :func:`apply_changes` writes them; an unknown path
+    raises :class:`ScenarioError` naming it.
+    """
+    parts = path.split(".")
+    if parts[:2] == ["demand", "zones"]:
+        raise ScenarioError("--set", None, path, "zones are a table, not a value")
+    nodes: list[Any] = [_dump(scenario)]
+    for head in parts:
+        found: list[Any] = []
+        for node in nodes:
+            if isinstance(node, dict):
+                if head not in node:
+                    raise ScenarioError("--set", None, path, f"no field '{head}' here")
+                found.append(node[head])
+            elif isinstance(node, list):
+                found.extend(_select(node, head, path))
+            else:
+                raise ScenarioError("--set", None, path, f"'{head}' goes below a plain value")
+        nodes = found
+    return nodes
+
+
 def fix_distributions(scenario: Scenario) -> Scenario:
     """Every random duration replaced by a fixed duration equal to its mean; no travel noise."""
     data = _dump(scenario)
