@@ -188,9 +188,14 @@ def test_every_scenario_file_validates_and_runs(path: Path) -> None:
 
 def test_points_from_csv_equal_points_written_inline(write_scenario: Callable[..., Path]) -> None:
     """The CSV fast path (a validated template copied per row) builds the same points."""
-    csv_text = "id,lat,lon,stations,pool,tubes_per_bag,open,close\nA,33.5,114.0,3,20,40,07:30,11:00\n"
+    csv_text = (
+        "id,lat,lon,stations,pool,tubes_per_bag,open,close\nA,33.5,114.0,3,20,40,07:30,11:00\n"
+    )
     via_csv = sim.load_scenario(
-        write_scenario(HAND_ROUND.replace("points:\n  - {id: A}", "points: {csv: points.csv}"), points__csv=csv_text)
+        write_scenario(
+            HAND_ROUND.replace("points:\n  - {id: A}", "points: {csv: points.csv}"),
+            points__csv=csv_text,
+        )
     )
     inline = sim.load_scenario(
         write_scenario(

@@ -21,7 +21,12 @@ class _Travel(TravelTimes):
         return self.times.get((a, b), self.times.get((b, a), 0.0))
 
 
-def _run(sealed: dict[str, list[float]], pickups: Pickups, vehicles: int, times: dict[tuple[str, str], float]) -> Ledger:
+def _run(
+    sealed: dict[str, list[float]],
+    pickups: Pickups,
+    vehicles: int,
+    times: dict[tuple[str, str], float],
+) -> Ledger:
     env = simpy.Environment()
     sizes = [len(v) for v in sealed.values()]
     ledger = Ledger(
@@ -50,7 +55,12 @@ def _run(sealed: dict[str, list[float]], pickups: Pickups, vehicles: int, times:
 def test_threshold_trip_takes_what_was_sealed_by_arrival() -> None:
     # A seals at 100, 200, 300; threshold 2 -> leave at 200, reach A at 800, hand over to 860,
     # take the 3 tubes sealed by 800, back at the lab at 1460.
-    led = _run({"A": [100, 200, 300]}, Pickups(every=None, when_tubes=2, final_sweep=False), 1, {("L", "A"): 600})
+    led = _run(
+        {"A": [100, 200, 300]},
+        Pickups(every=None, when_tubes=2, final_sweep=False),
+        1,
+        {("L", "A"): 600},
+    )
     assert led.trips == [(0, 0, 0, "threshold", 200.0, 1460.0, 3, 1)]
     assert led.tube_picked_up.tolist() == [860.0] * 3
     assert led.tube_delivered.tolist() == [1460.0] * 3

@@ -34,7 +34,9 @@ def _point_line(point: dict[str, Any]) -> str:
     """One point as a flow mapping on one line: JSON where it is safe YAML (fast), else PyYAML."""
     if _json_safe(point):
         return "- " + json.dumps(point, ensure_ascii=False)
-    text = yaml.dump([point], Dumper=_Dumper, default_flow_style=True, allow_unicode=True, width=10**6)
+    text = yaml.dump(
+        [point], Dumper=_Dumper, default_flow_style=True, allow_unicode=True, width=10**6
+    )
     return "- " + text.strip()[1:-1]
 
 

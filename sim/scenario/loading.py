@@ -53,7 +53,9 @@ def _points_from_template(defaults: Any, rows: list[dict[str, Any]]) -> list[Poi
     the caller then validates plain dicts and reports the error with its line.
     """
     try:
-        template = Point.model_validate({**(defaults if isinstance(defaults, dict) else {}), "id": "template"})
+        template = Point.model_validate(
+            {**(defaults if isinstance(defaults, dict) else {}), "id": "template"}
+        )
         out = []
         for row in rows:
             checked = _PointRow.model_validate(row)
@@ -263,7 +265,9 @@ def _zone_table(value: Any, base: Path, origins: dict[Loc, Origin], name: str) -
             return ZoneTable.from_records(value)
     except ZoneProblem as exc:
         row_loc: Loc = loc if exc.row is None else (*loc, exc.row)
-        file, line = _nearest_origin((*row_loc, exc.column) if exc.column else row_loc, origins, name)
+        file, line = _nearest_origin(
+            (*row_loc, exc.column) if exc.column else row_loc, origins, name
+        )
         if exc.row is None and ref is not None:
             file, line = str(base / ref), 1
         field = _dotted((*row_loc, exc.column) if exc.column else row_loc)
