@@ -91,6 +91,9 @@ def print_summary(
         line = f"  bottleneck: {what}"
         if b.get("where"):
             line += f" at {b['where']}"
+        waited = SEGMENT_LABELS.get(b.get("segment", ""), b.get("segment", ""))
+        if b.get("hours"):
+            line += f" — the last tubes' longest wait: {waited} {b['hours']:.1f} h"
         if b.get("busy_share_in_window") is not None:
             window = b.get("busy_window") or ["", ""]
             line += (
