@@ -102,6 +102,51 @@ def reference_rate(scenario_path: Path, budget: int) -> tuple[float, float, int]
     return residents / elapsed, events / residents, residents
 
 
+def bare_reference_rate(scenario_path: Path, budget: int) -> float:
+    """Residents per second of the plainest per-resident SimPy model of the same points.
+
+    One process per resident requesting one of ``stations`` servers for its service
+    time: no pooling, sealing or breaks. It is the textbook cost of a resident as a
+    SimPy process (the design guide's ~15 us), a floor for any per-resident model.
+    """
+    import simpy
+
+    import sim
+    from sim.model.demand import ZoneIndex, draw_point_demand
+    from sim.random import Streams
+
+    scenario = sim.load_scenario(scenario_path)
+    index = ZoneIndex(scenario)
+    streams = Streams(scenario.round.seed, 0)
+    residents = 0
+    elapsed = 0.0
+    for i, point in enumerate(scenario.points):
+        if residents >= budget:
+            break
+        d = draw_point_demand(scenario, point, index.rows(i), streams)
+        t = time.perf_counter()
+        env = simpy.Environment()
+        desks = simpy.Resource(env, capacity=point.stations)
+
+        def resident(
+            arrival: float,
+            service: float,
+            env: simpy.Environment = env,
+            desks: simpy.Resource = desks,
+        ):
+            yield env.timeout(arrival)
+            with desks.request() as turn:
+                yield turn
+                yield env.timeout(service)
+
+        for a, s in zip(d.arrivals.tolist(), d.service.tolist(), strict=True):
+            env.process(resident(a, s))
+        env.run()
+        elapsed += time.perf_counter() - t
+        residents += d.arrivals.size
+    return residents / elapsed
+
+
 def zhaoling_seconds(repeats: int = 5) -> float:
     import sim
     from sim.model.world import run_replication
@@ -131,6 +176,7 @@ def main() -> None:
     print(f"zhaoling: one replication simulated in {z:.3f} s (median of 5)")
     rows = []
     ref_rate = ref_events = None
+    bare = None
     for n in args.sizes:
         path = generate_city(n, seed=1).write(work / f"city-{n}.yaml")
         result = run_child(path, work / f"run-{n}")
@@ -139,22 +185,25 @@ def main() -> None:
         )
         if ref_rate is None or n <= args.reference_residents * 10:
             ref_rate, ref_events, ref_n = reference_rate(path, args.reference_residents)
-        rows.append((n, result, end_to_end, ref_rate, ref_events, ref_n))
+            bare = bare_reference_rate(path, args.reference_residents)
+        rows.append((n, result, end_to_end, ref_rate, ref_events, ref_n, bare))
         print(
             f"  {n:,}: {result['residents'] / end_to_end:,.0f} residents/s end to end", flush=True
         )
     print()
     print(
         "| population | residents | load s | simulate s | summarise s | write s | end to end s | residents/s "
-        "| events/resident | peak RSS MB | reference residents/s (events/resident, residents run) | ratio |"
+        "| events/resident | peak RSS MB | reference residents/s (events/resident, residents run) | ratio "
+        "| bare SimPy residents/s | ratio |"
     )
-    print("|" + "---|" * 12)
-    for n, r, total, rate, ev, ref_n in rows:
+    print("|" + "---|" * 14)
+    for n, r, total, rate, ev, ref_n, plain in rows:
         rps = r["residents"] / total
         print(
             f"| {n:,} | {r['residents']:,} | {r['load_s']:.2f} | {r['simulate_s']:.2f} | {r['summarise_s']:.2f} "
             f"| {r['write_s']:.2f} | {total:.2f} | {rps:,.0f} | {r['events'] / r['residents']:.4f} "
-            f"| {r['peak_rss_mb']:,.0f} | {rate:,.0f} ({ev:.1f}, {ref_n:,}) | {rps / rate:.0f}x |"
+            f"| {r['peak_rss_mb']:,.0f} | {rate:,.0f} ({ev:.1f}, {ref_n:,}) | {rps / rate:.0f}x "
+            f"| {plain:,.0f} | {rps / plain:.1f}x |"
         )
 
 
