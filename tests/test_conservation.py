@@ -168,3 +168,12 @@ def test_a_round_cut_during_sampling_says_where_everyone_is() -> None:
     assert s["unfinished"]["residents"] == s["residents_arrived"] - int(
         tubes.loc[tubes["reported_h"].notna(), "residents"].sum()
     )
+
+
+def test_each_tube_names_the_vehicle_of_its_trip(result: sim.Result) -> None:
+    picked = result.tubes[result.tubes["trip"] >= 0]
+    trips = result.trips.set_index("trip")["vehicle"]
+    assert (
+        picked["vehicle"].astype(str).to_numpy() == trips.loc[picked["trip"]].astype(str).to_numpy()
+    ).all()
+    assert result.tubes.loc[result.tubes["trip"] < 0, "vehicle"].isna().all()

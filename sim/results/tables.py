@@ -83,6 +83,7 @@ def tube_table(rep: Replication) -> pd.DataFrame:
             "last_swab_h": _censor(led.tube_last, horizon) / H,
             "sealed_h": _censor(led.tube_sealed, horizon) / H,
             "trip": led.tube_trip,
+            "vehicle": _vehicle_of_trip(rep)[led.tube_trip + 1],
             "picked_up_h": led.tube_picked_up / H,
             "delivered_h": led.tube_delivered / H,
             "lab": pd.Categorical.from_codes(led.tube_lab, categories=lab_ids),
@@ -102,6 +103,12 @@ def tube_table(rep: Replication) -> pd.DataFrame:
     )
     frame["status"] = tube_status(frame)
     return frame
+
+
+def _vehicle_of_trip(rep: Replication) -> pd.Categorical:
+    """Vehicle names indexed by trip + 1 (index 0: no trip), for a per-tube lookup."""
+    codes = np.array([-1] + [row[2] for row in rep.ledger.trips], dtype=np.int64)
+    return pd.Categorical.from_codes(codes, categories=list(rep.vehicles))
 
 
 def tube_status(tubes: pd.DataFrame) -> pd.Categorical:
