@@ -300,14 +300,10 @@ def _run_replications(
             _interrupted(folder, out is not None)
         where = executor.description
     result.save(folder, command=_command(), manifest={"executor": where})
-    if figures:
-        from .plots import completion_distribution
+    if figures:  # the report also draws the completion distribution of the replications
         from .report import write_figures_and_report
 
         write_figures_and_report(result, folder)
-        completion_distribution(result).savefig(
-            folder / "figures" / "completion_distribution.png", dpi=120
-        )
     print_replications(result.summary(), sc.round.start, str(folder), report=figures)
 
 

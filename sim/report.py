@@ -2,8 +2,11 @@
 
 The page is self-contained (inline CSS, no JavaScript, nothing fetched from the
 network); its pictures are the PNG files :func:`sim.plots.save_all` writes next
-to it, referenced as ``figures/<name>.png``. Every piece of text that comes from
-the scenario (names, ids) is HTML-escaped.
+to it, referenced as ``figures/<name>.png``. A result of several replications
+also gets ``figures/completion_distribution.png``
+(:func:`sim.plots.completion_distribution`, every replication's completion time
+against the targets), shown first. Every piece of text that comes from the
+scenario (names, ids) is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -18,12 +21,21 @@ from typing import Any
 import pandas as pd
 
 from .console import SEGMENT_LABELS, STAGE_LABELS
-from .plots import clock, duration, part, save_all, verdict
+from .plots import DPI, clock, completion_distribution, duration, part, save_all, verdict
 from .results.io import atomic_write
 from .results.kpis import LAB_STAGES
 from .results.result import Result
 
+#: the figure of a result with several replications (what ``natsim run --reps`` writes)
+DISTRIBUTION = "completion_distribution"
+
 CAPTIONS = {
+    DISTRIBUTION: (
+        "When the last result comes, over all replications",
+        "Completion time of every replication (empirical distribution: each step is one "
+        "replication) against the target lines. Where the curve crosses a target line is the "
+        "share of replications that met it, P(met), printed with its Wilson 95 % interval.",
+    ),
     "cumulative": (
         "Progress of the round",
         "Share of residents swabbed and of tubes delivered, tested (PCR done) and reported, "
@@ -123,7 +135,7 @@ def _table(
 
 
 # -- sections ----------------------------------------------------------------------
-def _headline(result: Result, k: dict[str, Any]) -> str:
+def _headline(result: Result, k: dict[str, Any], distribution: bool = False) -> str:
     start = result.scenario.round.start
     good = k["finished"] and all(t["met"] for t in k["targets"])
     out = [f'<div class="verdict {"good" if good else "bad"}">{_e(verdict(k, start))}</div>']
@@ -147,9 +159,12 @@ def _headline(result: Result, k: dict[str, Any]) -> str:
         rows.append(row)
     out.append(_table(header, rows, numeric=(3, 4, 5)))
     if several:
+        shown = f"replication {_e(result.parts[0].replication)} of {result.replications}"
         out.append(
-            f"<p>The figures and tables below show replication "
-            f"{_e(result.parts[0].replication)} of {result.replications}.</p>"
+            f"<p>The distribution of completion times covers all {result.replications} "
+            f"replications; the other figures and the tables below show {shown}.</p>"
+            if distribution
+            else f"<p>The figures and tables below show {shown}.</p>"
         )
     return "\n".join(out)
 
@@ -365,7 +380,7 @@ def render(result: Result, figures: Sequence[str], rep: int = 0) -> str:
         f"<h1>{name}</h1>",
         f'<p class="meta">{meta}</p>',
         "<h2>Headline</h2>",
-        _headline(result, k),
+        _headline(result, k, any(Path(f).stem == DISTRIBUTION for f in figures)),
         _unfinished(k),
         _facts(result, k),
         "<h2>Figures</h2>",
@@ -391,9 +406,18 @@ def render(result: Result, figures: Sequence[str], rep: int = 0) -> str:
 
 
 def write_figures_and_report(result: Result, folder: str | Path) -> Path:
-    """Write ``folder/figures/*.png`` and ``folder/report.html``; returns the report's path."""
+    """Write ``folder/figures/*.png`` and ``folder/report.html``; returns the report's path.
+
+    With several replications the completion distribution over all of them is
+    written too (``figures/completion_distribution.png``) and comes first on
+    the page; a single run's figures and page are as before.
+    """
     folder = Path(folder)
     paths = save_all(result, folder)
+    if result.replications > 1:
+        path = folder / "figures" / f"{DISTRIBUTION}.png"
+        completion_distribution(result).savefig(path, dpi=DPI)
+        paths.insert(0, path)
     figures = [path.relative_to(folder).as_posix() for path in paths]
     out = folder / "report.html"
     atomic_write(out, render(result, figures).encode("utf-8"))

@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 
 import sim
 from sim import plots
-from sim.report import write_figures_and_report
+from sim.report import render, write_figures_and_report
 
 matplotlib.use("Agg")
 
@@ -303,3 +303,24 @@ def test_dollar_signs_are_not_mathtext(tiny: sim.Result, tmp_path: Path) -> None
     assert r"Budget \$5 and \$6 round" in title
     html = write_figures_and_report(result, tmp_path).read_text(encoding="utf-8")
     assert "Budget $5 and $6 round" in html
+
+
+def test_report_of_replications_shows_the_completion_distribution(tmp_path: Path) -> None:
+    many = sim.replicate(ROOT / "scenarios" / "tiny.yaml", 3, seed=1, workers=1)
+    assert many.replications == 3
+    html = write_figures_and_report(many, tmp_path).read_text(encoding="utf-8")
+    figure = tmp_path / "figures" / "completion_distribution.png"
+    assert figure.read_bytes().startswith(PNG_SIGNATURE)
+    # on the page, first, with its caption; every image on the page exists
+    sources = re.findall(r'<img src="([^"]+)"', html)
+    assert sources[0] == "figures/completion_distribution.png"
+    assert sorted(sources) == sorted(
+        p.relative_to(tmp_path).as_posix() for p in (tmp_path / "figures").glob("*.png")
+    )
+    assert len(sources) == len(FIGURE_NAMES) + 1
+    assert "<b>When the last result comes, over all replications.</b>" in html
+    assert "covers all 3 replications" in html
+    # a page drawn without that figure does not speak of it
+    without = render(many, ["figures/cumulative.png"])
+    assert "completion_distribution" not in without
+    assert "The figures and tables below show replication 0 of 3." in without
