@@ -163,6 +163,22 @@ def _interrupted(folder: Path, out_given: bool) -> NoReturn:
     raise typer.Exit(130)
 
 
+@contextmanager
+def _experiment(
+    workers: int | None, dask: str | None, folder: Path, out_given: bool
+) -> Iterator[tuple[Executor, ProgressFn | None]]:
+    """The executor and progress bar of a run, sweep or plan; Ctrl-C keeps what finished.
+
+    On Ctrl-C the finished replications are already stored in ``folder``; the
+    command exits with the ``--resume`` command that completes it.
+    """
+    with _executor(workers, dask) as executor, _progress() as progress:
+        try:
+            yield executor, progress
+        except KeyboardInterrupt:
+            _interrupted(folder, out_given)
+
+
 @app.command()
 def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario file without running it."""
@@ -282,22 +298,19 @@ def _run_replications(
                 f"--resume: {folder} holds replications of another scenario, seed or natsim "
                 "version; run without --resume, or choose another --out"
             )
-    with _executor(workers, dask) as executor, _progress() as progress:
-        try:
-            result = replicate(
-                sc,
-                reps,
-                seed=seed,
-                precision=precision_h,
-                max_reps=max_reps,
-                detail=detail,  # type: ignore[arg-type]
-                executor=executor,
-                folder=folder,
-                resume=resume,
-                progress=progress,
-            )
-        except KeyboardInterrupt:
-            _interrupted(folder, out is not None)
+    with _experiment(workers, dask, folder, out is not None) as (executor, progress):
+        result = replicate(
+            sc,
+            reps,
+            seed=seed,
+            precision=precision_h,
+            max_reps=max_reps,
+            detail=detail,  # type: ignore[arg-type]
+            executor=executor,
+            folder=folder,
+            resume=resume,
+            progress=progress,
+        )
         where = executor.description
     result.save(folder, command=_command(), manifest={"executor": where})
     if figures:  # the report also draws the completion distribution of the replications
@@ -342,20 +355,17 @@ def sweep(
     if resume and out is None:
         _fail("--resume needs --out FOLDER: the folder of the interrupted sweep")
     folder = out or default_folder(f"{sc.round.name} sweep")
-    with _executor(workers, dask) as executor, _progress() as progress:
-        try:
-            result = run_sweep(
-                sc,
-                vary,
-                reps,
-                seed=seed,
-                executor=executor,
-                folder=folder,
-                resume=resume,
-                progress=progress,
-            )
-        except KeyboardInterrupt:
-            _interrupted(folder, out is not None)
+    with _experiment(workers, dask, folder, out is not None) as (executor, progress):
+        result = run_sweep(
+            sc,
+            vary,
+            reps,
+            seed=seed,
+            executor=executor,
+            folder=folder,
+            resume=resume,
+            progress=progress,
+        )
         where = executor.description
     result.save(folder, command=_command(), manifest={"executor": where}, figures=figures)
     print_sweep(result, str(folder))
@@ -465,25 +475,22 @@ def plan(
     if max_reps is not None and reps is not None and max_reps < reps:
         _fail("--max-reps: must be at least --reps")
     folder = out or default_folder(f"{sc.round.name} plan")
-    with _executor(workers, dask) as executor, _progress() as progress:
-        try:
-            result = run_plan(
-                sc,
-                target_h,
-                confidence,
-                resources,
-                dict(costs),
-                rule=rule,  # type: ignore[arg-type]
-                reps=reps,
-                max_reps=max_reps,
-                seed=seed,
-                executor=executor,
-                folder=folder,
-                resume=resume,
-                progress=progress,
-            )
-        except KeyboardInterrupt:
-            _interrupted(folder, out is not None)
+    with _experiment(workers, dask, folder, out is not None) as (executor, progress):
+        result = run_plan(
+            sc,
+            target_h,
+            confidence,
+            resources,
+            dict(costs),
+            rule=rule,  # type: ignore[arg-type]
+            reps=reps,
+            max_reps=max_reps,
+            seed=seed,
+            executor=executor,
+            folder=folder,
+            resume=resume,
+            progress=progress,
+        )
         where = executor.description
     result.save(folder, command=_command(), manifest={"executor": where})
     print_plan(result, str(scenario), str(folder))
