@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import sim
+from sim.results.result import TABLES
 from sim.results.tables import STATUS_ORDER
 
 from .conftest import SCENARIOS
@@ -137,18 +138,7 @@ def test_plates_hold_at_most_the_sample_wells(result: sim.Result) -> None:
 
 
 def test_tables_are_tidy(result: sim.Result) -> None:
-    for name in (
-        "tubes",
-        "plates",
-        "points",
-        "trips",
-        "stops",
-        "bags",
-        "vehicles",
-        "labs",
-        "timeline",
-        "kpis",
-    ):
+    for name in TABLES:
         frame = result.table(name)
         assert isinstance(frame, pd.DataFrame) and "replication" in frame.columns, name
         assert frame.columns.is_unique, name
