@@ -20,6 +20,8 @@ mean-one gamma noise factor, drawn per leg from the vehicle's own stream.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,29 +40,34 @@ Deliver = Callable[[list[Bag]], None]
 
 
 class PointStock:
-    """Sealed tubes of one point waiting for a vehicle (tubes lo:hi of the ledger)."""
+    """Sealed tubes of one point waiting for a vehicle (tubes lo:hi of the ledger).
+
+    The seal times are kept as a Python list: the controller asks "how many are
+    sealed by now" tens of thousands of times, and ``bisect`` on a list costs a
+    tenth of a scalar ``numpy.searchsorted``.
+    """
 
     def __init__(
         self, index: int, key: str, sealed: np.ndarray, lo: int, tubes_per_bag: int
     ) -> None:
         self.index = index
         self.key = key
-        self.sealed = sealed
+        self.sealed: list[float] = sealed.tolist()
         self.lo = lo
         self.tubes_per_bag = tubes_per_bag
         self.taken = 0
         self.covered = False
-        self.done_at = float(sealed[-1]) if sealed.size else 0.0
+        self.done_at = self.sealed[-1] if self.sealed else 0.0
 
     def held(self, t: float) -> int:
-        return int(np.searchsorted(self.sealed, t, side="right")) - self.taken
+        return bisect_right(self.sealed, t) - self.taken
 
     def finished(self, t: float) -> bool:
-        return self.taken == self.sealed.size and self.done_at <= t
+        return self.taken == len(self.sealed) and self.done_at <= t
 
     def threshold_time(self, n: int) -> float:
         k = self.taken + n - 1
-        return float(self.sealed[k]) if k < self.sealed.size else np.inf
+        return self.sealed[k] if k < len(self.sealed) else np.inf
 
     def take(self, n: int) -> list[Bag]:
         lo = self.lo + self.taken
@@ -116,7 +123,9 @@ def pickup_schedule(pickups: Pickups, start: float, horizon: float) -> list[floa
     if pickups.every is None:
         return [] if pickups.first is None else [pickups.first - start]
     first = (pickups.first - start) if pickups.first is not None else pickups.every
-    return list(np.arange(first, horizon, pickups.every))
+    # Python floats: a numpy scalar here would make the SimPy clock a numpy scalar, and every
+    # comparison and sum on it several times slower
+    return np.arange(first, horizon, pickups.every).tolist()
 
 
 @dataclass
@@ -153,6 +162,8 @@ class RouteService:
         self.handover = handover
         self.pickups = pickups
         self.schedule = list(schedule)
+        self.when_tubes = pickups.when_tubes
+        self.final_sweep = pickups.final_sweep
         self.ledger = ledger
         self._timer_at = np.nan  # when the pending timer rings (NaN: none)
         env.timeout(0).callbacks.append(self._decide)
@@ -160,27 +171,32 @@ class RouteService:
     def _reason(self, now: float) -> str | None:
         if self.schedule and self.schedule[0] <= now:
             return "schedule"
-        n = self.pickups.when_tubes
-        open_stocks = [s for s in self.stocks if not s.covered]
-        if n is not None and any(s.held(now) >= n for s in open_stocks):
-            return "threshold"
-        if self.pickups.final_sweep and any(
-            s.done_at <= now and s.held(now) > 0 for s in open_stocks
-        ):
-            return "sweep"
+        n = self.when_tubes
+        sweep = self.final_sweep
+        if n is not None:
+            for s in self.stocks:
+                if not s.covered and s.held(now) >= n:
+                    return "threshold"
+        if sweep:
+            for s in self.stocks:
+                if not s.covered and s.done_at <= now and s.held(now) > 0:
+                    return "sweep"
         return None
 
     def _next_wake(self, now: float) -> float:
-        times = [self.schedule[0]] if self.schedule else []
+        """The next moment a reason to set out can arise (inf: none will)."""
+        wake = self.schedule[0] if self.schedule and self.schedule[0] > now else math.inf
+        n = self.when_tubes
         for s in self.stocks:
             if s.covered or s.finished(now):
                 continue
-            if self.pickups.when_tubes is not None:
-                times.append(s.threshold_time(self.pickups.when_tubes))
-            if self.pickups.final_sweep and s.done_at > now:
-                times.append(s.done_at)
-        future = [t for t in times if t > now]
-        return min(future) if future else np.inf
+            if n is not None:
+                t = s.threshold_time(n)
+                if now < t < wake:
+                    wake = t
+            if self.final_sweep and now < s.done_at < wake:
+                wake = s.done_at
+        return wake
 
     def _decide(self, _event: simpy.Event | None = None) -> None:
         """Send out every vehicle there is a reason and a vehicle for; then set a timer.
@@ -205,7 +221,7 @@ class RouteService:
             reason = self._reason(now)
         if reason is None:
             wake = self._next_wake(now)
-            if np.isfinite(wake) and wake != self._timer_at:
+            if wake < math.inf and wake != self._timer_at:
                 self._timer_at = wake
                 env.timeout(wake - now, wake).callbacks.append(self._ring)
 
