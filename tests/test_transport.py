@@ -16,6 +16,8 @@ class _Travel(TravelTimes):
 
     def __init__(self, times: dict[tuple[str, str], float]) -> None:
         self.times = times
+        self.matrix = {}
+        self.where = {}
 
     def base(self, a: str, b: str) -> float:
         return self.times.get((a, b), self.times.get((b, a), 0.0))

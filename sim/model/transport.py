@@ -32,7 +32,7 @@ import simpy
 from ..random import Streams
 from ..scenario.schema import Pickups, Route, Scenario
 from .draws import Buffered, durations, noise_factors
-from .geo import great_circle_m
+from .geo import great_circle_m, great_circle_matrix
 from .ledger import Ledger
 
 Bag = tuple[int, int, int]  # tube range lo:hi and the point it came from
@@ -89,33 +89,41 @@ class TravelTimes:
             p.id: p.location for p in scenario.points
         }
         self.where.update({lab.id: lab.location for lab in scenario.labs})
-        self._cache: dict[tuple[str, str], float] = {}
 
     def base(self, a: str, b: str) -> float:
         """Travel time without noise: the matrix entry (either direction) or distance x detour / speed."""
-        key = (a, b)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
         if a == b:
-            value = 0.0
-        elif a in self.matrix and b in self.matrix[a]:
-            value = self.matrix[a][b]
-        elif b in self.matrix and a in self.matrix[b]:
-            value = self.matrix[b][a]
-        else:
-            pa, pb = self.where.get(a), self.where.get(b)
-            if pa is None or pb is None:
-                raise ValueError(
-                    f"no travel time from '{a}' to '{b}': give coordinates or a matrix entry"
-                )
-            value = great_circle_m(pa, pb) * self.factor
-        self._cache[key] = value
-        return value
+            return 0.0
+        if a in self.matrix and b in self.matrix[a]:
+            return self.matrix[a][b]
+        if b in self.matrix and a in self.matrix[b]:
+            return self.matrix[b][a]
+        pa, pb = self.where.get(a), self.where.get(b)
+        if pa is None or pb is None:
+            raise ValueError(
+                f"no travel time from '{a}' to '{b}': give coordinates or a matrix entry"
+            )
+        return great_circle_m(pa, pb) * self.factor
 
-    def draw(self, a: str, b: str, noise: Buffered) -> float:
-        t = self.base(a, b)
-        return t * noise() if t > 0 else t
+    def between(self, places: Sequence[str]) -> list[list[float]]:
+        """Base times between every pair of ``places``, as nested lists (row = origin).
+
+        A route asks once for its lab and points, so a leg during the run is a list
+        lookup: looking legs up by name on every trip cost more than SimPy itself.
+        Pairs without a matrix entry are computed together from the map.
+        """
+        n = len(places)
+        out = np.zeros((n, n))
+        coords = [self.where.get(p) for p in places]
+        if not self.matrix and all(c is not None for c in coords):
+            xy = np.array(coords, dtype=float)
+            out = great_circle_matrix(xy, xy) * self.factor
+            np.fill_diagonal(out, 0.0)
+        else:
+            for i, a in enumerate(places):
+                for j, b in enumerate(places):
+                    out[i, j] = self.base(a, b)
+        return [row.tolist() for row in out]
 
 
 def pickup_schedule(pickups: Pickups, start: float, horizon: float) -> list[float]:
@@ -158,7 +166,9 @@ class RouteService:
         self.stocks = list(stocks)
         self.idle = list(vehicles)
         self.deliver = deliver
-        self.travel = travel
+        # leg times: place 0 is the lab, place i + 1 the route's i-th point
+        self.legs = travel.between([route.lab, *(stock.key for stock in self.stocks)])
+        self.place = {id(stock): i + 1 for i, stock in enumerate(self.stocks)}
         self.handover = handover
         self.pickups = pickups
         self.schedule = list(schedule)
@@ -240,12 +250,16 @@ class RouteService:
             (trip_id, self.route_index, vehicle.index, reason, env.now, np.nan, 0, 0)
         )
         depart = env.now
-        here = self.route.lab
+        legs = self.legs
+        noise = vehicle.noise
+        here = 0  # the lab
         bags: list[Bag] = []
         stops = 0
         for stock in plan:
-            yield env.timeout(self.travel.draw(here, stock.key, vehicle.noise))
-            here = stock.key
+            there = self.place[id(stock)]
+            leg = legs[here][there]
+            yield env.timeout(leg * noise() if leg > 0 else leg)
+            here = there
             n = stock.held(env.now)
             if n > 0:
                 arrive = env.now
@@ -260,7 +274,8 @@ class RouteService:
             stock.covered = False
             if self.idle:  # an idle vehicle may now be needed for this point (threshold, sweep)
                 self._decide()
-        yield env.timeout(self.travel.draw(here, self.route.lab, vehicle.noise))
+        leg = legs[here][0]
+        yield env.timeout(leg * noise() if leg > 0 else leg)
         tubes = sum(hi - lo for lo, hi, _ in bags)
         for lo, hi, _ in bags:
             ledger.tube_delivered[lo:hi] = env.now
