@@ -42,12 +42,30 @@ LAB_STAGES = ("receiving", "loading", "extraction", "pcr", "report")
 
 
 def last_tubes(tubes: pd.DataFrame) -> pd.DataFrame:
-    """The last 1 % of tubes to be reported (or, if some never were, those unfinished)."""
-    reported = tubes["reported_h"]
-    if reported.isna().any():
-        return tubes[reported.isna()]
+    """The last 1 % of tubes to be reported (or, if some never were, those unfinished).
+
+    The same rows in the same order as ``tubes.nlargest(k, "reported_h")`` (latest
+    first, ties in table order), found by a partition instead of a sort.
+    """
+    reported = tubes["reported_h"].to_numpy(dtype=float)
+    missing = np.isnan(reported)
+    if missing.any():
+        return tubes[missing]
     k = max(1, int(np.ceil(LAST_SHARE * len(tubes))))
-    return tubes.nlargest(k, "reported_h")
+    return tubes.take(_largest(reported, k))
+
+
+def _largest(values: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest values, largest first, ties by position (no NaN)."""
+    n = len(values)
+    if k >= n:
+        chosen = np.arange(n)
+    else:
+        kth = np.partition(values, n - k)[n - k]  # the k-th largest value
+        above = np.flatnonzero(values > kth)
+        ties = np.flatnonzero(values == kth)[: k - len(above)]  # the first ones, as nlargest
+        chosen = np.concatenate([above, ties])
+    return chosen[np.lexsort((chosen, -values[chosen]))]
 
 
 def critical_path(tubes: pd.DataFrame, horizon_h: float = np.inf) -> pd.DataFrame:
@@ -55,7 +73,11 @@ def critical_path(tubes: pd.DataFrame, horizon_h: float = np.inf) -> pd.DataFram
 
     A tube stuck in a step at the horizon counts the time it has spent there so far.
     """
-    last = last_tubes(tubes)
+    return _path(last_tubes(tubes), horizon_h)
+
+
+def _path(last: pd.DataFrame, horizon_h: float = np.inf) -> pd.DataFrame:
+    """:func:`critical_path` of the given last tubes."""
     rows = []
     for name, group, a, b, _ in SEGMENTS:
         begun, ended = last[a].to_numpy(dtype=float), last[b].to_numpy(dtype=float)
@@ -72,36 +94,80 @@ def critical_path(tubes: pd.DataFrame, horizon_h: float = np.inf) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def _codes(column: pd.Series, ids: list[str]) -> np.ndarray:
+    """Position of each row's value in ``ids`` (-1: not there), for categorical or text columns."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        where = np.append(pd.Index(ids).get_indexer(column.cat.categories), -1)
+        return where[column.cat.codes.to_numpy()]  # code -1 (missing) reads the appended -1
+    return pd.Index(ids).get_indexer(column)
+
+
+def _float(frame: pd.DataFrame, name: str) -> np.ndarray:
+    return frame[name].to_numpy(dtype=float)
+
+
+def _sum(values: np.ndarray) -> float:
+    """As ``Series.sum()``: NaN skipped, numpy's pairwise sum over the rest in row order."""
+    return float(np.nansum(values))
+
+
+def _nanmax(values: np.ndarray) -> float:
+    """The largest value that is not NaN (-inf when there is none)."""
+    return float(np.fmax.reduce(values, initial=-np.inf))
+
+
+def _first_rows(keys: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Positions of the first row of each distinct (key, time) pair, in row order.
+
+    What ``drop_duplicates`` keeps: a stable sort brings equal pairs together in
+    row order, and NaN times count as equal to each other.
+    """
+    if not len(keys):
+        return np.empty(0, dtype=np.int64)
+    order = np.lexsort((times, keys))
+    k, t = keys[order], times[order]
+    same = (k[1:] == k[:-1]) & ((t[1:] == t[:-1]) | (np.isnan(t[1:]) & np.isnan(t[:-1])))
+    return np.sort(order[np.concatenate(([True], ~same))])
+
+
 def resource_use(plates: pd.DataFrame, bags: pd.DataFrame, scenario: Any) -> pd.DataFrame:
     """Busy hours and utilisation per lab and step, over the lab's working span.
 
     The span runs from the lab's opening to its last report; an extraction run
-    of several plates counts once.
+    of several plates counts once. Computed on numpy columns, lab by lab, with the
+    same sums (NaN skipped, pairwise in row order) as pandas would take.
     """
+    lab_ids = [lab.id for lab in scenario.labs]
+    p_lab = _codes(plates["lab"], lab_ids) if len(plates) else np.empty(0, dtype=np.int64)
+    b_lab = _codes(bags["lab"], lab_ids) if len(bags) else np.empty(0, dtype=np.int64)
+    p = {c: _float(plates, f"{c}_h") for c in _PLATE_STEPS} if len(plates) else {}
+    instrument = plates["extraction_instrument"].to_numpy() if len(plates) else np.empty(0)
+    b = {c: _float(bags, f"{c}_h") for c in _BAG_STEPS} if len(bags) else {}
     rows = []
-    for lab in scenario.labs:
-        p = plates[plates["lab"] == lab.id] if len(plates) else plates
-        b = bags[bags["lab"] == lab.id] if len(bags) else bags
+    for code, lab in enumerate(scenario.labs):
+        on_p = np.flatnonzero(p_lab == code)
+        on_b = np.flatnonzero(b_lab == code)
+        lp = {c: v[on_p] for c, v in p.items()}
+        lb = {c: v[on_b] for c, v in b.items()}
         opens = 0.0 if lab.opens is None else (lab.opens - scenario.round.start) / H
         ends = [
             x
             for x in (
-                p["reported_h"].max() if len(p) else np.nan,
-                b["received_h"].max() if len(b) else np.nan,
+                _nanmax(lp["reported"]) if len(on_p) else np.nan,
+                _nanmax(lb["received"]) if len(on_b) else np.nan,
             )
             if np.isfinite(x)
         ]
         span = (max(ends) - opens) if ends else 0.0
-        runs = p.drop_duplicates(["extraction_instrument", "extraction_start_h"]) if len(p) else p
-        busy = {
-            "receiving": float((b["received_h"] - b["receive_start_h"]).sum()) if len(b) else 0.0,
-            "loading": float((p["loaded_h"] - p["formed_h"]).sum()) if len(p) else 0.0,
-            "extraction": float((runs["extraction_end_h"] - runs["extraction_start_h"]).sum())
-            if len(runs)
-            else 0.0,
-            "pcr": float((p["pcr_end_h"] - p["pcr_start_h"]).sum()) if len(p) else 0.0,
-            "report": float((p["reported_h"] - p["report_start_h"]).sum()) if len(p) else 0.0,
-        }
+        busy = {"receiving": 0.0, "loading": 0.0, "extraction": 0.0, "pcr": 0.0, "report": 0.0}
+        if len(on_b):
+            busy["receiving"] = _sum(lb["received"] - lb["receive_start"])
+        if len(on_p):
+            runs = _first_rows(instrument[on_p], lp["extraction_start"])
+            busy["loading"] = _sum(lp["loaded"] - lp["formed"])
+            busy["extraction"] = _sum(lp["extraction_end"][runs] - lp["extraction_start"][runs])
+            busy["pcr"] = _sum(lp["pcr_end"] - lp["pcr_start"])
+            busy["report"] = _sum(lp["reported"] - lp["report_start"])
         units = {
             "receiving": lab.receiving.staff,
             "loading": lab.loading.staff,
@@ -123,6 +189,12 @@ def resource_use(plates: pd.DataFrame, bags: pd.DataFrame, scenario: Any) -> pd.
     return pd.DataFrame(rows)
 
 
+_PLATE_STEPS = (
+    "formed", "loaded", "extraction_start", "extraction_end", "pcr_start", "pcr_end", "report_start", "reported",
+)  # fmt: skip
+_BAG_STEPS = ("receive_start", "received")
+
+
 def busy_share(
     plates: pd.DataFrame, lab: str, stage: str, units: int, t0: float, t1: float
 ) -> float:
@@ -135,11 +207,14 @@ def busy_share(
         "pcr": ("pcr_start_h", "pcr_end_h"),
         "report": ("report_start_h", "reported_h"),
     }[stage]
-    p = plates[plates["lab"] == lab]
-    if stage == "extraction":
-        p = p.drop_duplicates(["extraction_instrument", "extraction_start_h"])
-    overlap = (np.minimum(p[end_col], t1) - np.maximum(p[start_col], t0)).clip(lower=0)
-    return float(overlap.sum()) / (units * (t1 - t0))
+    rows = np.flatnonzero(_codes(plates["lab"], [lab]) == 0)
+    start, end = _float(plates, start_col)[rows], _float(plates, end_col)[rows]
+    if stage == "extraction":  # a run of several plates counts once
+        runs = _first_rows(plates["extraction_instrument"].to_numpy()[rows], start)
+        start, end = start[runs], end[runs]
+    overlap = np.minimum(end, t1) - np.maximum(start, t0)
+    overlap = np.where(overlap < 0, 0.0, overlap)  # as clip(lower=0): NaN stays NaN
+    return _sum(overlap) / (units * (t1 - t0))
 
 
 def summarise(
@@ -187,9 +262,8 @@ def summarise(
         "last_pcr": _max(tubes["pcr_end_h"]),
         "last_report": _max(reported),
     }
-    path = (
-        critical_path(tubes) if len(tubes) else pd.DataFrame(columns=["segment", "group", "hours"])
-    )
+    last = last_tubes(tubes) if len(tubes) else tubes
+    path = _path(last) if len(tubes) else pd.DataFrame(columns=["segment", "group", "hours"])
     summary: dict[str, Any] = {
         "scenario": scenario.round.name,
         "seed": seed,
@@ -205,7 +279,7 @@ def summarise(
         "stages_h": stages,
         "targets": targets,
         "critical_path": path.to_dict("records"),
-        "bottleneck": _bottleneck(path, tubes, plates, use, scenario),
+        "bottleneck": _bottleneck(path, last, tubes, plates, use, scenario),
         "longest_queue": _longest_queue(points),
         "utilisation": _utilisation(use, points, trips, sum(r.vehicles for r in routes)),
         "unfinished": _unfinished(tubes, points),
@@ -224,15 +298,19 @@ def _clock(start: float, hours: float | None) -> str | None:
 
 
 def _bottleneck(
-    path: pd.DataFrame, tubes: pd.DataFrame, plates: pd.DataFrame, use: pd.DataFrame, scenario: Any
+    path: pd.DataFrame,
+    last: pd.DataFrame,
+    tubes: pd.DataFrame,
+    plates: pd.DataFrame,
+    use: pd.DataFrame,
+    scenario: Any,
 ) -> dict[str, Any]:
-    """The wait that held the last tubes longest, and how busy the resource behind it was."""
+    """The wait that held the last tubes (``last``) longest, and how busy the resource behind it was."""
     waits = [(name, res) for name, _, _, _, res in SEGMENTS if res is not None]
     if not len(path):
         return {}
     hours = dict(zip(path["segment"], path["hours"], strict=True))
     name, resource = max(waits, key=lambda w: hours.get(w[0], 0.0))
-    last = last_tubes(tubes)
     out: dict[str, Any] = {"segment": name, "stage": resource, "hours": hours.get(name, 0.0)}
     if resource == "transport":
         out["where"] = str(last["point"].mode().iloc[0]) if len(last) else None
@@ -300,7 +378,8 @@ def _utilisation(
 
 
 def _unfinished(tubes: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
-    open_tubes = tubes[tubes["status"] != "reported"]
+    still_open = (tubes["status"] != "reported").to_numpy()
+    open_tubes = tubes.loc[still_open, ["status", "residents", "point", "lab"]]
     unswabbed = int(points["unswabbed_at_horizon"].sum())
     # every resident who came is in a tube, those not swabbed by the horizon too
     out: dict[str, Any] = {

@@ -26,6 +26,7 @@ from ..model.world import Replication
 from ..scenario.schema import Scenario
 from .kpis import resource_use, summarise
 from .tables import (
+    _plate_columns,
     bag_table,
     plate_table,
     point_table,
@@ -65,8 +66,9 @@ def _core(
     rep: Replication,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The tables the KPIs are computed from: tubes, plates, points, trips, bags, lab use."""
-    tubes = tube_table(rep)
-    plates = plate_table(rep)
+    plate_cols = _plate_columns(rep.ledger.plates)  # read the plate objects once for both tables
+    tubes = tube_table(rep, plate_cols)
+    plates = plate_table(rep, plate_cols)
     points = point_table(rep)
     trips = trip_table(rep)
     bags = bag_table(rep)

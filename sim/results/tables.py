@@ -3,9 +3,19 @@
 Times are hours from the round start (columns ending ``_h``); NaN means the
 tube never reached that step before the horizon. Every table carries the
 ``replication`` it came from so tables of several replications stack.
+
+The tables are built column by column as numpy arrays and handed to pandas
+once, without a copy (``copy=False``): a million-tube table then costs its
+arithmetic, not pandas' block consolidation. Per-tube lab times are the times
+of the tube's plate (or bag), taken by one gather from the plate's columns,
+whose last cell is NaN so that "no plate" (index -1) reads as NaN.
 """
 
 from __future__ import annotations
+
+from itertools import chain
+from operator import attrgetter
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,177 +43,251 @@ _PLATE_FLOATS = (
 )  # fmt: skip
 _PLATE_INTS = ("loader", "extraction_instrument", "pcr_instrument", "tubes", "lab")
 
+# tube-table column <- plate field, in table order
+_TUBE_PLATE_TIMES = (
+    ("plate_formed_h", "formed"),
+    ("plated_h", "loaded"),
+    ("extraction_start_h", "extraction_start"),
+    ("extraction_end_h", "extraction_end"),
+    ("pcr_start_h", "pcr_start"),
+    ("pcr_end_h", "pcr_end"),
+    ("report_start_h", "report_start"),
+    ("reported_h", "reported"),
+)
+
+# the furthest step a tube reached names where it is; steps are reached in this order
+_STATUS_STEPS = (
+    ("at point", "first_swab_h"),  # being filled, or sealed and waiting
+    ("in transit", "picked_up_h"),
+    ("receiving", "delivered_h"),
+    ("waiting for a plate", "received_h"),
+    ("loading", "plate_formed_h"),
+    ("extraction", "plated_h"),
+    ("PCR", "extraction_end_h"),
+    ("report", "pcr_end_h"),
+    ("reported", "reported_h"),
+)
+
 
 def _plate_columns(plates: list[Plate]) -> dict[str, np.ndarray]:
-    """The plates' fields as columns, read in one pass over the plate objects."""
-    floats = np.array([[getattr(p, f) for f in _PLATE_FLOATS] for p in plates], dtype=float)
-    ints = np.array([[getattr(p, f) for f in _PLATE_INTS] for p in plates], dtype=np.int64)
-    floats = floats.reshape(len(plates), len(_PLATE_FLOATS))
-    ints = ints.reshape(len(plates), len(_PLATE_INTS))
-    out = {name: floats[:, k] for k, name in enumerate(_PLATE_FLOATS)}
-    out.update({name: ints[:, k] for k, name in enumerate(_PLATE_INTS)})
+    """The plates' fields as contiguous columns, read in one pass over the plate objects."""
+    n = len(plates)
+    floats = np.fromiter(
+        chain.from_iterable(map(attrgetter(*_PLATE_FLOATS), plates)), float, n * len(_PLATE_FLOATS)
+    )
+    ints = np.fromiter(
+        chain.from_iterable(map(attrgetter(*_PLATE_INTS), plates)), np.int64, n * len(_PLATE_INTS)
+    )
+    # (plate, field) rows -> one contiguous array per field
+    floats = np.ascontiguousarray(floats.reshape(n, len(_PLATE_FLOATS)).T)
+    ints = np.ascontiguousarray(ints.reshape(n, len(_PLATE_INTS)).T)
+    out = {name: floats[k] for k, name in enumerate(_PLATE_FLOATS)}
+    out.update({name: ints[k] for k, name in enumerate(_PLATE_INTS)})
     return out
 
 
-def _censor(values: np.ndarray, horizon: float) -> np.ndarray:
-    """Times past the horizon did not happen within the simulated round."""
-    return np.where(values <= horizon, values, np.nan)
+def _hours_or_nan(seconds: np.ndarray) -> np.ndarray:
+    """``seconds`` in hours with one extra NaN cell at the end, for gathers where -1 means none."""
+    out = np.empty(len(seconds) + 1)
+    np.divide(seconds, H, out=out[:-1])
+    out[-1] = np.nan
+    return out
 
 
-def tube_table(rep: Replication) -> pd.DataFrame:
-    """One row per tube with its point, trip, lab, plate and the time of every step."""
+def _censored_hours(seconds: np.ndarray, horizon: float) -> np.ndarray:
+    """Hours, with times past the horizon (which did not happen within the round) as NaN."""
+    out = np.divide(seconds, H)
+    np.copyto(out, np.nan, where=seconds > horizon)
+    return out
+
+
+def _ids(items: Any) -> np.ndarray:
+    """The ``id`` of each item, as an object array for indexing by code."""
+    return np.array([x.id for x in items], dtype=object)
+
+
+def _code_type(categories: Any) -> type:
+    """The integer type pandas keeps the codes of so many categories in (no conversion later)."""
+    n = len(categories)
+    return np.int8 if n < 127 else np.int16 if n < 32767 else np.int32
+
+
+def _categorical(codes: np.ndarray, categories: Any) -> pd.Categorical:
+    """A categorical from integer codes (-1: missing), without a pass over strings."""
+    return pd.Categorical.from_codes(codes, categories=categories)
+
+
+def _columns(rows: list[tuple[Any, ...]], dtypes: tuple[type, ...]) -> list[np.ndarray]:
+    """Row tuples as one array per field (empty arrays of the right type when there are none)."""
+    if not rows:
+        return [np.empty(0, dtype=d) for d in dtypes]
+    return [np.array(col, dtype=d) for col, d in zip(zip(*rows, strict=True), dtypes, strict=True)]
+
+
+def _frame(columns: dict[str, Any]) -> pd.DataFrame:
+    """A DataFrame over freshly built arrays, without pandas copying or consolidating them."""
+    return pd.DataFrame(columns, copy=False)
+
+
+def tube_table(rep: Replication, plate_cols: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """One row per tube with its point, trip, lab, plate and the time of every step.
+
+    ``plate_cols`` are the ledger's plate columns when the caller already has them.
+    """
     led = rep.ledger
     sc = rep.scenario
-    horizon = sc.round.horizon
-    plates = _plate_columns(led.plates)
-    plate_idx = led.tube_plate
-    has_plate = plate_idx >= 0
+    n = led.n_tubes
+    if plate_cols is None:
+        plate_cols = _plate_columns(led.plates)
 
-    def from_plate(name: str) -> np.ndarray:
-        out = np.full(led.n_tubes, np.nan)
-        if len(led.plates):
-            out[has_plate] = plates[name][plate_idx[has_plate]]
-        return out
+    # lab times of each tube: its plate's, gathered in one pass; -1 (no plate) hits the NaN row
+    plate_times = np.empty((len(_TUBE_PLATE_TIMES), len(led.plates) + 1))
+    for k, (_, field) in enumerate(_TUBE_PLATE_TIMES):
+        plate_times[k] = _hours_or_nan(plate_cols[field])
+    per_tube = np.take(plate_times, led.tube_plate, axis=1)
 
-    bag_start = np.full(led.n_tubes, np.nan)
-    if led.bags:
-        starts = np.array([b[6] for b in led.bags])
-        has_bag = led.tube_bag >= 0
-        bag_start[has_bag] = starts[led.tube_bag[has_bag]]
-    point_ids = np.array([p.id for p in sc.points], dtype=object)
-    lab_ids = np.array([lab.id for lab in sc.labs], dtype=object)
-    frame = pd.DataFrame(
-        {
-            "replication": rep.replication,
-            "tube": np.arange(led.n_tubes),
-            "point": pd.Categorical.from_codes(led.tube_point, categories=point_ids),
-            "station": led.tube_station,
-            "residents": led.tube_size,
-            "first_swab_h": _censor(led.tube_first, horizon) / H,
-            "last_swab_h": _censor(led.tube_last, horizon) / H,
-            "sealed_h": _censor(led.tube_sealed, horizon) / H,
-            "trip": led.tube_trip,
-            "vehicle": _vehicle_of_trip(rep)[led.tube_trip + 1],
-            "picked_up_h": led.tube_picked_up / H,
-            "delivered_h": led.tube_delivered / H,
-            "lab": pd.Categorical.from_codes(led.tube_lab, categories=lab_ids),
-            "bag": led.tube_bag,
-            "receive_start_h": bag_start / H,
-            "received_h": led.tube_received / H,
-            "plate": plate_idx,
-            "plate_formed_h": from_plate("formed") / H,
-            "plated_h": from_plate("loaded") / H,
-            "extraction_start_h": from_plate("extraction_start") / H,
-            "extraction_end_h": from_plate("extraction_end") / H,
-            "pcr_start_h": from_plate("pcr_start") / H,
-            "pcr_end_h": from_plate("pcr_end") / H,
-            "report_start_h": from_plate("report_start") / H,
-            "reported_h": from_plate("reported") / H,
-        }
+    bag_start = _hours_or_nan(np.array([b[6] for b in led.bags], dtype=float))
+    trip_vehicle: np.ndarray = np.array(
+        [row[2] for row in led.trips] + [-1], dtype=_code_type(rep.vehicles)
     )
-    frame["status"] = tube_status(frame)
-    return frame
+
+    cols: dict[str, Any] = {
+        "replication": np.full(n, rep.replication, dtype=np.int64),
+        "tube": np.arange(n, dtype=np.int64),
+        "point": _categorical(led.tube_point, _ids(sc.points)),
+        "station": led.tube_station.copy(),
+        "residents": led.tube_size.copy(),
+        "first_swab_h": _censored_hours(led.tube_first, sc.round.horizon),
+        "last_swab_h": _censored_hours(led.tube_last, sc.round.horizon),
+        "sealed_h": _censored_hours(led.tube_sealed, sc.round.horizon),
+        "trip": led.tube_trip.copy(),
+        # trip -1 (none) reads the last cell, vehicle -1
+        "vehicle": _categorical(np.take(trip_vehicle, led.tube_trip), list(rep.vehicles)),
+        "picked_up_h": led.tube_picked_up / H,
+        "delivered_h": led.tube_delivered / H,
+        "lab": _categorical(led.tube_lab, _ids(sc.labs)),
+        "bag": led.tube_bag.copy(),
+        "receive_start_h": np.take(bag_start, led.tube_bag),
+        "received_h": led.tube_received / H,
+        "plate": led.tube_plate.copy(),
+    }
+    for k, (name, _) in enumerate(_TUBE_PLATE_TIMES):
+        cols[name] = per_tube[k]
+    cols["status"] = _status(cols)
+    return _frame(cols)
 
 
-def _vehicle_of_trip(rep: Replication) -> pd.Categorical:
-    """Vehicle names indexed by trip + 1 (index 0: no trip), for a per-tube lookup."""
-    codes = np.array([-1] + [row[2] for row in rep.ledger.trips], dtype=np.int64)
-    return pd.Categorical.from_codes(codes, categories=list(rep.vehicles))
-
-
-def tube_status(tubes: pd.DataFrame) -> pd.Categorical:
+def _status(cols: dict[str, Any]) -> pd.Categorical:
     """Where each tube stands at the horizon: "reported", or the step it was in."""
-    steps = [  # the furthest step a tube reached names where it is
-        ("at point", "first_swab_h"),  # being filled, or sealed and waiting
-        ("in transit", "picked_up_h"),
-        ("receiving", "delivered_h"),
-        ("waiting for a plate", "received_h"),
-        ("loading", "plate_formed_h"),
-        ("extraction", "plated_h"),
-        ("PCR", "extraction_end_h"),
-        ("report", "pcr_end_h"),
-        ("reported", "reported_h"),
-    ]
-    codes = np.full(len(tubes), STATUS_ORDER.index("not swabbed"), dtype=np.int8)
-    for label, column in steps:  # steps are reached in order, so later ones overwrite
-        codes[tubes[column].notna().to_numpy()] = STATUS_ORDER.index(label)
+    n = len(cols["tube"])
+    codes = np.full(n, STATUS_ORDER.index("not swabbed"), dtype=np.int8)
+    for label, column in _STATUS_STEPS:  # later steps overwrite earlier ones
+        np.copyto(codes, STATUS_ORDER.index(label), where=~np.isnan(cols[column]))
     return pd.Categorical.from_codes(codes, categories=list(STATUS_ORDER))
 
 
-def plate_table(rep: Replication) -> pd.DataFrame:
-    """One row per plate: its lab, size and the time of each lab step."""
+def tube_status(tubes: pd.DataFrame) -> pd.Categorical:
+    """Where each tube of a tube table stands at the horizon: "reported", or the step it was in."""
+    cols = {"tube": tubes["tube"].to_numpy()}
+    for _, column in _STATUS_STEPS:
+        cols[column] = tubes[column].to_numpy(dtype=float)
+    return _status(cols)
+
+
+def plate_table(rep: Replication, plate_cols: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """One row per plate: its lab, size and the time of each lab step.
+
+    ``plate_cols`` are the ledger's plate columns when the caller already has them.
+    """
     led = rep.ledger
-    lab_ids = np.array([lab.id for lab in rep.scenario.labs], dtype=object)
-    if not led.plates:
-        return pd.DataFrame(columns=["replication", "plate", "lab", "tubes"])
-    cols = _plate_columns(led.plates)
-    out = pd.DataFrame(
-        {
-            "replication": rep.replication,
-            "plate": np.arange(len(led.plates)),
-            "lab": pd.Categorical.from_codes(cols["lab"], categories=lab_ids),
-            "tubes": cols["tubes"],
-            "residents": np.bincount(
-                led.tube_plate[led.tube_plate >= 0],
-                weights=led.tube_size[led.tube_plate >= 0],
-                minlength=len(led.plates),
-            ).astype(np.int64),
-            "loader": cols["loader"],
-            "extraction_instrument": cols["extraction_instrument"],
-            "pcr_instrument": cols["pcr_instrument"],
-        }
-    )
-    for name in (
-        "formed",
-        "loaded",
-        "extraction_start",
-        "extraction_end",
-        "pcr_start",
-        "pcr_end",
-        "report_start",
-        "reported",
-    ):
-        out[f"{name}_h"] = cols[name] / H
-    return out
+    if plate_cols is None:
+        plate_cols = _plate_columns(led.plates)
+    n = len(led.plates)
+    on_plate = led.tube_plate >= 0
+    cols: dict[str, Any] = {
+        "replication": np.full(n, rep.replication, dtype=np.int64),
+        "plate": np.arange(n, dtype=np.int64),
+        "lab": _categorical(plate_cols["lab"], _ids(rep.scenario.labs)),
+        "tubes": plate_cols["tubes"],
+        "residents": np.bincount(
+            led.tube_plate[on_plate], weights=led.tube_size[on_plate], minlength=n
+        ).astype(np.int64),
+        "loader": plate_cols["loader"],
+        "extraction_instrument": plate_cols["extraction_instrument"],
+        "pcr_instrument": plate_cols["pcr_instrument"],
+    }
+    for name in _PLATE_FLOATS:
+        cols[f"{name}_h"] = plate_cols[name] / H
+    return _frame(cols)
+
+
+_TRIP_TYPES = (np.int64, np.int64, np.int64, object, float, float, np.int64, np.int64)
 
 
 def trip_table(rep: Replication) -> pd.DataFrame:
     """One row per vehicle trip."""
-    rows = rep.ledger.trips
-    frame = pd.DataFrame(
-        rows, columns=["trip", "route", "vehicle", "reason", "depart", "back", "tubes", "stops"]
+    trip, route, vehicle, reason, depart, back, tubes, stops = _columns(
+        rep.ledger.trips, _TRIP_TYPES
     )
-    frame.insert(0, "replication", rep.replication)
-    frame["route"] = [rep.routes[r].id for r in frame["route"]]
-    lab_of = {r.id: r.lab for r in rep.routes}
-    frame["lab"] = [lab_of[rid] for rid in frame["route"]]
-    frame["vehicle"] = [rep.vehicles[v] for v in frame["vehicle"]]
-    frame["depart_h"] = frame.pop("depart") / H
-    frame["back_h"] = frame.pop("back") / H
-    return frame
+    route_ids = _ids(rep.routes)
+    route_labs = np.array([r.lab for r in rep.routes], dtype=object)
+    vehicles = np.array(list(rep.vehicles), dtype=object)
+    return _frame(
+        {
+            "replication": np.full(len(trip), rep.replication, dtype=np.int64),
+            "trip": trip,
+            "route": pd.array(route_ids[route], dtype="str"),
+            "vehicle": pd.array(vehicles[vehicle], dtype="str"),
+            "reason": pd.array(reason, dtype="str"),
+            "tubes": tubes,
+            "stops": stops,
+            "lab": pd.array(route_labs[route], dtype="str"),
+            "depart_h": depart / H,
+            "back_h": back / H,
+        }
+    )
+
+
+_STOP_TYPES = (np.int64, np.int64, float, float, np.int64)
 
 
 def stop_table(rep: Replication) -> pd.DataFrame:
     """One row per handover at a point."""
-    frame = pd.DataFrame(rep.ledger.stops, columns=["trip", "point", "arrive", "depart", "tubes"])
-    frame.insert(0, "replication", rep.replication)
-    frame["point"] = [rep.scenario.points[i].id for i in frame["point"]]
-    frame["arrive_h"] = frame.pop("arrive") / H
-    frame["depart_h"] = frame.pop("depart") / H
-    return frame
+    trip, point, arrive, depart, tubes = _columns(rep.ledger.stops, _STOP_TYPES)
+    return _frame(
+        {
+            "replication": np.full(len(trip), rep.replication, dtype=np.int64),
+            "trip": trip,
+            "point": pd.array(_ids(rep.scenario.points)[point], dtype="str"),
+            "tubes": tubes,
+            "arrive_h": arrive / H,
+            "depart_h": depart / H,
+        }
+    )
+
+
+_BAG_TYPES = (np.int64, np.int64, np.int64, np.int64, np.int64, float, float, float, np.int64)
 
 
 def bag_table(rep: Replication) -> pd.DataFrame:
     """One row per bag delivered to a lab."""
-    cols = ["bag", "lab", "point", "lo", "hi", "delivered", "receive_start", "received", "staff"]
-    frame = pd.DataFrame(rep.ledger.bags, columns=cols)
-    frame.insert(0, "replication", rep.replication)
-    frame["lab"] = [rep.scenario.labs[i].id for i in frame["lab"]]
-    frame["point"] = [rep.scenario.points[i].id for i in frame["point"]]
-    frame["tubes"] = frame.pop("hi") - frame.pop("lo")
-    for name in ("delivered", "receive_start", "received"):
-        frame[f"{name}_h"] = frame.pop(name) / H
-    return frame
+    bag, lab, point, lo, hi, delivered, receive_start, received, staff = _columns(
+        rep.ledger.bags, _BAG_TYPES
+    )
+    sc = rep.scenario
+    return _frame(
+        {
+            "replication": np.full(len(bag), rep.replication, dtype=np.int64),
+            "bag": bag,
+            "lab": pd.array(_ids(sc.labs)[lab], dtype="str"),
+            "point": pd.array(_ids(sc.points)[point], dtype="str"),
+            "staff": staff,
+            "tubes": hi - lo,
+            "delivered_h": delivered / H,
+            "receive_start_h": receive_start / H,
+            "received_h": received / H,
+        }
+    )
 
 
 def point_table(rep: Replication) -> pd.DataFrame:
@@ -213,24 +297,40 @@ def point_table(rep: Replication) -> pd.DataFrame:
 
 
 def vehicle_table(trips: pd.DataFrame, rep: Replication) -> pd.DataFrame:
-    """Trips, tubes and hours on the road per vehicle."""
-    names = pd.DataFrame(
+    """Trips, tubes and hours on the road per vehicle, in the order of ``rep.vehicles``.
+
+    Counts, minima and maxima are exact whatever the order; the hours on the road
+    are summed by pandas' grouped sum, as they always were.
+    """
+    vehicles = list(rep.vehicles)
+    n = len(vehicles)
+    code = pd.Index(vehicles).get_indexer(trips["vehicle"]) if len(trips) else np.empty(0, int)
+    mine = code >= 0
+    code = code[mine]
+    depart = trips["depart_h"].to_numpy(dtype=float)[mine]
+    back = trips["back_h"].to_numpy(dtype=float)[mine]
+    tubes = trips["tubes"].to_numpy()[mine]
+    busy = pd.Series(back - depart).groupby(code).sum().reindex(range(n), fill_value=0.0)
+    first_depart = np.full(n, np.inf)
+    np.fmin.at(first_depart, code, depart)  # fmin skips NaN
+    last_back = np.full(n, -np.inf)
+    np.fmax.at(last_back, code, back)
+    return _frame(
         {
-            "vehicle": rep.vehicles,
-            "route": [r.id for r in rep.routes for _ in range(r.vehicles)],
-            "lab": [r.lab for r in rep.routes for _ in range(r.vehicles)],
+            "replication": np.full(n, rep.replication, dtype=np.int64),
+            "vehicle": pd.array(np.array(vehicles, dtype=object), dtype="str"),
+            "route": pd.array(
+                np.array([r.id for r in rep.routes for _ in range(r.vehicles)], dtype=object),
+                dtype="str",
+            ),
+            "lab": pd.array(
+                np.array([r.lab for r in rep.routes for _ in range(r.vehicles)], dtype=object),
+                dtype="str",
+            ),
+            "trips": np.bincount(code, minlength=n).astype(np.int64),
+            "tubes": np.bincount(code, weights=tubes, minlength=n).astype(np.int64),
+            "busy_h": busy.to_numpy(dtype=float),
+            "first_depart_h": np.where(np.isinf(first_depart), np.nan, first_depart),
+            "last_back_h": np.where(np.isinf(last_back), np.nan, last_back),
         }
     )
-    t = trips.assign(busy_h=trips["back_h"] - trips["depart_h"])
-    agg = t.groupby("vehicle").agg(
-        trips=("trip", "size"),
-        tubes=("tubes", "sum"),
-        busy_h=("busy_h", "sum"),
-        first_depart_h=("depart_h", "min"),
-        last_back_h=("back_h", "max"),
-    )
-    out = names.merge(agg, left_on="vehicle", right_index=True, how="left")
-    out[["trips", "tubes"]] = out[["trips", "tubes"]].fillna(0).astype(int)
-    out["busy_h"] = out["busy_h"].fillna(0.0)
-    out.insert(0, "replication", rep.replication)
-    return out

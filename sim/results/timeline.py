@@ -5,6 +5,11 @@
 * point: people waiting in line (every 15 minutes while the point has a line);
 * lab: tubes in the lab without a result (backlog), tubes waiting for a plate,
   PCR instruments running.
+
+Every curve is a running count over the grid k * STEP_H: each time goes to the
+first grid cell at or after it, cells are counted with ``bincount`` (per lab:
+one ``bincount`` over lab x cell for all labs at once) and summed up. The
+series are concatenated as arrays and become one DataFrame at the end.
 """
 
 from __future__ import annotations
@@ -15,17 +20,92 @@ import pandas as pd
 STEP_H = 0.25
 
 
-def _counts(times_h: np.ndarray, steps: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """How many (or how much weight) of ``times_h`` fall at or before each grid time k * STEP_H.
+def _cells(times_h: np.ndarray, steps: int, scratch: np.ndarray | None = None) -> np.ndarray:
+    """The grid cell of each time (the first grid time at or after it); ``steps`` when
+    the time is missing (NaN) or past the grid, so it is not counted.
 
-    One pass: each time goes to the first grid cell at or after it, then a running sum.
-    Times past the grid or missing (NaN) are not counted.
+    ``scratch``, a float array as long as ``times_h``, saves allocating one.
     """
-    ok = np.isfinite(times_h)
-    cell = np.ceil(times_h[ok] / STEP_H).astype(np.int64)
-    inside = cell < steps
-    w = None if weights is None else weights[ok][inside]
-    return np.cumsum(np.bincount(cell[inside], weights=w, minlength=steps)[:steps]).astype(float)
+    cell = np.divide(times_h, STEP_H, out=scratch)
+    np.ceil(cell, out=cell)
+    np.copyto(cell, steps, where=~(cell < steps))
+    return cell.astype(np.int64)
+
+
+def _running(cells: np.ndarray, steps: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Running count (or weight) of ``cells`` over the grid; cell ``steps`` is not counted."""
+    return np.cumsum(np.bincount(cells, weights=weights, minlength=steps + 1)[:steps]).astype(float)
+
+
+def _running_by_group(cells: np.ndarray, group: np.ndarray, groups: int, steps: int) -> np.ndarray:
+    """:func:`_running` for each group at once: row g holds the counts of the rows with ``group == g``.
+
+    ``group`` is each row's group times ``steps + 1`` (see :func:`_group_offsets`);
+    it is added to ``cells`` in place, so ``cells`` cannot be used afterwards.
+    """
+    cells += group
+    flat = np.bincount(cells, minlength=groups * (steps + 1))
+    return np.cumsum(flat.reshape(groups, steps + 1)[:, :steps], axis=1).astype(float)
+
+
+def _group_offsets(codes: np.ndarray, groups: int, steps: int) -> np.ndarray:
+    """Each row's group (codes; -1 goes to the last group) as an offset into group x cell counts."""
+    row = np.where(codes >= 0, codes, groups - 1).astype(np.int64)
+    row *= steps + 1
+    return row
+
+
+class _Series:
+    """The long table, collected series by series as arrays."""
+
+    def __init__(self) -> None:
+        self.times: list[np.ndarray] = []
+        self.values: list[np.ndarray] = []
+        self.kinds: list[tuple[str, int]] = []
+        self.metrics: list[tuple[str, int]] = []
+        self.entities: list[np.ndarray] = []
+
+    def add(
+        self,
+        kind: str,
+        entity: str | np.ndarray,
+        metric: str,
+        times: np.ndarray,
+        values: np.ndarray,
+    ) -> None:
+        n = len(values)
+        self.times.append(times)
+        self.values.append(values)
+        self.kinds.append((kind, n))
+        self.metrics.append((metric, n))
+        self.entities.append(
+            np.full(n, entity, dtype=object) if isinstance(entity, str) else entity
+        )
+
+    def frame(self, replication: int) -> pd.DataFrame:
+        time_h = np.concatenate(self.times)
+        return pd.DataFrame(
+            {
+                "replication": np.full(len(time_h), replication, dtype=np.int64),
+                "time_h": time_h,
+                "kind": _labels(self.kinds),
+                "entity": pd.array(np.concatenate(self.entities), dtype="str"),
+                "metric": _labels(self.metrics),
+                "value": np.concatenate(self.values),
+            },
+            copy=False,
+        )
+
+
+def _labels(runs: list[tuple[str, int]]) -> pd.Categorical:
+    """A categorical of ``count`` repeats of each label, categories sorted (as ``astype("category")``)."""
+    categories = sorted({label for label, _ in runs})
+    code = {label: k for k, label in enumerate(categories)}
+    codes = np.repeat(
+        np.array([code[label] for label, _ in runs], dtype=np.int8),
+        [count for _, count in runs],
+    )
+    return pd.Categorical.from_codes(codes, categories=categories)
 
 
 def build_timeline(
@@ -38,68 +118,58 @@ def build_timeline(
     """``swabbed[k]``: residents swabbed by ``k * STEP_H`` hours (see ``Replication.swabbed``)."""
     steps = len(swabbed)
     grid = np.arange(steps) * STEP_H
-    frames = []
+    out = _Series()
+    scratch = np.empty(len(tubes))
+
+    def cells(name: str) -> np.ndarray:
+        return _cells(tubes[name].to_numpy(dtype=float), steps, scratch)
+
+    out.add("district", "all", "residents swabbed", grid, swabbed.astype(float))
+    out.add("district", "all", "tubes sealed", grid, _running(cells("sealed_h"), steps))
+    delivered = cells("delivered_h")
+    out.add("district", "all", "tubes delivered", grid, _running(delivered, steps))
+    out.add("district", "all", "tubes tested", grid, _running(cells("pcr_end_h"), steps))
+    reported = cells("reported_h")
+    out.add("district", "all", "tubes reported", grid, _running(reported, steps))
     residents = tubes["residents"].to_numpy(dtype=float)
-
-    def col(name: str, rows: np.ndarray | None = None) -> np.ndarray:
-        values = tubes[name].to_numpy(dtype=float)
-        return values if rows is None else values[rows]
-
-    def add(
-        kind: str, entity: str, metric: str, values: np.ndarray, times: np.ndarray = grid
-    ) -> None:
-        frames.append(
-            pd.DataFrame(
-                {"time_h": times, "kind": kind, "entity": entity, "metric": metric, "value": values}
-            )
-        )
-
-    add("district", "all", "residents swabbed", swabbed.astype(float))
-    for column, metric in (
-        ("sealed_h", "tubes sealed"),
-        ("delivered_h", "tubes delivered"),
-        ("pcr_end_h", "tubes tested"),
-        ("reported_h", "tubes reported"),
-    ):
-        add("district", "all", metric, _counts(col(column), steps))
-    add("district", "all", "residents reported", _counts(col("reported_h"), steps, residents))
+    out.add("district", "all", "residents reported", grid, _running(reported, steps, residents))
 
     if len(point_queues):
-        frames.append(
-            pd.DataFrame(
-                {
-                    "time_h": point_queues["time"].to_numpy() / 3600,
-                    "kind": "point",
-                    "entity": point_queues["point"].to_numpy(),
-                    "metric": "people in line",
-                    "value": point_queues["queue"].to_numpy(dtype=float),
-                }
-            )
+        out.add(
+            "point",
+            point_queues["point"].to_numpy(dtype=object),
+            "people in line",
+            point_queues["time"].to_numpy() / 3600,
+            point_queues["queue"].to_numpy(dtype=float),
         )
+
+    labs = tubes["lab"].cat.categories
+    groups = len(labs) + 1  # tubes without a lab: one extra group
     tube_lab = tubes["lab"].cat.codes.to_numpy()
-    plate_lab = plates["lab"].cat.codes.to_numpy() if len(plates) else np.empty(0, dtype=np.int64)
-    for code, lab in enumerate(tubes["lab"].cat.categories):
-        rows = tube_lab == code
-        if not rows.any():
-            continue
-        backlog = _counts(col("delivered_h", rows), steps) - _counts(col("reported_h", rows), steps)
-        add("lab", str(lab), "tubes without result", backlog)
-        waiting = _counts(col("received_h", rows), steps) - _counts(
-            col("plate_formed_h", rows), steps
+    row = _group_offsets(tube_lab, groups, steps)
+
+    def per_lab(column_cells: np.ndarray) -> np.ndarray:
+        return _running_by_group(column_cells, row, groups, steps)
+
+    backlog = per_lab(delivered) - per_lab(reported)
+    waiting = per_lab(cells("received_h")) - per_lab(cells("plate_formed_h"))
+    has_tubes = np.bincount(tube_lab[tube_lab >= 0], minlength=groups) > 0
+    if len(plates):
+        plate_lab = plates["lab"].cat.codes.to_numpy()
+        plate_row = _group_offsets(plate_lab, groups, steps)
+        pcr_start = _cells(plates["pcr_start_h"].to_numpy(dtype=float), steps)
+        pcr_end = _cells(plates["pcr_end_h"].to_numpy(dtype=float), steps)
+        running = _running_by_group(pcr_start, plate_row, groups, steps) - _running_by_group(
+            pcr_end, plate_row, groups, steps
         )
-        add("lab", str(lab), "tubes waiting for a plate", waiting)
-        on_lab = plate_lab == code
-        if on_lab.any():
-            pcr_start = plates["pcr_start_h"].to_numpy(dtype=float)[on_lab]
-            pcr_end = plates["pcr_end_h"].to_numpy(dtype=float)[on_lab]
-            add(
-                "lab",
-                str(lab),
-                "PCR instruments running",
-                _counts(pcr_start, steps) - _counts(pcr_end, steps),
-            )
-    out = pd.concat(frames, ignore_index=True)
-    out.insert(0, "replication", replication)
-    out["kind"] = out["kind"].astype("category")
-    out["metric"] = out["metric"].astype("category")
-    return out
+        has_plates = np.bincount(plate_lab[plate_lab >= 0], minlength=groups) > 0
+    else:
+        has_plates = np.zeros(groups, dtype=bool)
+    for code, lab in enumerate(labs):
+        if not has_tubes[code]:
+            continue
+        out.add("lab", str(lab), "tubes without result", grid, backlog[code])
+        out.add("lab", str(lab), "tubes waiting for a plate", grid, waiting[code])
+        if has_plates[code]:
+            out.add("lab", str(lab), "PCR instruments running", grid, running[code])
+    return out.frame(replication)
