@@ -25,6 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from ..random import Streams
+from ..scenario.schema import Scenario
+from .demand import ZoneIndex, break_times, draw_point_demand
+
 
 @njit(cache=True)
 def _apply_due_breaks(
@@ -196,6 +200,34 @@ def collect(
     )
 
 
+@njit(cache=True)
+def _select(values: np.ndarray, k: int) -> float:
+    """The k-th smallest of ``values`` (0-based), reordering them in place (quickselect)."""
+    lo = 0
+    hi = values.size - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        a, b, c = values[lo], values[mid], values[hi]
+        pivot = max(min(a, b), min(max(a, b), c))  # median of three
+        i, j = lo, hi
+        while i <= j:
+            while values[i] < pivot:
+                i += 1
+            while values[j] > pivot:
+                j -= 1
+            if i <= j:
+                values[i], values[j] = values[j], values[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return values[k]
+    return values[k]
+
+
 STAT_FIELDS = (
     "last_swab",
     "peak_queue",
@@ -265,7 +297,7 @@ def point_statistics(
     stats[1] = peak
     stats[2] = peak_at
     stats[3] = total_wait / n
-    stats[4] = np.partition(waits, k95)[k95]
+    stats[4] = _select(waits, k95)
     stats[5] = max_wait
     stats[6] = long_waits / n
     stats[7] = busy
@@ -285,3 +317,318 @@ def point_statistics(
             begun += 1
         queue[k] = arrived - begun
     return stats, times, queue
+
+
+@njit(cache=True)
+def _seal_order(sealed: np.ndarray) -> np.ndarray:
+    """Tubes (numbered in opening order) ordered by seal time, ties by opening order.
+
+    A stable insertion sort: tubes are sealed nearly in the order they were opened
+    (a tube is out of place only among the few other stations' tubes), so this is
+    linear in practice, where a general sort is not.
+    """
+    order = np.arange(sealed.size)
+    for r in range(1, sealed.size):
+        o = order[r]
+        key = sealed[o]
+        x = r
+        while x > 0 and sealed[order[x - 1]] > key:
+            order[x] = order[x - 1]
+            x -= 1
+        order[x] = o
+    return order
+
+
+@njit(cache=True)
+def _collect_points(
+    arrivals: np.ndarray,
+    service: np.ndarray,
+    bounds: np.ndarray,
+    stations: np.ndarray,
+    open_t: np.ndarray,
+    close_t: np.ndarray,
+    pool: np.ndarray,
+    tube_change: np.ndarray,
+    change_bounds: np.ndarray,
+    relief_every: np.ndarray,
+    relief_stagger: np.ndarray,
+    relief_for: np.ndarray,
+    step: float,
+    horizon: float,
+    swabbed_by_step: np.ndarray,
+    keep_residents: bool,
+    tube_base: int,
+) -> tuple[
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+]:
+    """A run of points in one compiled call: :func:`serve_point`, tubes ordered by seal
+    time and :func:`point_statistics`, point after point over concatenated arrays.
+
+    Point p's residents are rows ``bounds[p]:bounds[p + 1]``; its tube-change times
+    are ``tube_change[change_bounds[p]:change_bounds[p + 1]]`` (stations x tubes per
+    station, row-major); ``relief_every[p] == 0`` means no breaks. Returns the
+    tubes of all the points (point by point, each ordered by seal time, ties by
+    opening order) and how many each point has; one row of STAT_FIELDS per point;
+    the queue series of all points and their lengths; and, only when
+    ``keep_residents``, each resident's swab start, station and tube (numbered
+    from ``tube_base``).
+    """
+    n_points = bounds.size - 1
+    n = arrivals.size if keep_residents else 0
+    start = np.empty(n)
+    station = np.empty(n, np.int32)
+    tube = np.empty(n, np.int64)
+    capacity = 0
+    for p in range(n_points):
+        capacity += (bounds[p + 1] - bounds[p]) // pool[p] + stations[p] + 1
+    t_station = np.empty(capacity, np.int32)
+    t_first = np.empty(capacity)
+    t_last = np.empty(capacity)
+    t_sealed = np.empty(capacity)
+    t_size = np.empty(capacity, np.int32)
+    tubes = np.zeros(n_points, np.int64)
+    stats = np.zeros((n_points, len(STAT_FIELDS)))
+    q_time = np.empty(64 * n_points + 1)
+    q_count = np.empty(64 * n_points + 1, np.int64)
+    q_length = np.zeros(n_points, np.int64)
+    k_done = 0
+    q_done = 0
+    for p in range(n_points):
+        lo, hi = bounds[p], bounds[p + 1]
+        c = stations[p]
+        changes = tube_change[change_bounds[p] : change_bounds[p + 1]]
+        changes = changes.reshape((c, changes.size // c))
+        if relief_every[p] > 0:
+            breaks = break_times(c, open_t[p], close_t[p], relief_every[p], relief_stagger[p])
+        else:
+            breaks = np.full((c, 1), np.nan)
+        a = arrivals[lo:hi]
+        s = service[lo:hi]
+        st, sta, tb, ts, tf, tl, tsl, tsz, _ = serve_point(
+            a, s, c, open_t[p], close_t[p], pool[p], changes, breaks, relief_for[p]
+        )
+        order = _seal_order(tsl)
+        k = order.size
+        rank = np.empty(k, np.int64)
+        for r in range(k):
+            o = order[r]
+            rank[o] = r
+            t_station[k_done + r] = ts[o]
+            t_first[k_done + r] = tf[o]
+            t_last[k_done + r] = tl[o]
+            t_sealed[k_done + r] = tsl[o]
+            t_size[k_done + r] = tsz[o]
+        if keep_residents:
+            for r in range(hi - lo):
+                start[lo + r] = st[r]
+                station[lo + r] = sta[r]
+                tube[lo + r] = tube_base + k_done + rank[tb[r]]
+        tubes[p] = k
+        k_done += k
+        point_stats, times, queue = point_statistics(a, st, s, step, horizon, swabbed_by_step)
+        stats[p] = point_stats
+        m = times.size
+        if q_done + m > q_time.size:  # grow the queue series' buffers
+            size = max(2 * q_time.size, q_done + m)
+            grown_t = np.empty(size)
+            grown_t[:q_done] = q_time[:q_done]
+            q_time = grown_t
+            grown_q = np.empty(size, np.int64)
+            grown_q[:q_done] = q_count[:q_done]
+            q_count = grown_q
+        q_time[q_done : q_done + m] = times
+        q_count[q_done : q_done + m] = queue
+        q_length[p] = m
+        q_done += m
+    return (
+        t_station[:k_done],
+        t_first[:k_done],
+        t_last[:k_done],
+        t_sealed[:k_done],
+        t_size[:k_done],
+        tubes,
+        stats,
+        q_time[:q_done],
+        q_count[:q_done],
+        q_length,
+        start,
+        station,
+        tube,
+    )
+
+
+@dataclass(frozen=True)
+class Collection:
+    """Every point of one replication, concatenated in point order.
+
+    Point i's tubes are rows ``tube_bounds[i]:tube_bounds[i + 1]`` of the per-tube
+    arrays (ordered by seal time within the point, so the tube arrays are the
+    ledger's tubes as they are), its queue series rows ``queue_bounds[i]:...``.
+    Per-resident arrays (rows ``resident_bounds[i]:...``) are kept only when asked
+    for: at 10 M residents they would be ~400 MB written for nothing.
+    """
+
+    residents: np.ndarray  # residents of each point
+    tube_bounds: np.ndarray
+    tube_station: np.ndarray
+    tube_first: np.ndarray
+    tube_last: np.ndarray
+    tube_sealed: np.ndarray
+    tube_size: np.ndarray
+    stats: np.ndarray  # one row of STAT_FIELDS per point
+    first_arrival: np.ndarray  # of each point (NaN when nobody came)
+    last_arrival: np.ndarray
+    queue_bounds: np.ndarray
+    queue_time: np.ndarray
+    queue: np.ndarray
+    resident_bounds: np.ndarray
+    arrivals: np.ndarray | None = None  # per resident, only when residents are kept
+    service: np.ndarray | None = None
+    swab_start: np.ndarray | None = None
+    station: np.ndarray | None = None
+    tube: np.ndarray | None = None  # the resident's tube, an index into the tube arrays
+    zone: np.ndarray | None = None  # the resident's zone row
+
+    def tubes_sealed(self, point_index: int) -> np.ndarray:
+        """Seal times of point ``point_index``'s tubes (non-decreasing)."""
+        return self.tube_sealed[self.tube_bounds[point_index] : self.tube_bounds[point_index + 1]]
+
+
+CHUNK_RESIDENTS = 1 << 17  # points are drawn and run in runs of about this many residents
+
+
+def collect_round(
+    scenario: Scenario,
+    streams: Streams,
+    step: float,
+    swabbed_by_step: np.ndarray,
+    keep_residents: bool = False,
+) -> Collection:
+    """Draw every point's demand and run every point's line, a run of points at a time.
+
+    The draws are those of :func:`~sim.model.demand.draw_point_demand` point by
+    point, and each point's outcome is exactly :func:`collect` of them; what is
+    saved is Python (one kernel call per run of points instead of a handful per
+    point) and memory traffic: a run's draws (~2 MB) are still in cache when the
+    kernel reads them, and their buffers are reused by the next run. Adds the
+    swab ends to ``swabbed_by_step`` as :func:`point_statistics` does.
+    """
+    points = scenario.points
+    start = scenario.round.start
+    index = ZoneIndex(scenario)
+    shares = scenario.demand.arrivals.shares
+    n_points = len(points)
+    default_window = scenario.demand.arrivals.window
+    stations = np.array([p.stations for p in points], dtype=np.int64)
+    pool = np.array([p.pool for p in points], dtype=np.int64)
+    windows = [p.window or default_window for p in points]
+    open_t = np.array([w.open - start for w in windows], dtype=np.float64)
+    close_t = np.array([w.close - start for w in windows], dtype=np.float64)
+    every = np.array([p.relief.every if p.relief else 0.0 for p in points], dtype=np.float64)
+    stagger = np.array([bool(p.relief and p.relief.stagger) for p in points], dtype=np.bool_)
+    relief_for = np.array([p.relief.for_ if p.relief else 0.0 for p in points], dtype=np.float64)
+    residents = np.zeros(n_points, np.int64)
+    first_arrival = np.full(n_points, np.nan)
+    last_arrival = np.full(n_points, np.nan)
+    parts: list[tuple[np.ndarray, ...]] = []
+    kept: list[tuple[np.ndarray, ...]] = []
+    rng = np.random.Generator(np.random.PCG64(0))  # repositioned on each point's streams
+    tube_base = 0
+    first = 0
+    arrivals: list[np.ndarray] = []
+    service: list[np.ndarray] = []
+    changes: list[np.ndarray] = []
+    zones: list[np.ndarray] = []
+    pending = 0
+    for i, point in enumerate(points):
+        demand = draw_point_demand(
+            scenario, point, index.rows(i), streams, keep_residents,
+            groups=index.groups(i), shares=shares, rng=rng,
+        )  # fmt: skip
+        n = demand.arrivals.size
+        residents[i] = n
+        if n:
+            first_arrival[i] = demand.arrivals[0]
+            last_arrival[i] = demand.arrivals[-1]
+        arrivals.append(demand.arrivals)
+        service.append(demand.service)
+        changes.append(demand.tube_change.ravel())
+        if demand.zone is not None:
+            zones.append(demand.zone)
+        pending += n
+        if pending < CHUNK_RESIDENTS and i + 1 < n_points:
+            continue
+        run = slice(first, i + 1)
+        a = _concat(arrivals, np.float64)
+        s = _concat(service, np.float64)
+        out = _collect_points(
+            a, s, _bounds(arrivals), stations[run], open_t[run], close_t[run], pool[run],
+            _concat(changes, np.float64), _bounds(changes), every[run], stagger[run],
+            relief_for[run], float(step), float(scenario.round.horizon), swabbed_by_step,
+            keep_residents, tube_base,
+        )  # fmt: skip
+        parts.append(out[:10])
+        tube_base += out[0].size
+        if keep_residents:
+            kept.append((a, s, *out[10:], _concat(zones, np.int64)))
+        first, pending = i + 1, 0
+        arrivals, service, changes, zones = [], [], [], []
+
+    def joined(k: int, dtype: type) -> np.ndarray:
+        return _concat([part[k] for part in parts], dtype)
+
+    def kept_joined(k: int, dtype: type) -> np.ndarray | None:
+        return _concat([part[k] for part in kept], dtype) if keep_residents else None
+
+    return Collection(
+        residents=residents,
+        tube_bounds=_cumulative(joined(5, np.int64)),
+        tube_station=joined(0, np.int32),
+        tube_first=joined(1, np.float64),
+        tube_last=joined(2, np.float64),
+        tube_sealed=joined(3, np.float64),
+        tube_size=joined(4, np.int32),
+        stats=np.concatenate([part[6] for part in parts])
+        if parts
+        else np.zeros((0, len(STAT_FIELDS))),
+        first_arrival=first_arrival,
+        last_arrival=last_arrival,
+        queue_bounds=_cumulative(joined(9, np.int64)),
+        queue_time=joined(7, np.float64),
+        queue=joined(8, np.int64),
+        resident_bounds=_cumulative(residents),
+        arrivals=kept_joined(0, np.float64),
+        service=kept_joined(1, np.float64),
+        swab_start=kept_joined(2, np.float64),
+        station=kept_joined(3, np.int32),
+        tube=kept_joined(4, np.int64),
+        zone=kept_joined(5, np.int64),
+    )
+
+
+def _cumulative(counts: np.ndarray) -> np.ndarray:
+    bounds = np.zeros(counts.size + 1, np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    return bounds
+
+
+def _bounds(parts: list[np.ndarray]) -> np.ndarray:
+    return _cumulative(np.array([a.size for a in parts], dtype=np.int64))
+
+
+def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    if not parts:
+        return np.empty(0, dtype=dtype)
+    return np.concatenate(parts).astype(dtype, copy=False)

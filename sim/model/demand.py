@@ -1,13 +1,25 @@
 """Who comes to each point, and when: participation and arrival-time draws.
 
 Every draw for point P comes from streams named after P ("arrivals/P",
-"service/P", "tube_change/P"), so the draws of one point do not depend on any
-other point, vehicle or lab (common random numbers across scenario variants).
+"service/P", "tube_change/P", and "zones/P/k" when residents are kept), so the
+draws of one point do not depend on any other point, vehicle or lab (common
+random numbers across scenario variants).
 
 Arrivals: each zone sends Binomial(population, participation) residents. The
-residents of the zones sharing one arrival window are spread over it by the
-profile: a multinomial split over equal slices of the window, uniform within a
-slice. The result is sorted, so resident i is the i-th to join the point's line.
+zones of a point that share one arrival window (a *group*) are drawn together:
+the group's total is one Binomial(sum of populations, participation) draw, which
+has exactly the law of the sum of the zones' binomials, and costs one draw
+instead of one per zone (a city point has ~35 zones). Which zone each resident
+came from is needed only when residents are kept: the split over zones, given
+the total, is multivariate hypergeometric (again exactly the law of independent
+binomials conditioned on their sum), drawn from a stream of its own.
+
+A group's residents are spread over its window by the profile: a multinomial
+split over equal slices of the window, uniform within a slice (a Poisson stream
+given the count). The m uniform times of a slice are drawn directly in sorted
+order, as the normalised partial sums of m + 1 standard exponentials (the
+order statistics of m uniforms have that law), which replaces a sort by one
+compiled pass. Resident i is the i-th to join the point's line.
 """
 
 from __future__ import annotations
@@ -15,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+from numba import njit
 
 from ..random import Streams
 from ..scenario.schema import Point, Scenario
@@ -32,20 +46,75 @@ class PointDemand:
     zone: np.ndarray | None  # zone row of each resident (only when residents are kept)
 
 
+@dataclass(frozen=True)
+class ArrivalGroup:
+    """The zones of one point sharing one arrival window (seconds from the round start)."""
+
+    open: float
+    close: float
+    population: int  # the zones' total population
+    zones: np.ndarray  # their rows in the zone table
+    populations: np.ndarray  # and their populations, in that order
+
+
 class ZoneIndex:
-    """Zones grouped by point once per run: rows of the zone table for each point."""
+    """Zones grouped by point, and by arrival window within a point, once per run."""
 
     def __init__(self, scenario: Scenario) -> None:
         zones = scenario.demand.zones
-        point_ids = [p.id for p in scenario.points]
-        position = {pid: i for i, pid in enumerate(point_ids)}
-        codes = np.fromiter((position[p] for p in zones.point), dtype=np.int64, count=len(zones))
+        self._scenario = scenario
+        n_points = len(scenario.points)
+        codes = pd.Index([p.id for p in scenario.points]).get_indexer(zones.point)
+        if (codes < 0).any():
+            raise KeyError(f"zone sends residents to unknown point {zones.point[codes < 0][0]!r}")
         order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(len(point_ids) + 1))
-        self._rows = [order[bounds[i] : bounds[i + 1]] for i in range(len(point_ids))]
+        self._bounds = np.searchsorted(codes[order], np.arange(n_points + 1))
+        self._order = order
+        self._groups: list[tuple[ArrivalGroup, ...] | None] = [None] * n_points
+        if len(zones) and np.isnan(zones.open).all():
+            # the common case: every zone uses the demand's window, one group a point
+            window = scenario.demand.arrivals.window
+            lo, hi = window.open - scenario.round.start, window.close - scenario.round.start
+            pops = zones.population[order]
+            totals = np.add.reduceat(pops, self._bounds[:-1]) if pops.size else pops
+            for i in range(n_points):
+                a, b = self._bounds[i], self._bounds[i + 1]
+                self._groups[i] = (
+                    (ArrivalGroup(lo, hi, int(totals[i]), order[a:b], pops[a:b]),) if b > a else ()
+                )
 
     def rows(self, point_index: int) -> np.ndarray:
-        return self._rows[point_index]
+        return self._order[self._bounds[point_index] : self._bounds[point_index + 1]]
+
+    def groups(self, point_index: int) -> tuple[ArrivalGroup, ...]:
+        """The point's arrival groups, ordered by (open, close)."""
+        found = self._groups[point_index]
+        if found is None:
+            found = arrival_groups(self._scenario, self.rows(point_index))
+            self._groups[point_index] = found
+        return found
+
+
+def arrival_groups(scenario: Scenario, zone_rows: np.ndarray) -> tuple[ArrivalGroup, ...]:
+    """Group zones by arrival window (a zone's own, or the demand's), ordered by (open, close)."""
+    zones = scenario.demand.zones
+    start = scenario.round.start
+    window = scenario.demand.arrivals.window
+    opens = zones.open[zone_rows]
+    closes = zones.close[zone_rows]
+    default = np.isnan(opens)
+    opens = np.where(default, window.open, opens) - start
+    closes = np.where(default, window.close, closes) - start
+    pops = zones.population[zone_rows]
+    groups = []
+    for lo, hi in np.unique(np.stack([opens, closes], axis=1), axis=0):
+        members = (opens == lo) & (closes == hi)
+        groups.append(
+            ArrivalGroup(
+                float(lo), float(hi), int(pops[members].sum()), zone_rows[members], pops[members]
+            )
+        )
+    return tuple(groups)
 
 
 def draw_point_demand(
@@ -54,80 +123,109 @@ def draw_point_demand(
     zone_rows: np.ndarray,
     streams: Streams,
     keep_zone: bool = False,
+    *,
+    groups: tuple[ArrivalGroup, ...] | None = None,
+    shares: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
 ) -> PointDemand:
-    """Draw arrivals, service and tube-change times for one point."""
-    zones = scenario.demand.zones
-    start = scenario.round.start
-    arrivals_spec = scenario.demand.arrivals
-    shares = arrivals_spec.shares
-    rng = streams[f"arrivals/{point.id}"]
-    counts = rng.binomial(zones.population[zone_rows], scenario.demand.participation)
-    opens = zones.open[zone_rows]
-    closes = zones.close[zone_rows]
-    default = np.isnan(opens)
-    opens = np.where(default, arrivals_spec.window.open, opens) - start
-    closes = np.where(default, arrivals_spec.window.close, closes) - start
+    """Draw arrivals, service and tube-change times for one point.
 
+    ``groups`` (from :meth:`ZoneIndex.groups`) and ``shares`` (the profile's) may be
+    passed to skip working them out again for every point, and ``rng`` (a PCG64
+    generator) to be repositioned on each of the point's streams in turn instead
+    of building one generator per stream; the draws are the same.
+    """
+
+    def at(name: str) -> np.random.Generator:
+        return streams[name] if rng is None else streams.seek(rng, name)
+
+    arrivals_spec = scenario.demand.arrivals
+    if groups is None:
+        groups = arrival_groups(scenario, zone_rows)
+    if shares is None:
+        shares = arrivals_spec.shares
+    draws = at(f"arrivals/{point.id}")
+    participation = scenario.demand.participation
+    counts = [int(draws.binomial(g.population, participation)) for g in groups]
     pieces: list[np.ndarray] = []
-    owners: list[np.ndarray] = []
-    if not len(zone_rows):
-        windows = np.empty((0, 2))
-    elif default.all():  # the common case: every zone uses the demand's window
-        windows = np.array([[opens[0], closes[0]]])
-    else:
-        windows = np.unique(np.stack([opens, closes], axis=1), axis=0)
-    for lo, hi in windows:
-        members = (opens == lo) & (closes == hi)
-        n = int(counts[members].sum())
+    for g, n in zip(groups, counts, strict=True):
         if n == 0:
             continue
         if arrivals_spec.spacing == "even":
-            pieces.append(_even(n, float(lo), float(hi), shares))
+            pieces.append(_even(n, g.open, g.close, shares))
         else:
-            pieces.append(_spread(rng, n, float(lo), float(hi), shares))
-        if keep_zone:
-            owners.append(np.repeat(zone_rows[members], counts[members]))
-    if pieces:
+            per_slice = draws.multinomial(n, shares)
+            spacings = draws.standard_exponential(n + shares.size)
+            width = (g.close - g.open) / shares.size
+            pieces.append(_sorted_uniforms(spacings, per_slice, g.open, width))
+    order = None
+    if len(pieces) == 1:
+        arrivals = pieces[0]
+    elif pieces:
         arrivals = np.concatenate(pieces)
-        order = np.argsort(arrivals, kind="stable") if len(pieces) > 1 else None
-        if order is not None:
-            arrivals = arrivals[order]
+        order = np.argsort(arrivals, kind="stable")
+        arrivals = arrivals[order]
     else:
         arrivals = np.empty(0)
-        order = None
 
     zone = None
     if keep_zone:
-        # which zone each resident came from: residents of one window are exchangeable,
-        # so a permutation from a stream of its own (the other draws do not change)
-        labels = [streams[f"zones/{point.id}/{k}"].permutation(o) for k, o in enumerate(owners)]
+        # which zone each resident came from: residents of one group are exchangeable, so
+        # the split and its order come from a stream of their own (other draws unchanged)
+        labels = []
+        for k, (g, n) in enumerate(zip(groups, counts, strict=True)):
+            if n == 0:
+                continue
+            zrng = streams[f"zones/{point.id}/{k}"]
+            per_zone = zrng.multivariate_hypergeometric(g.populations, n)
+            labels.append(zrng.permutation(np.repeat(g.zones, per_zone)))
         zone = np.concatenate(labels) if labels else np.empty(0, dtype=np.int64)
         if order is not None:
             zone = zone[order]
 
     n = arrivals.size
-    service = point.service.sample(streams[f"service/{point.id}"], n)
+    service = point.service.sample(at(f"service/{point.id}"), n)
     per_station = n // point.pool + 2
     if point.tube_change.is_fixed:  # no draws, so no stream to set up
         tube_change = np.full((point.stations, per_station), point.tube_change.mean)
     else:
         tube_change = point.tube_change.sample(
-            streams[f"tube_change/{point.id}"], point.stations * per_station
+            at(f"tube_change/{point.id}"), point.stations * per_station
         ).reshape(point.stations, per_station)
     return PointDemand(arrivals, service, tube_change, zone)
 
 
-def _spread(
-    rng: np.random.Generator, n: int, lo: float, hi: float, shares: np.ndarray
+@njit(cache=True)
+def _sorted_uniforms(
+    spacings: np.ndarray, per_slice: np.ndarray, lo: float, width: float
 ) -> np.ndarray:
-    """``n`` sorted arrival times over [lo, hi) following the profile's slice shares."""
-    per_slice = rng.multinomial(n, shares)
-    width = (hi - lo) / len(shares)
-    parts = []
-    for k, m in enumerate(per_slice):
-        if m:
-            parts.append(np.sort(rng.uniform(lo + k * width, lo + (k + 1) * width, m)))
-    return np.concatenate(parts)
+    """Sorted arrival times: ``per_slice[k]`` uniform on [lo + k·width, lo + (k+1)·width).
+
+    Slice k with m residents uses the next m + 1 standard exponentials E: its
+    r-th time is at (E_1 + ... + E_r) / (E_1 + ... + E_{m+1}) of the slice, the
+    law of the r-th smallest of m uniforms. Rounding can never put a time
+    before the previous one (each is at least its predecessor).
+    """
+    out = np.empty(spacings.size - per_slice.size)
+    i = 0
+    j = 0
+    previous = -np.inf
+    for k in range(per_slice.size):
+        m = per_slice[k]
+        total = 0.0
+        for r in range(m + 1):
+            total += spacings[j + r]
+        scale = width / total if total > 0 else 0.0
+        base = lo + k * width
+        partial = 0.0
+        for r in range(m):
+            partial += spacings[j + r]
+            t = max(base + partial * scale, previous)
+            out[i] = t
+            previous = t
+            i += 1
+        j += m + 1
+    return out
 
 
 def _even(n: int, lo: float, hi: float, shares: np.ndarray) -> np.ndarray:
@@ -147,11 +245,23 @@ def _even(n: int, lo: float, hi: float, shares: np.ndarray) -> np.ndarray:
 def break_schedule(point: Point, open_t: float, close_t: float) -> np.ndarray:
     """Nominal relief-break start times, one row per station, NaN-padded (seconds from start)."""
     relief = point.relief
-    c = point.stations
     if relief is None:
-        return np.full((c, 1), np.nan)
-    every = relief.every
-    offsets = (np.arange(c) * every / c) if relief.stagger else np.zeros(c)
-    m = np.arange(1, int((close_t - open_t) // every) + 2)
-    times = open_t + offsets[:, None] + every * m[None, :]
-    return np.where(times < close_t, times, np.nan)  # NaN: no such break (rows stay sorted)
+        return np.full((point.stations, 1), np.nan)
+    return break_times(point.stations, open_t, close_t, relief.every, relief.stagger)
+
+
+@njit(cache=True)
+def break_times(
+    stations: int, open_t: float, close_t: float, every: float, stagger: bool
+) -> np.ndarray:
+    """Break m (1, 2, ...) of station j at open + j·every/c + m·every (offset 0 unstaggered),
+    one row per station; NaN where that time is not before closing (rows stay sorted).
+    Compiled so the collection kernel builds every point's schedule without Python."""
+    columns = max(int((close_t - open_t) // every) + 1, 0)
+    out = np.empty((stations, columns))
+    for j in range(stations):
+        offset = j * every / stations if stagger else 0.0
+        for m in range(columns):
+            t = open_t + offset + every * (m + 1)
+            out[j, m] = t if t < close_t else np.nan
+    return out

@@ -21,8 +21,7 @@ import simpy
 
 from ..random import Streams
 from ..scenario.schema import Route, Scenario
-from .collect import STAT_FIELDS, PointOutcome, collect, point_statistics
-from .demand import ZoneIndex, break_schedule, draw_point_demand
+from .collect import STAT_FIELDS, Collection, collect_round
 from .geo import routes_for
 from .lab import build_lab
 from .ledger import Ledger
@@ -60,62 +59,24 @@ def run_replication(
     streams = Streams(seed, replication)
     start = scenario.round.start
     horizon = scenario.round.horizon
-    index = ZoneIndex(scenario)
     keep_residents = detail == "residents"
 
-    outcomes: list[PointOutcome] = []
-    stats: list[dict[str, object]] = []
-    queues: list[tuple[np.ndarray, np.ndarray]] = []
-    resident_frames: list[pd.DataFrame] = []
     steps = int(np.ceil(horizon / QUEUE_STEP)) + 1
     swab_counts = np.zeros(
         steps + 1, dtype=np.int64
     )  # the last cell collects swabs after the horizon
-    for i, point in enumerate(scenario.points):
-        window = point.window or scenario.demand.arrivals.window
-        open_t, close_t = window.open - start, window.close - start
-        demand = draw_point_demand(
-            scenario, point, index.rows(i), streams, keep_zone=keep_residents
-        )
-        breaks = break_schedule(point, open_t, close_t)
-        relief_for = point.relief.for_ if point.relief else 0.0
-        out = collect(
-            demand.arrivals, demand.service, point.stations, open_t, close_t, point.pool,
-            demand.tube_change, breaks, relief_for,
-        )  # fmt: skip
-        outcomes.append(out)
-        point_stats, queue_times, queue = point_statistics(
-            out.arrivals, out.swab_start, demand.service, QUEUE_STEP, horizon, swab_counts
-        )
-        stats.append(_point_row(point.id, point.stations, open_t, close_t, out, point_stats))
-        queues.append((queue_times, queue))
-        if keep_residents:
-            assert demand.zone is not None
-            resident_frames.append(
-                pd.DataFrame(
-                    {
-                        "point": point.id,
-                        "zone": scenario.demand.zones.id[demand.zone] if demand.zone.size else [],
-                        "arrival": out.arrivals,
-                        "swab_start": out.swab_start,
-                        "swab_end": out.swab_end,
-                        "station": out.station,
-                        "tube_in_point": out.tube,
-                    }
-                )
-            )
+    points = collect_round(scenario, streams, QUEUE_STEP, swab_counts, keep_residents)
     t_collect = time.perf_counter()
 
-    sizes = np.array([o.tube_sealed.size for o in outcomes], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    offsets = points.tube_bounds
     ledger = Ledger(
         n_tubes=int(offsets[-1]),
-        tube_point=np.repeat(np.arange(len(outcomes), dtype=np.int32), sizes),
-        tube_station=_cat([o.tube_station for o in outcomes], np.int32),
-        tube_size=_cat([o.tube_size for o in outcomes], np.int32),
-        tube_first=_cat([o.tube_first for o in outcomes], np.float64),
-        tube_last=_cat([o.tube_last for o in outcomes], np.float64),
-        tube_sealed=_cat([o.tube_sealed for o in outcomes], np.float64),
+        tube_point=np.repeat(np.arange(len(scenario.points), dtype=np.int32), np.diff(offsets)),
+        tube_station=points.tube_station,
+        tube_size=points.tube_size,
+        tube_first=points.tube_first,
+        tube_last=points.tube_last,
+        tube_sealed=points.tube_sealed,
     )
 
     env = simpy.Environment()
@@ -124,7 +85,7 @@ def run_replication(
         for k, lab in enumerate(scenario.labs)
     }
     stocks = {
-        p.id: PointStock(i, p.id, outcomes[i].tube_sealed, int(offsets[i]), p.tubes_per_bag)
+        p.id: PointStock(i, p.id, points.tubes_sealed(i), int(offsets[i]), p.tubes_per_bag)
         for i, p in enumerate(scenario.points)
     }
     routes = routes_for(scenario)
@@ -137,11 +98,22 @@ def run_replication(
 
     residents = None
     if keep_residents:
-        residents = pd.concat(resident_frames, ignore_index=True)
-        residents["tube"] = residents["tube_in_point"].to_numpy() + np.repeat(
-            offsets[:-1], [len(f) for f in resident_frames]
+        assert points.zone is not None and points.arrivals is not None
+        assert points.swab_start is not None and points.service is not None
+        residents = pd.DataFrame(
+            {
+                "point": np.repeat(
+                    np.array([p.id for p in scenario.points], dtype=object),
+                    np.diff(points.resident_bounds),
+                ),
+                "zone": scenario.demand.zones.id[points.zone],
+                "arrival": points.arrivals,
+                "swab_start": points.swab_start,
+                "swab_end": points.swab_start + points.service,
+                "station": points.station,
+                "tube": points.tube,
+            }
         )
-        residents = residents.drop(columns="tube_in_point")
     return Replication(
         scenario=scenario,
         seed=seed,
@@ -149,15 +121,15 @@ def run_replication(
         ledger=ledger,
         routes=routes,
         vehicles=vehicles,
-        points=pd.DataFrame(stats),
+        points=_points_table(scenario, points),
         point_queues=pd.DataFrame(
             {
                 "point": pd.Categorical.from_codes(
-                    np.repeat(np.arange(len(queues)), [t.size for t, _ in queues]),
+                    np.repeat(np.arange(len(scenario.points)), np.diff(points.queue_bounds)),
                     categories=[p.id for p in scenario.points],
                 ),
-                "time": _cat([t for t, _ in queues], np.float64),
-                "queue": _cat([q for _, q in queues], np.int64),
+                "time": points.queue_time,
+                "queue": points.queue,
             }
         ),
         swabbed=np.cumsum(swab_counts)[:steps],
@@ -192,36 +164,44 @@ def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype=dtype)
 
 
-def _point_row(
-    point_id: str,
-    stations: int,
-    open_t: float,
-    close_t: float,
-    out: PointOutcome,
-    stats: np.ndarray,
-) -> dict[str, object]:
-    """One row of the points table (hours and minutes for people to read)."""
-    n = out.arrivals.size
-    value = dict(zip(STAT_FIELDS, stats.tolist(), strict=True))
+def _points_table(scenario: Scenario, points: Collection) -> pd.DataFrame:
+    """One row per point: demand, queue and wait statistics (hours and minutes for people)."""
+    value = dict(zip(STAT_FIELDS, points.stats.T, strict=True))
+    start = scenario.round.start
+    default = scenario.demand.arrivals.window
+    windows = [p.window or default for p in scenario.points]
+    open_t = np.array([w.open - start for w in windows], dtype=float)
+    close_t = np.array([w.close - start for w in windows], dtype=float)
+    stations = np.array([p.stations for p in scenario.points], dtype=np.int64)
+    n = points.residents
+    tubes = np.diff(points.tube_bounds)
     empty = n == 0
-    span = max(value["last_swab"] - open_t, 1e-9)
-    return {
-        "point": point_id,
-        "stations": stations,
-        "residents": n,
-        "tubes": int(out.tube_sealed.size),
-        "open_h": open_t / 3600,
-        "close_h": close_t / 3600,
-        "first_arrival_h": np.nan if empty else float(out.arrivals[0]) / 3600,
-        "last_arrival_h": np.nan if empty else float(out.arrivals[-1]) / 3600,
-        "last_swab_h": np.nan if empty else value["last_swab"] / 3600,
-        "last_seal_h": np.nan if empty else float(out.tube_sealed[-1]) / 3600,
-        "peak_queue": int(value["peak_queue"]),
-        "peak_queue_h": np.nan if empty else value["peak_queue_at"] / 3600,
-        "mean_wait_min": np.nan if empty else value["mean_wait"] / 60,
-        "p95_wait_min": np.nan if empty else value["p95_wait"] / 60,
-        "max_wait_min": np.nan if empty else value["max_wait"] / 60,
-        "waited_over_30min": value["waited_over_30min"],
-        "utilisation": 0.0 if empty else value["busy"] / (stations * span),
-        "unswabbed_at_horizon": int(value["unswabbed_at_horizon"]),
-    }
+    last_seal = np.full(n.size, np.nan)
+    last_seal[~empty] = points.tube_sealed[points.tube_bounds[1:][~empty] - 1] / 3600
+    span = np.maximum(value["last_swab"] - open_t, 1e-9)
+
+    def unless_empty(x: np.ndarray) -> np.ndarray:
+        return np.where(empty, np.nan, x)
+
+    return pd.DataFrame(
+        {
+            "point": [p.id for p in scenario.points],
+            "stations": stations,
+            "residents": n,
+            "tubes": tubes,
+            "open_h": open_t / 3600,
+            "close_h": close_t / 3600,
+            "first_arrival_h": points.first_arrival / 3600,
+            "last_arrival_h": points.last_arrival / 3600,
+            "last_swab_h": unless_empty(value["last_swab"] / 3600),
+            "last_seal_h": last_seal,
+            "peak_queue": value["peak_queue"].astype(np.int64),
+            "peak_queue_h": unless_empty(value["peak_queue_at"] / 3600),
+            "mean_wait_min": unless_empty(value["mean_wait"] / 60),
+            "p95_wait_min": unless_empty(value["p95_wait"] / 60),
+            "max_wait_min": unless_empty(value["max_wait"] / 60),
+            "waited_over_30min": value["waited_over_30min"],
+            "utilisation": np.where(empty, 0.0, value["busy"] / (stations * span)),
+            "unswabbed_at_horizon": value["unswabbed_at_horizon"].astype(np.int64),
+        }
+    )
