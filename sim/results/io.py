@@ -11,6 +11,14 @@
       figures/*.png       pictures (written by sim.plots)
 
 ``load_run(folder)`` gives the tables back as DataFrames.
+
+Tables are written by :func:`write_parquet`, which hands pyarrow the frame's
+numpy columns as they are (no pandas conversion), and picks an encoding per
+column: categoricals and repetitive text dictionary-encoded, numbers plain
+(sorted integer columns, like ``tube``, delta-encoded), Snappy throughout, min/max statistics
+for numbers only. Numeric columns are required fields: a missing time is stored
+as NaN, as in the DataFrame. Each file carries pandas' schema metadata, so
+``pd.read_parquet`` (and ``load_run``) give back the same dtypes.
 """
 
 from __future__ import annotations
@@ -24,7 +32,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
     from ..scenario.schema import Scenario
@@ -58,6 +70,78 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _arrow_column(column: pd.Series) -> tuple[pa.Array, str]:
+    """One column as an Arrow array without copying where possible, and its kind.
+
+    Kinds: "dictionary" (categoricals), "number" (numpy bool, int, float: NaN
+    stays a value), "other" (text and anything else, converted by pyarrow with
+    NaN and None as nulls).
+    """
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        indices = pa.array(codes, mask=codes < 0) if (codes < 0).any() else pa.array(codes)
+        categories = pa.array(dtype.categories, from_pandas=True)
+        return pa.DictionaryArray.from_arrays(indices, categories, ordered=dtype.ordered), (
+            "dictionary"
+        )
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        return pa.array(column.to_numpy()), "number"
+    return pa.array(column, from_pandas=True), "other"
+
+
+def _repetitive(array: pa.Array | pa.ChunkedArray, sample: int = 1024) -> bool:
+    """Whether a text column repeats its values (judged on its first rows), so that a
+    dictionary pays: hashing a column of distinct ids (the zone table's) costs more
+    than it saves."""
+    head = array.slice(0, sample)
+    return len(head) < 2 or pc.count_distinct(head).as_py() * 2 <= len(head)
+
+
+def _sorted(values: np.ndarray) -> bool:
+    """Whether an integer column never decreases (delta encoding stores it in a few bytes)."""
+    return len(values) > 1 and bool((values[1:] >= values[:-1]).all())
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """``frame`` (a tidy table, no index) as a Parquet file that reads back as the same DataFrame.
+
+    A million-row tube table is written in a fraction of the time ``to_parquet``
+    takes: no pandas-to-Arrow conversion pass (numeric columns are shared, not
+    copied), no dictionary encoding of columns whose values are mostly distinct,
+    and no statistics of categorical and text columns (computing them decodes
+    every value). The pandas metadata comes from the frame's empty slice, so it
+    records the same dtypes ``to_parquet`` would.
+    """
+    if len(set(frame.columns)) != len(frame.columns) or not all(
+        isinstance(c, str) for c in frame.columns
+    ):
+        frame.to_parquet(path, index=False)  # not a tidy table: let pandas handle it
+        return
+    arrays, fields = [], []
+    dictionary, statistics, delta = [], [], {}
+    for name in frame.columns:
+        array, kind = _arrow_column(frame[name])
+        arrays.append(array)
+        fields.append(pa.field(name, array.type, nullable=kind != "number"))
+        if kind == "number":
+            statistics.append(name)
+            if array.type in (pa.int32(), pa.int64()) and _sorted(frame[name].to_numpy()):
+                delta[name] = "DELTA_BINARY_PACKED"
+        elif kind == "dictionary" or _repetitive(array):
+            dictionary.append(name)
+    meta = pa.Schema.from_pandas(frame.iloc[:0], preserve_index=False).metadata
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=meta))
+    pq.write_table(
+        table,
+        path,
+        compression="snappy",
+        use_dictionary=dictionary,
+        write_statistics=statistics,
+        column_encoding=delta or None,
+    )
+
+
 def manifest_basics(command: str | None) -> dict[str, Any]:
     """What every manifest.json starts with: natsim version, command line, when, where."""
     from .. import __version__
@@ -83,8 +167,7 @@ def write_scenario(scenario: Scenario, folder: Path) -> None:
             + scenario_yaml(scenario, {"parquet": "zones.parquet"})
         ).encode(),
     )
-    zones = scenario.demand.zones.to_frame()
-    zones.to_parquet(folder / "zones.parquet", index=False)
+    write_parquet(scenario.demand.zones.to_frame(), folder / "zones.parquet")
 
 
 def write_run(
@@ -102,10 +185,10 @@ def write_run(
     tables.mkdir(exist_ok=True)
     for name in TABLES:
         if result.has_table(name):
-            result.table(name).to_parquet(tables / f"{name}.parquet", index=False)
+            write_parquet(result.table(name), tables / f"{name}.parquet")
     residents = result.residents
     if residents is not None:
-        residents.to_parquet(tables / "residents.parquet", index=False)
+        write_parquet(residents, tables / "residents.parquet")
     atomic_write(folder / "summary.json", to_json(result.summary()).encode())
     scenario = result.scenario
     write_scenario(scenario, folder)
