@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..model.ledger import Plate
 from ..model.world import Replication
@@ -101,9 +102,15 @@ def _censored_hours(seconds: np.ndarray, horizon: float) -> np.ndarray:
     return out
 
 
-def _ids(items: Any) -> np.ndarray:
-    """The ``id`` of each item, as an object array for indexing by code."""
-    return np.array([x.id for x in items], dtype=object)
+def _ids(items: Any) -> list[str]:
+    """The ``id`` of each item (point, lab, route), in order."""
+    return [x.id for x in items]
+
+
+def _names(names: list[str], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """A text column holding ``names[code]`` for each code (all valid), gathered by Arrow
+    so that no Python string is made per row."""
+    return pd.array(pa.array(names, pa.large_string()).take(codes), dtype="str")
 
 
 def _code_type(categories: Any) -> type:
@@ -203,15 +210,15 @@ def plate_table(rep: Replication, plate_cols: dict[str, np.ndarray] | None = Non
     if plate_cols is None:
         plate_cols = _plate_columns(led.plates)
     n = len(led.plates)
-    on_plate = led.tube_plate >= 0
     cols: dict[str, Any] = {
         "replication": np.full(n, rep.replication, dtype=np.int64),
         "plate": np.arange(n, dtype=np.int64),
         "lab": _categorical(plate_cols["lab"], _ids(rep.scenario.labs)),
         "tubes": plate_cols["tubes"],
-        "residents": np.bincount(
-            led.tube_plate[on_plate], weights=led.tube_size[on_plate], minlength=n
-        ).astype(np.int64),
+        # bin 0 collects the tubes without a plate (-1)
+        "residents": np.bincount(led.tube_plate + 1, weights=led.tube_size, minlength=n + 1)[
+            1:
+        ].astype(np.int64),
         "loader": plate_cols["loader"],
         "extraction_instrument": plate_cols["extraction_instrument"],
         "pcr_instrument": plate_cols["pcr_instrument"],
@@ -230,18 +237,17 @@ def trip_table(rep: Replication) -> pd.DataFrame:
         rep.ledger.trips, _TRIP_TYPES
     )
     route_ids = _ids(rep.routes)
-    route_labs = np.array([r.lab for r in rep.routes], dtype=object)
-    vehicles = np.array(list(rep.vehicles), dtype=object)
+    route_labs = [r.lab for r in rep.routes]
     return _frame(
         {
             "replication": np.full(len(trip), rep.replication, dtype=np.int64),
             "trip": trip,
-            "route": pd.array(route_ids[route], dtype="str"),
-            "vehicle": pd.array(vehicles[vehicle], dtype="str"),
+            "route": _names(route_ids, route),
+            "vehicle": _names(list(rep.vehicles), vehicle),
             "reason": pd.array(reason, dtype="str"),
             "tubes": tubes,
             "stops": stops,
-            "lab": pd.array(route_labs[route], dtype="str"),
+            "lab": _names(route_labs, route),
             "depart_h": depart / H,
             "back_h": back / H,
         }
@@ -258,7 +264,7 @@ def stop_table(rep: Replication) -> pd.DataFrame:
         {
             "replication": np.full(len(trip), rep.replication, dtype=np.int64),
             "trip": trip,
-            "point": pd.array(_ids(rep.scenario.points)[point], dtype="str"),
+            "point": _names(_ids(rep.scenario.points), point),
             "tubes": tubes,
             "arrive_h": arrive / H,
             "depart_h": depart / H,
@@ -279,8 +285,8 @@ def bag_table(rep: Replication) -> pd.DataFrame:
         {
             "replication": np.full(len(bag), rep.replication, dtype=np.int64),
             "bag": bag,
-            "lab": pd.array(_ids(sc.labs)[lab], dtype="str"),
-            "point": pd.array(_ids(sc.points)[point], dtype="str"),
+            "lab": _names(_ids(sc.labs), lab),
+            "point": _names(_ids(sc.points), point),
             "staff": staff,
             "tubes": hi - lo,
             "delivered_h": delivered / H,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 STEP_H = 0.25
 
@@ -28,7 +29,7 @@ def _cells(times_h: np.ndarray, steps: int, scratch: np.ndarray | None = None) -
     """
     cell = np.divide(times_h, STEP_H, out=scratch)
     np.ceil(cell, out=cell)
-    np.copyto(cell, steps, where=~(cell < steps))
+    np.fmin(cell, steps, out=cell)  # fmin takes ``steps`` over NaN too
     return cell.astype(np.int64)
 
 
@@ -50,7 +51,8 @@ def _running_by_group(cells: np.ndarray, group: np.ndarray, groups: int, steps: 
 
 def _group_offsets(codes: np.ndarray, groups: int, steps: int) -> np.ndarray:
     """Each row's group (codes; -1 goes to the last group) as an offset into group x cell counts."""
-    row = np.where(codes >= 0, codes, groups - 1).astype(np.int64)
+    row = codes.astype(np.int64)
+    row[row < 0] = groups - 1
     row *= steps + 1
     return row
 
@@ -63,24 +65,32 @@ class _Series:
         self.values: list[np.ndarray] = []
         self.kinds: list[tuple[str, int]] = []
         self.metrics: list[tuple[str, int]] = []
-        self.entities: list[np.ndarray] = []
+        self.names: list[str] = []  # entity names; each row holds a code into them
+        self.codes: list[np.ndarray] = []
 
     def add(
+        self, kind: str, entity: str, metric: str, times: np.ndarray, values: np.ndarray
+    ) -> None:
+        """A series of one entity."""
+        self.add_coded(kind, [entity], np.zeros(len(values), dtype=np.int64), metric, times, values)
+
+    def add_coded(
         self,
         kind: str,
-        entity: str | np.ndarray,
+        names: list[str],
+        codes: np.ndarray,
         metric: str,
         times: np.ndarray,
         values: np.ndarray,
     ) -> None:
+        """Series of several entities: row i is of entity ``names[codes[i]]``."""
         n = len(values)
         self.times.append(times)
         self.values.append(values)
         self.kinds.append((kind, n))
         self.metrics.append((metric, n))
-        self.entities.append(
-            np.full(n, entity, dtype=object) if isinstance(entity, str) else entity
-        )
+        self.codes.append(codes.astype(np.int64) + len(self.names))
+        self.names.extend(names)
 
     def frame(self, replication: int) -> pd.DataFrame:
         time_h = np.concatenate(self.times)
@@ -89,7 +99,11 @@ class _Series:
                 "replication": np.full(len(time_h), replication, dtype=np.int64),
                 "time_h": time_h,
                 "kind": _labels(self.kinds),
-                "entity": pd.array(np.concatenate(self.entities), dtype="str"),
+                # names taken by code in Arrow: no Python string per row
+                "entity": pd.array(
+                    pa.array(self.names, pa.large_string()).take(np.concatenate(self.codes)),
+                    dtype="str",
+                ),
                 "metric": _labels(self.metrics),
                 "value": np.concatenate(self.values),
             },
@@ -135,9 +149,11 @@ def build_timeline(
     out.add("district", "all", "residents reported", grid, _running(reported, steps, residents))
 
     if len(point_queues):
-        out.add(
+        codes, names = pd.factorize(point_queues["point"])
+        out.add_coded(
             "point",
-            point_queues["point"].to_numpy(dtype=object),
+            [str(name) for name in names],
+            codes,
             "people in line",
             point_queues["time"].to_numpy() / 3600,
             point_queues["queue"].to_numpy(dtype=float),
