@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from numba import njit
 
 from ..random import Streams
@@ -64,9 +63,8 @@ class ZoneIndex:
         zones = scenario.demand.zones
         self._scenario = scenario
         n_points = len(scenario.points)
-        codes = pd.Index([p.id for p in scenario.points]).get_indexer(zones.point)
-        if (codes < 0).any():
-            raise KeyError(f"zone sends residents to unknown point {zones.point[codes < 0][0]!r}")
+        position = {p.id: i for i, p in enumerate(scenario.points)}
+        codes = np.fromiter(map(position.__getitem__, zones.point), np.int64, len(zones))
         order = np.argsort(codes, kind="stable")
         self._bounds = np.searchsorted(codes[order], np.arange(n_points + 1))
         self._order = order
