@@ -25,23 +25,30 @@ give the same numbers (tests/test_reproducibility.py checks it).
 from __future__ import annotations
 
 import hashlib
+import struct
 from typing import Any
 
 import numpy as np
 from numpy.random.bit_generator import ISeedSequence
 
 _MASK = (1 << 128) - 1
+_WORDS = struct.Struct("<4Q")
 # the 128-bit multiplier of numpy's PCG64 (PCG_DEFAULT_MULTIPLIER_128 in pcg64.h)
 _PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645
 
 
-def _digest(seed: int, replication: int, name: str) -> bytes:
+def _prefix(seed: int, replication: int) -> Any:
+    """BLAKE2b having read ``"<seed>\0<replication>\0"``; copies of it hash the names."""
     if seed < 0 or replication < 0:
         raise ValueError("seed and replication must be non-negative")
     # decimal digits never contain NUL, so the encoding is unambiguous
-    return hashlib.blake2b(
-        b"%d\0%d\0%s" % (seed, replication, name.encode("utf-8")), digest_size=32
-    ).digest()
+    return hashlib.blake2b(b"%d\0%d\0" % (seed, replication), digest_size=32)
+
+
+def _digest(prefix: Any, name: str) -> bytes:
+    h = prefix.copy()
+    h.update(name.encode("utf-8"))
+    return h.digest()
 
 
 class _Digest(ISeedSequence):
@@ -61,7 +68,7 @@ class _Digest(ISeedSequence):
 def _start_state(digest: bytes) -> dict[str, Any]:
     """The PCG64 state numpy sets up from the digest's words (see pcg64_set_seed):
     inc = (stream << 1) | 1, then state = ((inc + initial) * MULT + inc) mod 2**128."""
-    w = [int.from_bytes(digest[k : k + 8], "little") for k in range(0, 32, 8)]
+    w = _WORDS.unpack(digest)
     initial = (w[0] << 64) | w[1]
     inc = ((((w[2] << 64) | w[3]) << 1) | 1) & _MASK
     state = (((inc + initial) & _MASK) * _PCG_MULT + inc) & _MASK
@@ -75,9 +82,7 @@ def _start_state(digest: bytes) -> dict[str, Any]:
 
 def stream(seed: int, replication: int, name: str) -> np.random.Generator:
     """The generator for quantity ``name`` in replication ``replication`` of ``seed``."""
-    seed_material = _Digest(_digest(seed, replication, name))
-    # numpy documents any ISeedSequence as a valid seed; its type stubs name only SeedSequence
-    return np.random.Generator(np.random.PCG64(seed_material))  # type: ignore[arg-type]
+    return Streams(seed, replication)[name]
 
 
 class Streams:
@@ -89,17 +94,18 @@ class Streams:
     """
 
     def __init__(self, seed: int, replication: int) -> None:
-        if seed < 0 or replication < 0:
-            raise ValueError("seed and replication must be non-negative")
         self.seed = int(seed)
         self.replication = int(replication)
+        self._prefix = _prefix(self.seed, self.replication)
 
     def __getitem__(self, name: str) -> np.random.Generator:
-        return stream(self.seed, self.replication, name)
+        seed_material = _Digest(_digest(self._prefix, name))
+        # numpy documents any ISeedSequence as a valid seed; its type stubs name only SeedSequence
+        return np.random.Generator(np.random.PCG64(seed_material))  # type: ignore[arg-type]
 
     def seek(self, rng: np.random.Generator, name: str) -> np.random.Generator:
         """Reposition ``rng`` (a PCG64 generator) at the start of stream ``name``; returns it."""
-        rng.bit_generator.state = _start_state(_digest(self.seed, self.replication, name))
+        rng.bit_generator.state = _start_state(_digest(self._prefix, name))
         return rng
 
     def __repr__(self) -> str:

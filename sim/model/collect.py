@@ -16,6 +16,14 @@ rules, which the per-resident SimPy reference model in the tests follows too:
 * Closing: residents who arrived before closing are all served. Afterwards each
   station with a part-filled tube takes any breaks still due before closing,
   then seals the tube at max(its free time, closing).
+
+A round is run by :func:`collect_round`: points are drawn one after the other
+and, every ~130,000 residents, the run of points drawn so far goes through
+:func:`_collect_points`, one compiled call that serves each point
+(:func:`serve_point`, the rules above), orders its tubes and computes its
+statistics. Calling the kernel per point cost ~30 us of dispatch and Python per
+point (3,800 points in a 10 M city); drawing a run just before it is served
+keeps the draws in cache and lets their memory be reused.
 """
 
 from __future__ import annotations
@@ -282,7 +290,7 @@ def point_statistics(
     for i in range(n):
         a = arrivals[i]
         while True:
-            advance = (
+            advance = int(
                 np.int64(padded[started] <= a)
                 + np.int64(padded[started + 1] <= a)
                 + np.int64(padded[started + 2] <= a)
