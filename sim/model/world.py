@@ -3,8 +3,9 @@
 Pure: the outcome depends only on the scenario, the seed and the replication
 number (through named streams), so replications can be mapped over processes or
 a cluster and give identical numbers. Collection is computed point by point
-without SimPy (see :mod:`sim.model.collect`); transport and labs run in one
-SimPy environment fed with the sealed tubes.
+without SimPy (see :mod:`sim.model.collect`); transport runs in SimPy fed with
+the sealed tubes, and labs, which feed nothing back, are computed from the
+deliveries after the run (see :mod:`sim.model.lab`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..random import Streams
 from ..scenario.schema import Route, Scenario
 from .collect import STAT_FIELDS, Collection, collect_round
 from .geo import routes_for
-from .lab import build_lab
+from .lab import Labs
 from .ledger import Ledger
 from .transport import PointStock, build_transport
 
@@ -80,10 +81,7 @@ def run_replication(
     )
 
     env = simpy.Environment()
-    labs = {
-        lab.id: build_lab(env, k, lab, start, ledger, streams)
-        for k, lab in enumerate(scenario.labs)
-    }
+    labs = Labs(env, scenario.labs, start, ledger, streams)  # record deliveries while SimPy runs
     stocks = {
         p.id: PointStock(i, p.id, points.tubes_sealed(i), int(offsets[i]), p.tubes_per_bag)
         for i, p in enumerate(scenario.points)
@@ -94,6 +92,7 @@ def run_replication(
     )
     with _collector_paused():
         env.run(until=horizon)
+        labs.finish(horizon)  # labs feed nothing back: computed after the run (sim.model.lab)
     t_sim = time.perf_counter()
 
     residents = None
