@@ -24,7 +24,7 @@ from .conftest import SCENARIOS
 STEP = 900.0
 
 
-def _scenario() -> sim.Scenario:
+def _scenario(tube_change: object = None) -> sim.Scenario:
     """Tiny made random, with breaks, a zone window of its own and a point that opens late."""
     base = sim.load_scenario(SCENARIOS / "tiny.yaml")
     zones = ZoneTable.from_records(
@@ -42,7 +42,8 @@ def _scenario() -> sim.Scenario:
             "demand.arrivals.spacing": "random",
             "demand.arrivals.profile": "front-loaded",
             "point_defaults.service": {"dist": "lognormal", "mean": "12s", "sd": "5s"},
-            "point_defaults.tube_change": {"dist": "lognormal", "mean": "30s", "sd": "6s"},
+            "point_defaults.tube_change": tube_change
+            or {"dist": "lognormal", "mean": "30s", "sd": "6s"},
             "point_defaults.relief": {"every": "15min", "for": "3min", "stagger": True},
             "points.A.stations": 3,
             "points.B.stations": 2,
@@ -55,11 +56,12 @@ def _scenario() -> sim.Scenario:
 
 @pytest.mark.parametrize("chunk", [1, 1 << 17])  # a kernel call per point, or one for all
 @pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize("tube_change", [None, "35s"])  # drawn, or fixed (filled in the kernel)
 def test_collect_round_is_collect_point_by_point(
-    monkeypatch: pytest.MonkeyPatch, chunk: int, keep: bool
+    monkeypatch: pytest.MonkeyPatch, chunk: int, keep: bool, tube_change: str | None
 ) -> None:
     monkeypatch.setattr(collect_module, "CHUNK_RESIDENTS", chunk)
-    scenario = _scenario()
+    scenario = _scenario(tube_change)
     streams = Streams(5, 2)
     horizon = scenario.round.horizon
     swabbed = np.zeros(int(np.ceil(horizon / STEP)) + 2, np.int64)

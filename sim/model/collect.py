@@ -373,6 +373,7 @@ def _collect_points(
     pool: np.ndarray,
     tube_change: np.ndarray,
     change_bounds: np.ndarray,
+    fixed_change: np.ndarray,
     relief_every: np.ndarray,
     relief_stagger: np.ndarray,
     relief_for: np.ndarray,
@@ -401,7 +402,8 @@ def _collect_points(
 
     Point p's residents are rows ``bounds[p]:bounds[p + 1]``; its tube-change times
     are ``tube_change[change_bounds[p]:change_bounds[p + 1]]`` (stations x tubes per
-    station, row-major); ``relief_every[p] == 0`` means no breaks. Returns the
+    station, row-major), or none when it is the constant ``fixed_change[p]``;
+    ``relief_every[p] == 0`` means no breaks. Returns the
     tubes of all the points (point by point, each ordered by seal time, ties by
     opening order) and how many each point has; one row of STAT_FIELDS per point;
     the queue series of all points and their lengths; and, only when
@@ -431,8 +433,11 @@ def _collect_points(
     for p in range(n_points):
         lo, hi = bounds[p], bounds[p + 1]
         c = stations[p]
-        changes = tube_change[change_bounds[p] : change_bounds[p + 1]]
-        changes = changes.reshape((c, changes.size // c))
+        if change_bounds[p + 1] > change_bounds[p]:
+            drawn = tube_change[change_bounds[p] : change_bounds[p + 1]]
+            changes = drawn.reshape((c, drawn.size // c))
+        else:  # the size draw_point_demand gives
+            changes = np.full((c, (hi - lo) // pool[p] + 2), fixed_change[p])
         if relief_every[p] > 0:
             breaks = break_times(c, open_t[p], close_t[p], relief_every[p], relief_stagger[p])
         else:
@@ -562,6 +567,7 @@ def collect_round(
     every = np.array([p.relief.every if p.relief else 0.0 for p in points], dtype=np.float64)
     stagger = np.array([bool(p.relief and p.relief.stagger) for p in points], dtype=np.bool_)
     relief_for = np.array([p.relief.for_ if p.relief else 0.0 for p in points], dtype=np.float64)
+    fixed_change = np.array([p.tube_change.mean for p in points], dtype=np.float64)
     residents = np.zeros(n_points, np.int64)
     first_arrival = np.full(n_points, np.nan)
     last_arrival = np.full(n_points, np.nan)
@@ -578,7 +584,7 @@ def collect_round(
     for i, point in enumerate(points):
         demand = draw_point_demand(
             scenario, point, index.rows(i), streams, keep_residents,
-            groups=index.groups(i), shares=shares, rng=rng,
+            groups=index.groups(i), shares=shares, rng=rng, fill_fixed=False,
         )  # fmt: skip
         n = demand.arrivals.size
         residents[i] = n
@@ -598,9 +604,9 @@ def collect_round(
         s = _concat(service, np.float64)
         out = _collect_points(
             a, s, _bounds(arrivals), stations[run], open_t[run], close_t[run], pool[run],
-            _concat(changes, np.float64), _bounds(changes), every[run], stagger[run],
-            relief_for[run], float(step), float(scenario.round.horizon), swabbed_by_step,
-            keep_residents, tube_base,
+            _concat(changes, np.float64), _bounds(changes), fixed_change[run],
+            every[run], stagger[run], relief_for[run],
+            float(step), float(scenario.round.horizon), swabbed_by_step, keep_residents, tube_base,
         )  # fmt: skip
         parts.append(out[:10])
         tube_base += out[0].size

@@ -125,13 +125,16 @@ def draw_point_demand(
     groups: tuple[ArrivalGroup, ...] | None = None,
     shares: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
+    fill_fixed: bool = True,
 ) -> PointDemand:
     """Draw arrivals, service and tube-change times for one point.
 
     ``groups`` (from :meth:`ZoneIndex.groups`) and ``shares`` (the profile's) may be
     passed to skip working them out again for every point, and ``rng`` (a PCG64
     generator) to be repositioned on each of the point's streams in turn instead
-    of building one generator per stream; the draws are the same.
+    of building one generator per stream; the draws are the same. With
+    ``fill_fixed=False`` a fixed tube change comes back as a (stations, 0) array,
+    for a caller that fills in the constant itself.
     """
 
     def at(name: str) -> np.random.Generator:
@@ -185,7 +188,8 @@ def draw_point_demand(
     service = point.service.sample(at(f"service/{point.id}"), n)
     per_station = n // point.pool + 2
     if point.tube_change.is_fixed:  # no draws, so no stream to set up
-        tube_change = np.full((point.stations, per_station), point.tube_change.mean)
+        columns = per_station if fill_fixed else 0
+        tube_change = np.full((point.stations, columns), point.tube_change.mean)
     else:
         tube_change = point.tube_change.sample(
             at(f"tube_change/{point.id}"), point.stations * per_station
