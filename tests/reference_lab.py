@@ -171,7 +171,7 @@ class LabService:
             self._open_loading()
 
     # -- receiving ---------------------------------------------------------------
-    def deliver(self, bags: list[Bag]) -> None:
+    def deliver(self, bags: list[Bag], scheduled: float = 0.0) -> None:
         ledger = self.ledger
         now = self.env.now
         for lo, hi, point in bags:

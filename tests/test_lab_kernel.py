@@ -74,7 +74,7 @@ def run_lab_model(
     def vehicle(d: Delivery) -> Generator[simpy.Event, Any, None]:
         yield env.timeout(d.scheduled)
         yield env.timeout(d.time - d.scheduled)
-        model_labs[d.lab].deliver(list(d.bags))
+        model_labs[d.lab].deliver(list(d.bags), d.scheduled)
 
     for d in deliveries:
         env.process(vehicle(d))
@@ -250,11 +250,22 @@ def test_delivery_at_the_instant_of_a_lab_event(leg: float, second_plate: int) -
     assert fast.plates[1].tubes == second_plate
 
 
+def _deliver_as_if_scheduled_at(wrong: float) -> Callable[..., None]:
+    """``Labs.deliver`` told a wrong scheduling instant (-inf: before every lab event due
+    at the same instant; inf: after all of them)."""
+    right = Labs.deliver
+
+    def deliver(self: Labs, lab: int, bags: list[Any], scheduled: float) -> None:
+        right(self, lab, bags, wrong)
+
+    return deliver
+
+
 def test_a_wrong_tie_rule_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ordering deliveries before (or after) every lab event due at the same instant, instead
     of by when they were scheduled, gives different plates on some random cases."""
     for wrong in (-np.inf, np.inf):
-        monkeypatch.setattr(lab_module, "_scheduled_at", lambda env, w=wrong: w)
+        monkeypatch.setattr(Labs, "deliver", _deliver_as_if_scheduled_at(wrong))
         failures = 0
         for seed in range(120):
             fast, ref = _both(random_case(seed), seed)

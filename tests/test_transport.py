@@ -48,7 +48,7 @@ def _run(
     RouteService(
         env, 0, Route(id="R", points=tuple(sealed), lab="L", vehicles=vehicles), stocks,
         [Vehicle(k, f"R/v{k + 1}", fixed) for k in range(vehicles)],
-        lambda bags: None, _Travel(times), Buffered(lambda r, n: np.zeros(n), None, 60.0), pickups, [], ledger,
+        lambda bags, scheduled: None, _Travel(times), Buffered(lambda r, n: np.zeros(n), None, 60.0), pickups, [], ledger,
     )  # fmt: skip
     env.run(until=100_000)
     return ledger

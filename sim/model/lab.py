@@ -37,9 +37,9 @@ streams):
 * simultaneous events are processed in the order SimPy would: by the time they
   were scheduled, then in scheduling order (SimPy's event counter). A delivery
   comes after the lab events due at the same instant that were scheduled before
-  the vehicle's last leg was, and before those scheduled later (a delivery whose
-  scheduling instant is unknown, or equal to a lab event's, counts as scheduled
-  last);
+  the vehicle's last leg was, and before those scheduled later (transport passes
+  that instant with the bags; a lab event scheduled at the same instant counts as
+  scheduled first);
 * the horizon: events due at or after it never happen; a run that started
   before it keeps its start stamp and has no end.
 """
@@ -471,19 +471,6 @@ def stage_durations(dist: DurationDist, streams: Streams, name: str, n: int) -> 
     return np.asarray(dist.sample(streams[name], n), dtype=np.float64)
 
 
-def _scheduled_at(env: simpy.Environment) -> float:
-    """When SimPy scheduled the event being processed now.
-
-    A delivery is made by a vehicle's process resumed by the timeout of its last
-    leg; SimPy orders it among simultaneous lab events by when that timeout was
-    scheduled (now less its delay). Without a process or a delay (a callback),
-    ``now``: the delivery then counts as scheduled after every lab event due now.
-    """
-    process = env.active_process
-    delay = getattr(process.target, "_delay", None) if process is not None else None
-    return float(env.now - delay) if isinstance(delay, int | float) else float(env.now)
-
-
 class LabInbox:
     """Where vehicles hand one lab its bags (``deliver``), during the SimPy run."""
 
@@ -491,8 +478,8 @@ class LabInbox:
         self.labs = labs
         self.index = index
 
-    def deliver(self, bags: list[Bag]) -> None:
-        self.labs.deliver(self.index, bags)
+    def deliver(self, bags: list[Bag], scheduled: float) -> None:
+        self.labs.deliver(self.index, bags, scheduled)
 
 
 class Labs(Mapping[str, LabInbox]):
@@ -529,17 +516,19 @@ class Labs(Mapping[str, LabInbox]):
     def __len__(self) -> int:
         return len(self.inboxes)
 
-    def deliver(self, lab: int, bags: list[Bag]) -> None:
+    def deliver(self, lab: int, bags: list[Bag], scheduled: float) -> None:
         """Record a delivery of ``bags`` to lab number ``lab`` now.
 
-        Only what arrived, when, and when SimPy scheduled the delivery: the bag rows
+        ``scheduled`` is when the event that brings them (the vehicle's last leg) was
+        scheduled: among lab events due at the same instant, SimPy takes those
+        scheduled earlier first. Only what arrived, when, and that instant: the bag rows
         (ids in delivery order) are written by :meth:`finish`, with their receipts.
         """
         env = self.env
         self._call_lab.append(lab)
         self._call_bags.append(tuple(bags))
         self._call_time.append(float(env.now))
-        self._call_scheduled.append(_scheduled_at(env))
+        self._call_scheduled.append(float(scheduled))
 
     def finish(self, horizon: float) -> None:
         """Run every lab on its deliveries up to ``horizon`` and fill the ledger."""

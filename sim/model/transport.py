@@ -36,7 +36,9 @@ from .geo import great_circle_m, great_circle_matrix
 from .ledger import Ledger
 
 Bag = tuple[int, int, int]  # tube range lo:hi and the point it came from
-Deliver = Callable[[list[Bag]], None]
+# the bags, and when the vehicle set out on its last leg: SimPy takes events due at the
+# same instant in the order they were scheduled, and the labs replay that order
+Deliver = Callable[[list[Bag], float], None]
 
 
 class PointStock:
@@ -275,6 +277,7 @@ class RouteService:
             if self.idle:  # an idle vehicle may now be needed for this point (threshold, sweep)
                 self._decide()
         leg = legs[here][0]
+        last_leg_from = env.now
         yield env.timeout(leg * noise() if leg > 0 else leg)
         tubes = sum(hi - lo for lo, hi, _ in bags)
         for lo, hi, _ in bags:
@@ -290,7 +293,7 @@ class RouteService:
             stops,
         )
         if bags:
-            self.deliver(bags)
+            self.deliver(bags, last_leg_from)
         self.idle.append(vehicle)
         self._decide()
 
