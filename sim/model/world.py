@@ -10,9 +10,6 @@ deliveries after the run (see :mod:`sim.model.lab`).
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,6 +17,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from ..gc_pause import collector_paused
 from ..random import Streams
 from ..scenario.schema import Route, Scenario
 from .collect import STAT_FIELDS, Collection, collect_round
@@ -53,6 +51,11 @@ def run_replication(
     scenario: Scenario, replication: int = 0, seed: int | None = None, detail: Detail = "tubes"
 ) -> Replication:
     """Simulate one replication of the round."""
+    with collector_paused():
+        return _run(scenario, replication, seed, detail)
+
+
+def _run(scenario: Scenario, replication: int, seed: int | None, detail: Detail) -> Replication:
     import time
 
     clock = time.perf_counter()
@@ -90,9 +93,8 @@ def run_replication(
     vehicles = build_transport(
         env, scenario, routes, stocks, {k: lab.deliver for k, lab in labs.items()}, streams, ledger
     )
-    with _collector_paused():
-        env.run(until=horizon)
-        labs.finish(horizon)  # labs feed nothing back: computed after the run (sim.model.lab)
+    env.run(until=horizon)
+    labs.finish(horizon)  # labs feed nothing back: computed after the run (sim.model.lab)
     t_sim = time.perf_counter()
 
     residents = None
@@ -140,23 +142,6 @@ def run_replication(
             "events": float(next(env._eid)) if hasattr(env, "_eid") else float("nan"),
         },
     )
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while SimPy runs.
-
-    The run allocates many small objects (events, records) and creates no
-    reference cycles that matter; with a large heap (a city's zone ids) each
-    automatic collection rescans it, which more than doubled the run time.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:

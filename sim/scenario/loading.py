@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 from pydantic import Field, ValidationError
 
+from ..gc_pause import collector_paused
 from .schema import Count, Frozen, Misplaced, Point, Scenario, WindowField
 from .zones import ZoneProblem, ZoneTable
 
@@ -84,9 +85,13 @@ def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
     ``overrides`` are ``"dotted.path=value"`` strings (the CLI's ``--set``),
     applied to the validated scenario; see :func:`sim.scenario.overrides.apply_changes`.
     """
+    with collector_paused():
+        return _load(Path(path), overrides)
+
+
+def _load(path: Path, overrides: Iterable[str]) -> Scenario:
     from .overrides import parse_assignment
 
-    path = Path(path)
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
