@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..gc_pause import collector_paused
 from ..model.world import Replication
 from ..scenario.schema import Scenario
 from .kpis import resource_use, summarise
@@ -103,6 +104,11 @@ def kpis_only(rep: Replication) -> ReplicationResult:
 
 def tabulate(rep: Replication) -> ReplicationResult:
     """Turn one replication's records into tables and KPIs (done once, here)."""
+    with collector_paused():  # see sim.gc_pause: no cycles worth collecting are made here
+        return _tabulate(rep)
+
+
+def _tabulate(rep: Replication) -> ReplicationResult:
     tubes, plates, points, trips, bags, use = _core(rep)
     kpis = _kpis(rep, tubes, plates, points, trips, bags, use)
     labs = use.copy()
