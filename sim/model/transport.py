@@ -167,6 +167,7 @@ class RouteService:
         self.route = route
         self.stocks = list(stocks)
         self.idle = list(vehicles)
+        self.vehicles = len(vehicles)
         self.deliver = deliver
         # leg times: place 0 is the lab, place i + 1 the route's i-th point
         self.legs = travel.between([route.lab, *(stock.key for stock in self.stocks)])
@@ -257,15 +258,25 @@ class RouteService:
         here = 0  # the lab
         bags: list[Bag] = []
         stops = 0
+        alone = self.vehicles == 1
         for stock in plan:
             there = self.place[id(stock)]
             leg = legs[here][there]
-            yield env.timeout(leg * noise() if leg > 0 else leg)
+            drive = leg * noise() if leg > 0 else leg
             here = there
-            n = stock.held(env.now)
-            if n > 0:
+            if alone:
+                # nobody else takes from this point before we arrive, so what we will find
+                # is known now: drive and hand over in one event (same times, same draws)
+                arrive = env.now + drive
+                n = stock.held(arrive)
+                yield env.timeout(drive + self.handover() if n > 0 else drive)
+            else:
+                yield env.timeout(drive)
                 arrive = env.now
-                yield env.timeout(self.handover())
+                n = stock.held(arrive)
+                if n > 0:
+                    yield env.timeout(self.handover())
+            if n > 0:
                 taken = stock.take(n)
                 lo, hi = taken[0][0], taken[-1][1]
                 ledger.tube_picked_up[lo:hi] = env.now
