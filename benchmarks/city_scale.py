@@ -4,9 +4,10 @@
     .venv/bin/python benchmarks/city_scale.py --sizes 25000000   # one size
 
 For each size a synthetic city is generated (``natsim generate``, not timed) and
-run once in a fresh Python process, timed stage by stage: load (YAML, CSVs,
-validation), simulate, summarise (tables and KPIs) and write (the run folder
-without figures). Peak RSS is that process's. The reference is the plain
+run in fresh Python processes pinned to one core (one untimed warm-up, then
+``--repeats`` timed runs; the median run is reported), timed stage by stage:
+load (YAML, CSVs, validation), simulate, summarise (tables and KPIs) and write
+(the run folder without figures). Peak RSS is that process's. The reference is the plain
 per-resident SimPy model of tests/reference_point.py, run on the same draws of
 the city's points (every point up to ``--reference-residents``; beyond that a
 whole-point sample, as its cost per resident does not depend on city size).
@@ -28,7 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, time
+# one core: every thread the libraries start (numba, pyarrow, BLAS) shares it
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 t0 = time.perf_counter()
 import sim
 from sim.model.world import run_replication
@@ -166,6 +169,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
     parser.add_argument("--reference-residents", type=int, default=300_000)
     parser.add_argument("--keep", type=Path, help="keep generated cities and runs here")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per size (median kept)")
     args = parser.parse_args()
     from sim.generate import generate_city
 
@@ -179,16 +183,21 @@ def main() -> None:
     bare = None
     for n in args.sizes:
         path = generate_city(n, seed=1).write(work / f"city-{n}.yaml")
-        result = run_child(path, work / f"run-{n}")
-        end_to_end = (
-            result["load_s"] + result["simulate_s"] + result["summarise_s"] + result["write_s"]
-        )
+        run_child(path, work / f"warm-{n}")  # compiles or loads the numba caches; not timed
+        runs = [run_child(path, work / f"run-{n}-{k}") for k in range(args.repeats)]
+        totals = [r["load_s"] + r["simulate_s"] + r["summarise_s"] + r["write_s"] for r in runs]
+        end_to_end = statistics.median(totals)
+        result = runs[totals.index(sorted(totals)[(len(totals) - 1) // 2])]  # the median run
         if ref_rate is None or n <= args.reference_residents * 10:
             ref_rate, ref_events, ref_n = reference_rate(path, args.reference_residents)
             bare = bare_reference_rate(path, args.reference_residents)
-        rows.append((n, result, end_to_end, ref_rate, ref_events, ref_n, bare))
+        rows.append(
+            (n, result, end_to_end, ref_rate, ref_events, ref_n, bare, min(totals), max(totals))
+        )
         print(
-            f"  {n:,}: {result['residents'] / end_to_end:,.0f} residents/s end to end", flush=True
+            f"  {n:,}: {result['residents'] / end_to_end:,.0f} residents/s end to end "
+            f"(median of {len(totals)}: {', '.join(f'{t:.2f}' for t in totals)} s)",
+            flush=True,
         )
     print()
     print(
@@ -197,13 +206,22 @@ def main() -> None:
         "| bare SimPy residents/s | ratio |"
     )
     print("|" + "---|" * 14)
-    for n, r, total, rate, ev, ref_n, plain in rows:
+    for n, r, total, rate, ev, ref_n, plain, _, _ in rows:
         rps = r["residents"] / total
         print(
             f"| {n:,} | {r['residents']:,} | {r['load_s']:.2f} | {r['simulate_s']:.2f} | {r['summarise_s']:.2f} "
             f"| {r['write_s']:.2f} | {total:.2f} | {rps:,.0f} | {r['events'] / r['residents']:.4f} "
             f"| {r['peak_rss_mb']:,.0f} | {rate:,.0f} ({ev:.1f}, {ref_n:,}) | {rps / rate:.0f}x "
             f"| {plain:,.0f} | {rps / plain:.1f}x |"
+        )
+    print()
+    print(
+        "| population | fastest end to end s | slowest s | of simulate: collection s | transport and labs s |"
+    )
+    print("|" + "---|" * 5)
+    for n, r, _, _, _, _, _, fastest, slowest in rows:
+        print(
+            f"| {n:,} | {fastest:.2f} | {slowest:.2f} | {r['collect_s']:.2f} | {r['transport_lab_s']:.2f} |"
         )
 
 
