@@ -1,4 +1,5 @@
-"""Shared fixtures: scenario files written into a temporary folder, and the repo's scenarios."""
+"""Shared fixtures: scenario files written into a temporary folder, the repo's scenarios,
+and a random variant of the tiny round."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+import sim
+from sim.scenario.zones import ZoneTable
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -62,3 +66,35 @@ def write_scenario(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def random_tiny(tube_change: object = None) -> sim.Scenario:
+    """The tiny round made random: lognormal durations, random arrivals, relief breaks
+    (staggered at A, together at B), several stations, a zone window of its own and a
+    point that opens after people come. For tests comparing fast code with a reference."""
+    base = sim.load_scenario(SCENARIOS / "tiny.yaml")
+    zones = ZoneTable.from_records(
+        [
+            {"id": "Z1", "population": 900, "point": "A"},
+            {"id": "Z2", "population": 500, "point": "B"},
+            {"id": "Z3", "population": 300, "point": "B", "open": "07:00", "close": "07:30"},
+            {"id": "Z4", "population": 200, "point": "B"},
+        ]
+    )
+    return base.with_changes(
+        {
+            "demand.zones": zones,
+            "demand.participation": 0.9,
+            "demand.arrivals.spacing": "random",
+            "demand.arrivals.profile": "front-loaded",
+            "point_defaults.service": {"dist": "lognormal", "mean": "12s", "sd": "5s"},
+            "point_defaults.tube_change": tube_change
+            or {"dist": "lognormal", "mean": "30s", "sd": "6s"},
+            "point_defaults.relief": {"every": "15min", "for": "3min", "stagger": True},
+            "points.A.stations": 3,
+            "points.B.stations": 2,
+            "points.B.pool": 5,
+            "points.B.window": ["07:10", "08:00"],
+            "points.B.relief.stagger": False,
+        }
+    )

@@ -12,46 +12,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import sim
 from sim.model import collect as collect_module
 from sim.model.collect import STAT_FIELDS, collect, collect_round, point_statistics
 from sim.model.demand import ZoneIndex, _sorted_uniforms, break_schedule, draw_point_demand
 from sim.random import Streams, stream
-from sim.scenario.zones import ZoneTable
 
-from .conftest import SCENARIOS
+from .conftest import random_tiny
 
 STEP = 900.0
-
-
-def _scenario(tube_change: object = None) -> sim.Scenario:
-    """Tiny made random, with breaks, a zone window of its own and a point that opens late."""
-    base = sim.load_scenario(SCENARIOS / "tiny.yaml")
-    zones = ZoneTable.from_records(
-        [
-            {"id": "Z1", "population": 900, "point": "A"},
-            {"id": "Z2", "population": 500, "point": "B"},
-            {"id": "Z3", "population": 300, "point": "B", "open": "07:00", "close": "07:30"},
-            {"id": "Z4", "population": 200, "point": "B"},
-        ]
-    )
-    return base.with_changes(
-        {
-            "demand.zones": zones,
-            "demand.participation": 0.9,
-            "demand.arrivals.spacing": "random",
-            "demand.arrivals.profile": "front-loaded",
-            "point_defaults.service": {"dist": "lognormal", "mean": "12s", "sd": "5s"},
-            "point_defaults.tube_change": tube_change
-            or {"dist": "lognormal", "mean": "30s", "sd": "6s"},
-            "point_defaults.relief": {"every": "15min", "for": "3min", "stagger": True},
-            "points.A.stations": 3,
-            "points.B.stations": 2,
-            "points.B.pool": 5,
-            "points.B.window": ["07:10", "08:00"],
-            "points.B.relief.stagger": False,
-        }
-    )
 
 
 @pytest.mark.parametrize("chunk", [1, 1 << 17])  # a kernel call per point, or one for all
@@ -61,7 +29,7 @@ def test_collect_round_is_collect_point_by_point(
     monkeypatch: pytest.MonkeyPatch, chunk: int, keep: bool, tube_change: str | None
 ) -> None:
     monkeypatch.setattr(collect_module, "CHUNK_RESIDENTS", chunk)
-    scenario = _scenario(tube_change)
+    scenario = random_tiny(tube_change)
     streams = Streams(5, 2)
     horizon = scenario.round.horizon
     swabbed = np.zeros(int(np.ceil(horizon / STEP)) + 2, np.int64)
@@ -135,7 +103,7 @@ def test_p95_and_peak_queue_by_brute_force() -> None:
 
 def test_break_schedule_matches_the_rule() -> None:
     """Station j of c at open + j·every/c + m·every, m >= 1, only before closing."""
-    scenario = _scenario()
+    scenario = random_tiny()
     for point in scenario.points:
         assert point.relief is not None
         every = point.relief.every
@@ -170,7 +138,7 @@ def test_sorted_uniforms_are_uniform_within_their_slices() -> None:
 
 def test_point_totals_are_binomial_and_zone_splits_add_up() -> None:
     """Zone B1 and B2 share a window: one binomial for both, split hypergeometrically."""
-    scenario = _scenario()
+    scenario = random_tiny()
     index = ZoneIndex(scenario)
     point = scenario.points[1]
     groups = index.groups(1)

@@ -15,13 +15,11 @@ import itertools
 import numpy as np
 import pytest
 
-import sim
 from sim.model.collect import PointOutcome, collect
 from sim.model.demand import ZoneIndex, break_schedule, draw_point_demand
 from sim.random import Streams
-from sim.scenario.zones import ZoneTable
 
-from .conftest import SCENARIOS
+from .conftest import random_tiny
 from .reference_point import ReferenceOutcome, reference_point
 
 ATOL = 1e-9  # seconds
@@ -174,38 +172,9 @@ def test_reference_counts_simpy_events() -> None:
     assert 6 < ref.events_per_resident < 20
 
 
-def _scenario() -> sim.Scenario:
-    """The tiny round, made random: lognormal durations, random arrivals, relief breaks,
-    several stations, a second zone window and a point that opens after people come."""
-    base = sim.load_scenario(SCENARIOS / "tiny.yaml")
-    zones = ZoneTable.from_records(
-        [
-            {"id": "Z1", "population": 900, "point": "A"},
-            {"id": "Z2", "population": 500, "point": "B"},
-            {"id": "Z3", "population": 300, "point": "B", "open": "07:00", "close": "07:30"},
-        ]
-    )
-    return base.with_changes(
-        {
-            "demand.zones": zones,
-            "demand.participation": 0.9,
-            "demand.arrivals.spacing": "random",
-            "demand.arrivals.profile": "front-loaded",
-            "point_defaults.service": {"dist": "lognormal", "mean": "12s", "sd": "5s"},
-            "point_defaults.tube_change": {"dist": "lognormal", "mean": "30s", "sd": "6s"},
-            "point_defaults.relief": {"every": "15min", "for": "3min", "stagger": True},
-            "points.A.stations": 3,
-            "points.B.stations": 2,
-            "points.B.pool": 5,
-            "points.B.window": ["07:10", "08:00"],
-            "points.B.relief.stagger": False,
-        }
-    )
-
-
 @pytest.mark.parametrize("replication", [0, 1, 2])
 def test_scenario_points_match_reference(replication: int) -> None:
-    scenario = _scenario()
+    scenario = random_tiny()
     streams = Streams(11, replication)
     index = ZoneIndex(scenario)
     start = scenario.round.start

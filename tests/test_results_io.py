@@ -22,7 +22,7 @@ import pytest
 
 import sim
 from sim.results.io import write_parquet
-from sim.results.kpis import LAB_STAGES, busy_share, last_tubes, resource_use
+from sim.results.kpis import LAB_STAGES, STAGE_COLUMNS, busy_share, last_tubes, resource_use
 from sim.results.result import TABLES
 from sim.results.timeline import STEP_H, _cells, _group_offsets, _running, _running_by_group
 
@@ -201,12 +201,7 @@ def test_lab_use_equals_the_pandas_computation(seed: int) -> None:
 @pytest.mark.parametrize("stage", ["loading", "extraction", "pcr", "report"])
 def test_busy_share_equals_the_pandas_computation(stage: str) -> None:
     plates, _, _ = _lab_frames(3)
-    start_col, end_col = {
-        "loading": ("formed_h", "loaded_h"),
-        "extraction": ("extraction_start_h", "extraction_end_h"),
-        "pcr": ("pcr_start_h", "pcr_end_h"),
-        "report": ("report_start_h", "reported_h"),
-    }[stage]
+    start_col, end_col = STAGE_COLUMNS[stage]
     p = plates[plates["lab"] == "L2"]
     if stage == "extraction":
         p = p.drop_duplicates(["extraction_instrument", "extraction_start_h"])

@@ -37,6 +37,8 @@ from ..random import Streams
 from ..scenario.schema import Scenario
 from .demand import ZoneIndex, break_times, draw_point_demand
 
+Arrays = tuple[np.ndarray, ...]  # what a kernel returns: several arrays, by position
+
 
 @njit(cache=True)
 def _apply_due_breaks(
@@ -63,17 +65,7 @@ def serve_point(
     tube_change: np.ndarray,
     breaks: np.ndarray,
     break_length: float,
-) -> tuple[
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-]:
+) -> Arrays:
     """Swab start, station and tube of each resident; station, first swab, last swab end,
     seal time and size of each tube (tubes numbered in the order they were opened)."""
     n = arrivals.size
@@ -382,21 +374,7 @@ def _collect_points(
     swabbed_by_step: np.ndarray,
     keep_residents: bool,
     tube_base: int,
-) -> tuple[
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-]:
+) -> Arrays:
     """A run of points in one compiled call: :func:`serve_point`, tubes ordered by seal
     time and :func:`point_statistics`, point after point over concatenated arrays.
 

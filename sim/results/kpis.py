@@ -195,18 +195,22 @@ _PLATE_STEPS = (
 _BAG_STEPS = ("receive_start", "received")
 
 
+# the plate table's columns where each lab stage starts and ends work on a plate
+STAGE_COLUMNS = {
+    "loading": ("formed_h", "loaded_h"),
+    "extraction": ("extraction_start_h", "extraction_end_h"),
+    "pcr": ("pcr_start_h", "pcr_end_h"),
+    "report": ("report_start_h", "reported_h"),
+}
+
+
 def busy_share(
     plates: pd.DataFrame, lab: str, stage: str, units: int, t0: float, t1: float
 ) -> float:
     """Share of ``units`` busy in ``stage`` at ``lab`` between t0 and t1 (hours)."""
     if t1 <= t0 or not len(plates):
         return 0.0
-    start_col, end_col = {
-        "loading": ("formed_h", "loaded_h"),
-        "extraction": ("extraction_start_h", "extraction_end_h"),
-        "pcr": ("pcr_start_h", "pcr_end_h"),
-        "report": ("report_start_h", "reported_h"),
-    }[stage]
+    start_col, end_col = STAGE_COLUMNS[stage]
     rows = np.flatnonzero(_codes(plates["lab"], [lab]) == 0)
     start, end = _float(plates, start_col)[rows], _float(plates, end_col)[rows]
     if stage == "extraction":  # a run of several plates counts once
