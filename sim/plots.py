@@ -92,6 +92,14 @@ def _plain(text: object) -> str:
     return str(text).replace("$", r"\$")
 
 
+def _heading(name: object, what: str) -> str:
+    """ "<scenario name> — <what>" on one line, or on two when that is too wide for the axes
+    (a long scenario name would otherwise push the title past the figure's edge)."""
+    first = what.split("\n", 1)[0]
+    joint = " — " if len(str(name)) + len(first) <= 72 else "\n"
+    return f"{_plain(name)}{joint}{what}"
+
+
 def _tubes(n: int) -> str:
     return "tube" if n == 1 else "tubes"
 
@@ -245,7 +253,7 @@ def cumulative(result: Result, rep: int = 0) -> Figure:
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=9)
     residents = f"{k['residents_swabbed']:,} residents, {k['tubes']:,} tubes"
     ax.set_title(
-        f"{_plain(result.scenario.round.name)} — {residents}\n{verdict(k, start)}", fontsize=12
+        _heading(result.scenario.round.name, f"{residents}\n{verdict(k, start)}"), fontsize=12
     )
     return fig
 
@@ -334,8 +342,10 @@ def critical_path(result: Result, rep: int = 0) -> Figure:
     ax.legend(handles=handles, loc="lower left", frameon=True, fontsize=9, title="in total")
     end = "result" if finished else "the horizon"
     ax.set_title(
-        f"{_plain(result.scenario.round.name)} — where the last tubes spent their time\n"
-        f"{who}: {duration(total)} from first swab to {end}",
+        _heading(
+            result.scenario.round.name,
+            f"where the last tubes spent their time\n{who}: {duration(total)} from first swab to {end}",
+        ),
         fontsize=12,
     )
     return fig
@@ -389,7 +399,7 @@ def lab_backlog(result: Result, rep: int = 0) -> Figure:
         fontsize=9,
         title="lab (PCR instruments)",
     )
-    top.set_title(f"{_plain(sc.round.name)} — lab backlog (sampled every 15 min)", fontsize=12)
+    top.set_title(_heading(sc.round.name, "lab backlog (sampled every 15 min)"), fontsize=12)
     return fig
 
 
@@ -405,9 +415,12 @@ def point_queues(result: Result, rep: int = 0, top: int = 10) -> Figure:
     ax = fig.add_subplot()
     worst = points[points["peak_queue"] > 0].nlargest(top, "peak_queue")
     ax.set_title(
-        f"{_plain(sc.round.name)} — people in line at the {len(worst)} points with the longest peak queue"
-        if len(worst)
-        else f"{_plain(sc.round.name)} — people in line at the sampling points",
+        _heading(
+            sc.round.name,
+            f"people in line at the {len(worst)} points with the longest peak queue"
+            if len(worst)
+            else "people in line at the sampling points",
+        ),
         fontsize=12,
     )
     if not len(worst):
@@ -507,7 +520,7 @@ def utilisation(result: Result, rep: int = 0) -> Figure:
         frameon=False,
         fontsize=9,
     )
-    ax.set_title(f"{_plain(sc.round.name)} — lab utilisation by stage", fontsize=12)
+    ax.set_title(_heading(sc.round.name, "lab utilisation by stage"), fontsize=12)
     return fig
 
 
@@ -587,8 +600,10 @@ def completion_distribution(result: Result) -> Figure:
     unfinished = n - done.size
     note = f", {unfinished} unfinished at the horizon" if unfinished else ""
     ax.set_title(
-        f"{_plain(result.scenario.round.name)} — when the last result comes\n"
-        f"{n} replications, seed {result.seed}{note}",
+        _heading(
+            result.scenario.round.name,
+            f"when the last result comes\n{n} replications, seed {result.seed}{note}",
+        ),
         fontsize=12,
     )
     return fig
