@@ -114,18 +114,13 @@ class TravelTimes:
         lookup: looking legs up by name on every trip cost more than SimPy itself.
         Pairs without a matrix entry are computed together from the map.
         """
-        n = len(places)
-        out = np.zeros((n, n))
         coords = [self.where.get(p) for p in places]
-        if not self.matrix and all(c is not None for c in coords):
-            xy = np.array(coords, dtype=float)
-            out = great_circle_matrix(xy, xy) * self.factor
-            np.fill_diagonal(out, 0.0)
-        else:
-            for i, a in enumerate(places):
-                for j, b in enumerate(places):
-                    out[i, j] = self.base(a, b)
-        return [row.tolist() for row in out]
+        if self.matrix or any(c is None for c in coords):
+            return [[self.base(a, b) for b in places] for a in places]
+        xy = np.array(coords, dtype=float)
+        out = great_circle_matrix(xy, xy) * self.factor
+        np.fill_diagonal(out, 0.0)
+        return out.tolist()
 
 
 def pickup_schedule(pickups: Pickups, start: float, horizon: float) -> list[float]:
@@ -171,9 +166,7 @@ class RouteService:
         self.deliver = deliver
         # leg times: place 0 is the lab, place i + 1 the route's i-th point
         self.legs = travel.between([route.lab, *(stock.key for stock in self.stocks)])
-        self.place = {id(stock): i + 1 for i, stock in enumerate(self.stocks)}
         self.handover = handover
-        self.pickups = pickups
         self.schedule = list(schedule)
         self.when_tubes = pickups.when_tubes
         self.final_sweep = pickups.final_sweep
@@ -185,12 +178,11 @@ class RouteService:
         if self.schedule and self.schedule[0] <= now:
             return "schedule"
         n = self.when_tubes
-        sweep = self.final_sweep
         if n is not None:
             for s in self.stocks:
                 if not s.covered and s.held(now) >= n:
                     return "threshold"
-        if sweep:
+        if self.final_sweep:
             for s in self.stocks:
                 if not s.covered and s.done_at <= now and s.held(now) > 0:
                     return "sweep"
@@ -227,8 +219,9 @@ class RouteService:
         while reason is not None and self.idle:
             while self.schedule and self.schedule[0] <= now:
                 self.schedule.pop(0)
-            plan = [s for s in self.stocks if not s.finished(now)]
-            for s in plan:
+            # the points to visit, with their place in the leg table (0 is the lab)
+            plan = [(i + 1, s) for i, s in enumerate(self.stocks) if not s.finished(now)]
+            for _, s in plan:
                 s.covered = True
             env.process(self._trip(self.idle.pop(0), plan, reason))
             reason = self._reason(now)
@@ -244,7 +237,7 @@ class RouteService:
             self._decide()
 
     def _trip(
-        self, vehicle: Vehicle, plan: list[PointStock], reason: str
+        self, vehicle: Vehicle, plan: list[tuple[int, PointStock]], reason: str
     ) -> Generator[Any, Any, None]:
         env = self.env
         ledger = self.ledger
@@ -259,8 +252,7 @@ class RouteService:
         bags: list[Bag] = []
         stops = 0
         alone = self.vehicles == 1
-        for stock in plan:
-            there = self.place[id(stock)]
+        for there, stock in plan:
             leg = legs[here][there]
             drive = leg * noise() if leg > 0 else leg
             here = there
