@@ -9,17 +9,11 @@
 >>> sim.sweep(scenario, {"labs.henan-mobile-1.pcr.instruments": [30, 40, 46]}, reps=10).table
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("natsim")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0+unknown"
-
 from .api import run
 from .experiment import compare, plan, replicate, sweep
 from .results import Result, load_run
 from .scenario import Scenario, ScenarioError, load_scenario
+from .version import __version__
 
 __all__ = [
     "Result",

@@ -367,7 +367,13 @@ def sweep(
             progress=progress,
         )
         where = executor.description
-    result.save(folder, command=_command(), manifest={"executor": where}, figures=figures)
+    result.save(folder, command=_command(), manifest={"executor": where})
+    if figures:
+        from .plots import DPI
+        from .plots import sweep as sweep_figure
+
+        (folder / "figures").mkdir(exist_ok=True)
+        sweep_figure(result).savefig(folder / "figures" / "sweep.png", dpi=DPI)
     print_sweep(result, str(folder))
 
 

@@ -20,7 +20,7 @@ import itertools
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,9 @@ from .console import SEGMENT_LABELS, STAGE_LABELS
 from .results.kpis import LAB_STAGES, SEGMENTS, last_tubes
 from .results.result import ReplicationResult, Result
 from .units import format_clock
+
+if TYPE_CHECKING:
+    from .experiment.sweep import Sweep
 
 H = 3600.0
 DPI = 120
@@ -555,7 +558,7 @@ def completion_distribution(result: Result) -> Figure:
     with its Wilson 95 % interval. Replications unfinished at the horizon never
     reach the top of the curve.
     """
-    from .experiment.stats import wilson
+    from .stats import wilson
 
     kpis = result.kpis
     start = result.scenario.round.start
@@ -612,6 +615,11 @@ def completion_distribution(result: Result) -> Figure:
 def _p_colour(p: float) -> str:
     """Green from P(met) 0.9, amber from 0.5, red below (as the terminal colours it)."""
     return MET_COLOUR if p >= 0.9 else ("#a05a00" if p >= 0.5 else MISSED_COLOUR)
+
+
+def sweep(result: Sweep) -> Figure:
+    """A sweep's completion time and P(met) by variant (:func:`sweep_figure` of its table)."""
+    return sweep_figure(result.table, result.paths, result.targets_h, result.scenario.round.name)
 
 
 def sweep_figure(

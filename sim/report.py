@@ -363,7 +363,7 @@ def _vehicles_table(vehicles: pd.DataFrame) -> str:
 # -- the page ----------------------------------------------------------------------
 def render(result: Result, figures: Sequence[str], rep: int = 0) -> str:
     """The HTML of the report; ``figures`` are image paths relative to the page."""
-    from . import __version__
+    from .version import __version__
 
     p = part(result, rep)
     k = p.kpis

@@ -154,9 +154,7 @@ def test_unreachable_target_says_so() -> None:
 def test_default_batch_is_the_least_that_can_pass_the_lower_bound_rule() -> None:
     assert default_reps(0.9) == 35 and default_reps(0.95) == 73 and default_reps(0.8) == 16
     n = default_reps(0.9)
-    assert (
-        sim.experiment.stats.wilson(n, n)[0] >= 0.9 > sim.experiment.stats.wilson(n - 1, n - 1)[0]
-    )
+    assert sim.stats.wilson(n, n)[0] >= 0.9 > sim.stats.wilson(n - 1, n - 1)[0]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sim.experiment.stats import (
+from sim.stats import (
     betainc,
     describe,
     mean_interval,

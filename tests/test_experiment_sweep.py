@@ -10,6 +10,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import sim
+from sim import plots
 from sim.experiment import sweep
 from sim.experiment.sweep import grid
 from sim.scenario import ScenarioError
@@ -48,7 +49,7 @@ def test_completion_does_not_rise_with_lab_capacity_under_common_random_numbers(
     # paired differences from the first variant: exact here, since only the lab changed
     first = table["completion_h_mean"].iloc[0]
     np.testing.assert_allclose(table["completion_h_vs_first"], table["completion_h_mean"] - first)
-    assert isinstance(result.plot(), Figure)
+    assert isinstance(plots.sweep(result), Figure)
 
 
 def test_grid_of_two_paths_and_validation(lab_round: sim.Scenario) -> None:
@@ -62,7 +63,7 @@ def test_grid_of_two_paths_and_validation(lab_round: sim.Scenario) -> None:
     assert result.table[["labs.L.pcr.instruments", "point_defaults.stations"]].values.tolist() == [
         [2, 10], [2, 12], [3, 10], [3, 12],
     ]  # fmt: skip
-    assert isinstance(result.plot(), Figure)
+    assert isinstance(plots.sweep(result), Figure)
     with pytest.raises(ScenarioError, match=r"--vary.*labs\.nowhere"):
         sweep(lab_round, {"labs.nowhere.pcr.instruments": [1, 2]}, reps=1, workers=1)
     with pytest.raises(ScenarioError, match=r"--vary.*labs\[0\]\.pcr\.instruments"):

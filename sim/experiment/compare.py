@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..results.result import Result
-from .stats import LEVEL, mean_interval, newcombe, t_quantile
+from ..stats import LEVEL, mean_interval, newcombe, t_quantile
 
 STAGES = ("last_swab", "last_delivery", "last_pcr", "last_report")
 

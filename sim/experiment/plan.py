@@ -47,12 +47,11 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ..results.io import atomic_write, manifest_basics, write_scenario
-from ..results.result import to_json
+from ..results.io import atomic_write, manifest_basics, to_json, write_scenario
 from ..scenario import Scenario, ScenarioError, load_scenario
+from ..stats import LEVEL, normal_quantile, quantile, wilson
 from .executors import Executor
 from .replicate import Job, ProgressFn, Runner, _hours
-from .stats import LEVEL, normal_quantile, quantile, wilson
 from .variants import current, variant
 
 Rule = Literal["lower", "point"]

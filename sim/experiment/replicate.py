@@ -28,9 +28,9 @@ from typing import Any
 from ..model.world import Detail, run_replication
 from ..results.result import ReplicationResult, Result, kpis_only, tabulate
 from ..scenario import Scenario, load_scenario
+from ..stats import describe
 from ..units import parse_duration
 from .executors import Executor, make_executor
-from .stats import describe
 from .store import ReplicationStore, fingerprint, normalise
 
 #: progress callback: (replications done, replications wanted, what is running)

@@ -33,8 +33,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..results.io import atomic_write
-from ..results.result import ReplicationResult, to_json
+from ..results.io import atomic_write, to_json
+from ..results.result import ReplicationResult
 from ..scenario.schema import Scenario
 
 FOLDER = "replications"
@@ -43,7 +43,7 @@ FOLDER = "replications"
 @functools.cache
 def code_version() -> str:
     """The natsim version and a hash of every source file of the ``sim`` package."""
-    from .. import __version__
+    from ..version import __version__
 
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()

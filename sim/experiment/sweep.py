@@ -17,21 +17,18 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..results.io import atomic_write, manifest_basics, write_scenario
-from ..results.result import Result, to_json
+from ..results.io import atomic_write, manifest_basics, to_json, write_scenario
+from ..results.result import Result
 from ..scenario import Scenario, load_scenario
+from ..stats import LEVEL, mean_interval
 from .executors import Executor
 from .replicate import Job, ProgressFn, Runner
-from .stats import LEVEL, mean_interval
 from .variants import label, parse_vary, variant
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 
 @dataclass
@@ -96,12 +93,6 @@ class Sweep:
             frames.append(pd.concat([front, frame], axis=1))
         return pd.concat(frames, ignore_index=True)
 
-    def plot(self) -> Figure:
-        """Completion time and P(met) by variant (see :func:`sim.plots.sweep_figure`)."""
-        from ..plots import sweep_figure
-
-        return sweep_figure(self.table, self.paths, self.targets_h, self.scenario.round.name)
-
     def summary(self) -> dict[str, Any]:
         """What ``summary.json`` of a sweep folder holds: the settings and the table."""
         return {
@@ -121,10 +112,9 @@ class Sweep:
         folder: str | Path,
         command: str | None = None,
         manifest: dict[str, Any] | None = None,
-        figures: bool = True,
     ) -> Path:
         """Write ``sweep.parquet``/``.csv``, ``replications.parquet``, ``summary.json``,
-        the base scenario, ``manifest.json`` and ``figures/sweep.png``."""
+        the base scenario and ``manifest.json`` (the figure is drawn by :func:`sim.plots.sweep`)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.table.to_parquet(folder / "sweep.parquet", index=False)
@@ -141,10 +131,6 @@ class Sweep:
             **(manifest or {}),
         }
         atomic_write(folder / "manifest.json", to_json(info).encode())
-        if figures:
-            (folder / "figures").mkdir(exist_ok=True)
-            fig = self.plot()
-            fig.savefig(folder / "figures" / "sweep.png", dpi=120)
         return folder
 
 

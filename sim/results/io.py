@@ -40,7 +40,6 @@ import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
     from ..scenario.schema import Scenario
-    from .result import Result
 
 
 def default_folder(scenario_name: str, root: str | Path = "runs") -> Path:
@@ -142,9 +141,26 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     )
 
 
+def to_json(data: Any) -> str:
+    """JSON with NaN written as null and numpy scalars as numbers."""
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {str(k): clean(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [clean(v) for v in x]
+        if isinstance(x, np.generic):
+            x = x.item()
+        if isinstance(x, float) and not np.isfinite(x):
+            return None
+        return x
+
+    return json.dumps(clean(data), indent=2, ensure_ascii=False)
+
+
 def manifest_basics(command: str | None) -> dict[str, Any]:
     """What every manifest.json starts with: natsim version, command line, when, where."""
-    from .. import __version__
+    from ..version import __version__
 
     return {
         "natsim": __version__,
@@ -168,40 +184,6 @@ def write_scenario(scenario: Scenario, folder: Path) -> None:
         ).encode(),
     )
     write_parquet(scenario.demand.zones.to_frame(), folder / "zones.parquet")
-
-
-def write_run(
-    result: Result, folder: Path, command: str | None, extra: dict[str, Any] | None = None
-) -> Path:
-    """Write ``result`` into ``folder``; ``extra`` entries are added to the manifest.
-
-    Tables no replication kept (``sim.replicate`` keeps the full tables of the
-    first replication only) are not written; ``kpis.parquet`` always is.
-    """
-    from .result import TABLES, to_json
-
-    folder.mkdir(parents=True, exist_ok=True)
-    tables = folder / "tables"
-    tables.mkdir(exist_ok=True)
-    for name in TABLES:
-        if result.has_table(name):
-            write_parquet(result.table(name), tables / f"{name}.parquet")
-    residents = result.residents
-    if residents is not None:
-        write_parquet(residents, tables / "residents.parquet")
-    atomic_write(folder / "summary.json", to_json(result.summary()).encode())
-    scenario = result.scenario
-    write_scenario(scenario, folder)
-    manifest: dict[str, Any] = {
-        **manifest_basics(command),
-        "scenario": scenario.round.name,
-        "seed": result.seed,
-        "replications": result.replications,
-        "wall_s": [p.wall for p in result.parts],
-        **(extra or {}),
-    }
-    atomic_write(folder / "manifest.json", to_json(manifest).encode())
-    return folder
 
 
 def load_run(folder: str | Path) -> dict[str, Any]:

@@ -9,12 +9,11 @@ the replications that kept theirs, and ``kpis`` has one row per replication.
 holds that replication's KPIs, with several it adds, for completion and every
 stage, mean, sd, t interval and quantiles, and for every target the
 probability of meeting it with a Wilson interval (formulas in
-:mod:`sim.experiment.stats`).
+:mod:`sim.stats`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pandas as pd
 from ..gc_pause import collector_paused
 from ..model.world import Replication
 from ..scenario.schema import Scenario
+from .io import atomic_write, manifest_basics, to_json, write_parquet, write_scenario
 from .kpis import resource_use, summarise
 from .tables import (
     _plate_columns,
@@ -255,7 +255,7 @@ class Result:
             if self.experiment:
                 single["experiment"] = dict(self.experiment)
             return single
-        from ..experiment.stats import LEVEL, describe, wilson
+        from ..stats import LEVEL, describe, wilson
 
         k = self.kpis
         first = self.parts[0].kpis
@@ -324,7 +324,7 @@ class Result:
         ``share_reported_<t>`` and ``met_<t>`` (the mean of ``met`` is P(met);
         its interval is Wilson's; quantiles do not apply to it).
         """
-        from ..experiment.stats import describe, wilson
+        from ..stats import describe, wilson
 
         k = self.kpis
         first = self.parts[0].kpis
@@ -355,11 +355,33 @@ class Result:
     ) -> Path:
         """Write the run folder: summary.json, Parquet tables, scenario, manifest.
 
-        ``manifest`` entries (e.g. where the replications ran) are added to manifest.json.
+        ``manifest`` entries (e.g. where the replications ran) are added to
+        manifest.json. Tables no replication kept (``sim.replicate`` keeps the full
+        tables of the first replication only) are not written; ``kpis.parquet``
+        always is.
         """
-        from .io import write_run
-
-        return write_run(self, Path(folder), command, manifest)
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tables = folder / "tables"
+        tables.mkdir(exist_ok=True)
+        for name in TABLES:
+            if self.has_table(name):
+                write_parquet(self.table(name), tables / f"{name}.parquet")
+        residents = self.residents
+        if residents is not None:
+            write_parquet(residents, tables / "residents.parquet")
+        atomic_write(folder / "summary.json", to_json(self.summary()).encode())
+        write_scenario(self.scenario, folder)
+        record: dict[str, Any] = {
+            **manifest_basics(command),
+            "scenario": self.scenario.round.name,
+            "seed": self.seed,
+            "replications": self.replications,
+            "wall_s": [p.wall for p in self.parts],
+            **(manifest or {}),
+        }
+        atomic_write(folder / "manifest.json", to_json(record).encode())
+        return folder
 
     def __repr__(self) -> str:
         s = self.summary()
@@ -368,25 +390,8 @@ class Result:
 
 
 def _flat(stats: dict[str, Any]) -> dict[str, Any]:
-    """A :func:`~sim.experiment.stats.describe` dict as flat columns (None -> NaN)."""
+    """A :func:`~sim.stats.describe` dict as flat columns (None -> NaN)."""
     ci = stats.get("ci") or [None, None]
     out = {k: v for k, v in stats.items() if k not in ("ci", "half_width", "unfinished")}
     out["ci_low"], out["ci_high"] = ci
     return {k: np.nan if v is None else v for k, v in out.items()}
-
-
-def to_json(data: Any) -> str:
-    """JSON with NaN written as null and numpy scalars as numbers."""
-
-    def clean(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {str(k): clean(v) for k, v in x.items()}
-        if isinstance(x, list | tuple):
-            return [clean(v) for v in x]
-        if isinstance(x, np.generic):
-            x = x.item()
-        if isinstance(x, float) and not np.isfinite(x):
-            return None
-        return x
-
-    return json.dumps(clean(data), indent=2, ensure_ascii=False)

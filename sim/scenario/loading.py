@@ -22,16 +22,12 @@ import yaml
 from pydantic import Field, ValidationError
 
 from ..gc_pause import collector_paused
-from .schema import Count, Frozen, Misplaced, Point, Scenario, WindowField
+from .errors import CSV_ROWS, Loc, Origin, ScenarioError, dotted, nearest_origin, translate
+from .schema import Count, Frozen, Point, Scenario, WindowField
 from .zones import ZoneProblem, ZoneTable
 
-Loc = tuple[str | int, ...]
-Origin = tuple[str, int | None]
 _CLOCKLIKE = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
 POINT_CSV_COLUMNS = ("id", "lat", "lon", "stations", "pool", "tubes_per_bag", "open", "close")
-
-
-_CSV_ROWS = "<csv rows>"  # origins key: the file of a CSV table and the line of its first row
 
 
 class _PointRow(Frozen):
@@ -64,19 +60,6 @@ def _points_from_template(defaults: Any, rows: list[dict[str, Any]]) -> list[Poi
         return out
     except (ValidationError, TypeError):
         return None
-
-
-class ScenarioError(Exception):
-    """A scenario problem located at a file, a line and a field."""
-
-    def __init__(self, file: str, line: int | None, field: str, message: str) -> None:
-        self.file, self.line, self.field, self.message = file, line, field, message
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        field = f" {self.field}:" if self.field else ""
-        return f"{where}:{field} {self.message}"
 
 
 def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
@@ -113,7 +96,7 @@ def validate(data: dict[str, Any], origins: dict[Loc, Origin], name: str) -> Sce
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise _translate(exc, origins, name) from None
+        raise translate(exc, origins, name) from None
 
 
 # libyaml's parser when PyYAML was built with it: ten times faster, with the same marks
@@ -183,7 +166,7 @@ def _read_csv(
         return pd.read_csv(csv_path, dtype=text, keep_default_na=False, na_values=[""])
     except FileNotFoundError:
         raise ScenarioError(
-            name, origins.get(loc, (name, None))[1], _dotted(loc), f"no such file '{ref}'"
+            name, origins.get(loc, (name, None))[1], dotted(loc), f"no such file '{ref}'"
         ) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ScenarioError(str(csv_path), None, "", f"not a readable CSV: {exc}") from None
@@ -268,18 +251,18 @@ def _zone_table(value: Any, base: Path, origins: dict[Loc, Origin], name: str) -
                 ) from None
         if ref is not None:
             frame = _read_csv(base, ref, loc, origins, name)
-            origins[(*loc, _CSV_ROWS)] = (str(base / ref), 2)  # row i is on line i + 2
+            origins[(*loc, CSV_ROWS)] = (str(base / ref), 2)  # row i is on line i + 2
             return ZoneTable.from_frame(frame)
         if isinstance(value, list):
             return ZoneTable.from_records(value)
     except ZoneProblem as exc:
         row_loc: Loc = loc if exc.row is None else (*loc, exc.row)
-        file, line = _nearest_origin(
+        file, line = nearest_origin(
             (*row_loc, exc.column) if exc.column else row_loc, origins, name
         )
         if exc.row is None and ref is not None:
             file, line = str(base / ref), 1
-        field = _dotted((*row_loc, exc.column) if exc.column else row_loc)
+        field = dotted((*row_loc, exc.column) if exc.column else row_loc)
         raise ScenarioError(file, line, field, str(exc)) from None
     raise ScenarioError(
         name,
@@ -316,72 +299,3 @@ def _number(text: Any) -> Any:
             return float(text)
         except ValueError:
             return text
-
-
-def _dotted(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def _translate(exc: ValidationError, origins: dict[Loc, Origin], name: str) -> ScenarioError:
-    errors = exc.errors(include_url=False)
-    # a union reports one error per member; the deepest path is the member that fitted best
-    top = tuple(errors[0]["loc"][:2])
-    error = max(
-        (e for e in errors if tuple(e["loc"][:2]) == top),
-        key=lambda e: len(_data_path(tuple(e["loc"]))),
-    )
-    loc = _data_path(tuple(error["loc"]))
-    message = error["msg"]
-    original = (error.get("ctx") or {}).get("error")
-    if isinstance(original, Misplaced):
-        loc = (*loc, *original.loc)
-        message = str(original)
-    elif message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    if (
-        error["type"] not in ("missing", "extra_forbidden")
-        and "input" in error
-        and not isinstance(error["input"], dict | list)
-    ):
-        message += f" (got {error['input']!r})"
-    file, line = _nearest_origin(loc, origins, name)
-    return ScenarioError(file, line, _dotted(loc), message)
-
-
-_UNION_TAGS = {
-    "fixed",
-    "uniform",
-    "triangular",
-    "exponential",
-    "normal",
-    "lognormal",
-    "gamma",
-    "empirical",
-}
-
-
-def _data_path(loc: Loc) -> Loc:
-    """The path in the data: without the member names pydantic inserts for unions."""
-    return tuple(
-        part
-        for part in loc
-        if isinstance(part, int)
-        or not (part in _UNION_TAGS or "[" in part or part in ("AutoRoutes", "str", "float", "int"))
-    )
-
-
-def _nearest_origin(loc: Loc, origins: dict[Loc, Origin], name: str) -> Origin:
-    for n in range(len(loc)):
-        if isinstance(loc[n], int) and (*loc[:n], _CSV_ROWS) in origins:  # a row of a CSV table
-            file, first = origins[(*loc[:n], _CSV_ROWS)]
-            return file, (first or 0) + int(loc[n])
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in origins:
-            return origins[loc[:n]]
-    return (name, None)

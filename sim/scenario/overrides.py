@@ -11,14 +11,15 @@ again, so a variant is as trustworthy as a file.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..distributions import duration_dist
-from .loading import ScenarioError, _translate
-from .schema import Scenario
+from .errors import ScenarioError, translate
+
+Model = TypeVar("Model", bound=BaseModel)  # the Scenario: only its class's validation is used
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -40,10 +41,10 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return path, value
 
 
-def apply_changes(scenario: Scenario, changes: dict[str, Any]) -> Scenario:
+def apply_changes(scenario: Model, changes: dict[str, Any]) -> Model:
     """A validated copy of ``scenario`` with each dotted path set to its value."""
     data = _dump(scenario)
-    zones = scenario.demand.zones
+    zones = _zones(scenario)
     for path, value in changes.items():
         parts = path.split(".")
         if parts[:2] == ["demand", "zones"]:
@@ -59,9 +60,9 @@ def apply_changes(scenario: Scenario, changes: dict[str, Any]) -> Scenario:
                 _assign(point, parts[1:], copy.deepcopy(value), path)
     data["demand"]["zones"] = zones
     try:
-        return Scenario.model_validate(data)
+        return type(scenario).model_validate(data)
     except ValidationError as exc:
-        err = _translate(exc, {}, "--set")
+        err = translate(exc, {}, "--set")
         raise ScenarioError(
             "--set",
             None,
@@ -70,7 +71,7 @@ def apply_changes(scenario: Scenario, changes: dict[str, Any]) -> Scenario:
         ) from None
 
 
-def get_values(scenario: Scenario, path: str) -> list[Any]:
+def get_values(scenario: BaseModel, path: str) -> list[Any]:
     """The values at a dotted path (several where the path has ``*``), as plain data.
 
     Paths are read the way :func:`apply_changes` writes them; an unknown path
@@ -95,7 +96,7 @@ def get_values(scenario: Scenario, path: str) -> list[Any]:
     return nodes
 
 
-def fix_distributions(scenario: Scenario) -> Scenario:
+def fix_distributions(scenario: Model) -> Model:
     """Every random duration replaced by a fixed duration equal to its mean; no travel noise."""
     data = _dump(scenario)
 
@@ -110,15 +111,20 @@ def fix_distributions(scenario: Scenario) -> Scenario:
 
     fixed = walk(data)
     fixed["transport"]["travel"]["noise_cv"] = 0.0
-    fixed["demand"]["zones"] = scenario.demand.zones
-    return Scenario.model_validate(fixed)
+    fixed["demand"]["zones"] = _zones(scenario)
+    return type(scenario).model_validate(fixed)
 
 
 def _mean_of(node: dict[str, Any]) -> float:
     return float(duration_dist(node).mean)
 
 
-def _dump(scenario: Scenario) -> dict[str, Any]:
+def _zones(scenario: BaseModel) -> Any:
+    """The zone table, which is kept out of the dumped data (it is a table, not a value)."""
+    return scenario.demand.zones  # type: ignore[attr-defined]
+
+
+def _dump(scenario: BaseModel) -> dict[str, Any]:
     data = scenario.model_dump(mode="json", by_alias=True, exclude={"demand": {"zones"}})
     return data
 

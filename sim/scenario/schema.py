@@ -27,6 +27,8 @@ from pydantic import (
 
 from ..distributions import Duration, DurationDist, PositiveDuration, duration_dist
 from ..units import HOUR, MINUTE, format_clock, parse_clock, parse_speed
+from .errors import Misplaced
+from .overrides import apply_changes, fix_distributions
 from .zones import ZoneTable
 
 Clock = Annotated[
@@ -48,14 +50,6 @@ Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Count = Annotated[int, Field(ge=1)]
 
 FRONT_LOADED = (0.30, 0.25, 0.20, 0.15, 0.10)  # parameters.md, Collect: arrival profile (EST)
-
-
-class Misplaced(ValueError):
-    """A cross-reference problem at ``loc`` (a path into the scenario data)."""
-
-    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
 
 
 class Frozen(BaseModel):
@@ -390,14 +384,10 @@ class Scenario(Frozen):
     def with_changes(self, changes: dict[str, Any] | None = None, **kwargs: Any) -> Scenario:
         """A validated copy with dotted-path changes, e.g.
         ``{"labs.city-cdc.pcr.instruments": 30, "points.*.stations": 3}``."""
-        from .overrides import apply_changes
-
         return apply_changes(self, {**(changes or {}), **kwargs})
 
     def deterministic(self) -> Scenario:
         """The same scenario with every random duration replaced by its mean."""
-        from .overrides import fix_distributions
-
         return fix_distributions(self)
 
 
