@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from .model.stages import RESOURCE_LABELS, SEGMENT_LABELS, utilisation_label
 from .units import format_clock
 
 if TYPE_CHECKING:
@@ -14,30 +15,6 @@ if TYPE_CHECKING:
 
     from .experiment.plan import Plan
     from .experiment.sweep import Sweep
-
-SEGMENT_LABELS = {
-    "filling": "filling tubes",
-    "pickup wait": "pickup wait",
-    "transit": "transit",
-    "receiving wait": "receiving queue",
-    "receiving": "receiving",
-    "plate wait": "waiting for a plate",
-    "loading": "plate loading",
-    "extraction wait": "extraction queue",
-    "extraction": "extraction",
-    "PCR wait": "PCR queue",
-    "PCR": "PCR",
-    "report wait": "report queue",
-    "report": "report",
-}
-STAGE_LABELS = {
-    "transport": "transport",
-    "receiving": "receiving",
-    "loading": "plate loading",
-    "extraction": "extraction",
-    "pcr": "PCR",
-    "report": "reporting",
-}
 
 
 def _at(start: float, hours: float | None) -> str:
@@ -87,7 +64,7 @@ def print_summary(
     console.print("  the last tubes spent: " + " | ".join(parts[:6]))
     b = s.get("bottleneck") or {}
     if b:
-        what = STAGE_LABELS.get(b["stage"], b["stage"])
+        what = RESOURCE_LABELS.get(b["stage"], b["stage"])
         line = f"  bottleneck: {what}"
         if b.get("where"):
             line += f" at {b['where']}"
@@ -111,7 +88,8 @@ def print_summary(
     util = s.get("utilisation") or {}
     if util:
         console.print(
-            "  utilisation: " + " | ".join(f"{k} {100 * v:.0f} %" for k, v in util.items())
+            "  utilisation: "
+            + " | ".join(f"{utilisation_label(k)} {100 * v:.0f} %" for k, v in util.items())
         )
     if folder:
         console.print(f"  results in {folder}/  (report.html)")
@@ -181,7 +159,7 @@ def print_replications(
             highlight=False,
         )
     for b in (s.get("bottlenecks") or [])[:2]:
-        what = STAGE_LABELS.get(b["stage"], b["stage"])
+        what = RESOURCE_LABELS.get(b["stage"], b["stage"])
         where = f" at {b['where']}" if b.get("where") else ""
         console.print(f"  bottleneck: {what}{where} in {b['replications']} of {n} replications")
     e = s.get("experiment") or {}

@@ -29,8 +29,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, PercentFormatter
 
-from .console import SEGMENT_LABELS, STAGE_LABELS
-from .results.kpis import LAB_STAGES, SEGMENTS, last_tubes
+from .model.stages import GROUP_COLOURS, SEGMENT_LABELS, SEGMENTS, STAGES
+from .results.kpis import last_tubes
 from .results.result import ReplicationResult, Result
 from .units import format_clock
 
@@ -47,14 +47,6 @@ CURVES: tuple[tuple[str, str, str, str], ...] = (
     ("tubes tested", "tubes tested (PCR done)", "#9467bd", "tubes"),
     ("tubes reported", "tubes reported", "#2ca02c", "tubes"),
 )
-GROUP_COLOURS = {
-    "filling the tube": "#1f77b4",
-    "waiting for pickup": "#ff7f0e",
-    "in transit": "#bcbd22",
-    "lab queue": "#d62728",
-    "in process": "#7f7f7f",
-    "reporting": "#9467bd",
-}
 MET_COLOUR = "#1b6e1b"  # target labels; darker than any curve colour
 MISSED_COLOUR = "#b01010"
 TARGET_LINE = "0.2"
@@ -291,7 +283,7 @@ def critical_path(result: Result, rep: int = 0) -> Figure:
         ax.set_axis_off()
         return fig
     hours = path["hours"].fillna(0.0).clip(lower=0.0).to_numpy(dtype=float)
-    columns = {name: (a, b) for name, _, a, b, _ in SEGMENTS}
+    columns = {seg.name: (seg.start, seg.end) for seg in SEGMENTS}
     reached = [
         name not in columns
         or bool(np.isfinite(last[columns[name][1]] - last[columns[name][0]]).any())
@@ -300,7 +292,7 @@ def critical_path(result: Result, rep: int = 0) -> Figure:
     names = [SEGMENT_LABELS.get(seg, seg) for seg in path["segment"]]
     colours = [GROUP_COLOURS.get(g, "#17becf") for g in path["group"]]
     if not finished:
-        steps = [c for _, _, a, b, _ in SEGMENTS for c in (a, b)]
+        steps = [c for seg in SEGMENTS for c in (seg.start, seg.end)]
         latest = last[list(dict.fromkeys(steps))].max(axis=1, skipna=True)
         open_h = float(np.nanmean(result.scenario.round.horizon / H - latest.to_numpy(dtype=float)))
         status = last["status"].astype(str).mode()
@@ -491,7 +483,7 @@ def utilisation(result: Result, rep: int = 0) -> Figure:
     fig = Figure(figsize=(10, 5.2), layout="constrained")
     ax = fig.add_subplot()
     lab_ids = list(dict.fromkeys(labs["lab"].astype(str)))
-    stages = list(LAB_STAGES)
+    stages = [st.name for st in STAGES]
     x = np.arange(len(stages))
     width = 0.8 / max(len(lab_ids), 1)
     top = 100.0
@@ -510,7 +502,7 @@ def utilisation(result: Result, rep: int = 0) -> Figure:
         if len(lab_ids) <= 4:
             ax.bar_label(bars, labels=[f"{v:.0f} %" for v in values], fontsize=8, padding=2)
     ax.axhline(100, color="0.3", linewidth=1, linestyle="--")
-    ax.set_xticks(x, [STAGE_LABELS.get(s, s) for s in stages])
+    ax.set_xticks(x, [st.resource for st in STAGES])
     ax.set_ylim(0, top * 1.15)
     ax.yaxis.set_major_formatter(PercentFormatter(100))
     ax.set_ylabel("utilisation (% of units busy\nfrom lab opening to last report)")

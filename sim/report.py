@@ -20,10 +20,9 @@ from typing import Any
 
 import pandas as pd
 
-from .console import SEGMENT_LABELS, STAGE_LABELS
+from .model.stages import RESOURCE_LABELS, SEGMENT_LABELS, STAGES, utilisation_label
 from .plots import DPI, clock, completion_distribution, duration, part, save_all, verdict
 from .results.io import atomic_write
-from .results.kpis import LAB_STAGES
 from .results.result import Result
 
 #: the figure of a result with several replications (what ``natsim run --reps`` writes)
@@ -189,7 +188,7 @@ def _facts(result: Result, k: dict[str, Any]) -> str:
     right = []
     b = k.get("bottleneck") or {}
     if b:
-        what = STAGE_LABELS.get(b["stage"], b["stage"])
+        what = RESOURCE_LABELS.get(b["stage"], b["stage"])
         text = f"<b>Bottleneck</b>: {_e(what)}"
         if b.get("where"):
             text += f" at {_e(b['where'])}"
@@ -229,7 +228,7 @@ def _facts(result: Result, k: dict[str, Any]) -> str:
         right.append(
             "<p><b>Utilisation</b>: "
             + " &middot; ".join(
-                f"{_e(name.replace('pcr', 'PCR'))} {_e(_pct(v))}" for name, v in util.items()
+                f"{_e(utilisation_label(name))} {_e(_pct(v))}" for name, v in util.items()
             )
             + "</p>"
         )
@@ -310,14 +309,14 @@ def _points_table(points: pd.DataFrame, start: float, top: int = 10) -> str:
 def _labs_table(labs: pd.DataFrame) -> str:
     if not len(labs):
         return "<p>No labs.</p>"
-    header = ["lab", "working span"] + [_e(STAGE_LABELS.get(s, s)) for s in LAB_STAGES]
+    header = ["lab", "working span"] + [_e(st.resource) for st in STAGES]
     rows = []
     for lab, g in labs.groupby("lab", sort=False, observed=True):
         by = g.set_index("stage")
         row = [_e(lab), _e(f"{float(g['span_h'].max()):.1f} h")]
-        for stage in LAB_STAGES:
-            if stage in by.index:
-                u = by.loc[stage]
+        for st in STAGES:
+            if st.name in by.index:
+                u = by.loc[st.name]
                 row.append(
                     f"{_e(_pct(float(u['utilisation'])))} <small>of {int(u['units'])}</small>"
                 )
@@ -325,7 +324,7 @@ def _labs_table(labs: pd.DataFrame) -> str:
                 row.append("--")
         rows.append(row)
     return (
-        _table(header, rows, numeric=tuple(range(1, 2 + len(LAB_STAGES))))
+        _table(header, rows, numeric=tuple(range(1, 2 + len(STAGES))))
         + "<p><small>Utilisation: busy time over (units &times; working span); "
         "&ldquo;of N&rdquo; is the number of staff or instruments.</small></p>"
     )

@@ -21,8 +21,9 @@ import pandas as pd
 import pytest
 
 import sim
+from sim.model.stages import STAGE_NAMES
 from sim.results.io import write_parquet
-from sim.results.kpis import LAB_STAGES, STAGE_COLUMNS, busy_share, last_tubes, resource_use
+from sim.results.kpis import busy_share, last_tubes, resource_use
 from sim.results.result import TABLES
 from sim.results.timeline import STEP_H, _cells, _group_offsets, _running, _running_by_group
 
@@ -186,7 +187,7 @@ def _resource_use_by_pandas(plates: pd.DataFrame, bags: pd.DataFrame, scenario: 
             float((p["pcr_end_h"] - p["pcr_start_h"]).sum()),
             float((p["reported_h"] - p["report_start_h"]).sum()),
         ]
-        rows += [(lab.id, stage, h, span) for stage, h in zip(LAB_STAGES, busy, strict=True)]
+        rows += [(lab.id, stage, h, span) for stage, h in zip(STAGE_NAMES, busy, strict=True)]
     return rows
 
 
@@ -201,7 +202,12 @@ def test_lab_use_equals_the_pandas_computation(seed: int) -> None:
 @pytest.mark.parametrize("stage", ["loading", "extraction", "pcr", "report"])
 def test_busy_share_equals_the_pandas_computation(stage: str) -> None:
     plates, _, _ = _lab_frames(3)
-    start_col, end_col = STAGE_COLUMNS[stage]
+    start_col, end_col = {
+        "loading": ("formed_h", "loaded_h"),
+        "extraction": ("extraction_start_h", "extraction_end_h"),
+        "pcr": ("pcr_start_h", "pcr_end_h"),
+        "report": ("report_start_h", "reported_h"),
+    }[stage]
     p = plates[plates["lab"] == "L2"]
     if stage == "extraction":
         p = p.drop_duplicates(["extraction_instrument", "extraction_start_h"])

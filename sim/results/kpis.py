@@ -19,26 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..model.stages import BAG_STAGES, PLATE_STAGES, SEGMENTS, STAGE_NAMES, STAGES, Stage, stage
+
 H = 3600.0
 LAST_SHARE = 0.01  # "the last tubes": the last 1 % reported (at least one tube)
-
-# step name, what a planner calls it, from column, to column, resource behind a wait
-SEGMENTS: tuple[tuple[str, str, str, str, str | None], ...] = (
-    ("filling", "filling the tube", "first_swab_h", "sealed_h", None),
-    ("pickup wait", "waiting for pickup", "sealed_h", "picked_up_h", "transport"),
-    ("transit", "in transit", "picked_up_h", "delivered_h", None),
-    ("receiving wait", "lab queue", "delivered_h", "receive_start_h", "receiving"),
-    ("receiving", "in process", "receive_start_h", "received_h", None),
-    ("plate wait", "lab queue", "received_h", "plate_formed_h", "loading"),
-    ("loading", "in process", "plate_formed_h", "plated_h", None),
-    ("extraction wait", "lab queue", "plated_h", "extraction_start_h", "extraction"),
-    ("extraction", "in process", "extraction_start_h", "extraction_end_h", None),
-    ("PCR wait", "lab queue", "extraction_end_h", "pcr_start_h", "pcr"),
-    ("PCR", "in process", "pcr_start_h", "pcr_end_h", None),
-    ("report wait", "lab queue", "pcr_end_h", "report_start_h", "report"),
-    ("report", "reporting", "report_start_h", "reported_h", None),
-)
-LAB_STAGES = ("receiving", "loading", "extraction", "pcr", "report")
 
 
 def last_tubes(tubes: pd.DataFrame) -> pd.DataFrame:
@@ -79,8 +63,9 @@ def critical_path(tubes: pd.DataFrame, horizon_h: float = np.inf) -> pd.DataFram
 def _path(last: pd.DataFrame, horizon_h: float = np.inf) -> pd.DataFrame:
     """:func:`critical_path` of the given last tubes."""
     rows = []
-    for name, group, a, b, _ in SEGMENTS:
-        begun, ended = last[a].to_numpy(dtype=float), last[b].to_numpy(dtype=float)
+    for seg in SEGMENTS:
+        name, group = seg.name, seg.group
+        begun, ended = last[seg.start].to_numpy(dtype=float), last[seg.end].to_numpy(dtype=float)
         if np.isfinite(horizon_h):
             ended = np.where(np.isnan(ended) & ~np.isnan(begun), horizon_h, ended)
         span = ended - begun
@@ -130,19 +115,38 @@ def _first_rows(keys: np.ndarray, times: np.ndarray) -> np.ndarray:
     return np.sort(order[np.concatenate(([True], ~same))])
 
 
-def resource_use(plates: pd.DataFrame, bags: pd.DataFrame, scenario: Any) -> pd.DataFrame:
-    """Busy hours and utilisation per lab and step, over the lab's working span.
+def _stage_busy(st: Stage, records: dict[str, np.ndarray], servers: np.ndarray | None) -> float:
+    """Busy hours of one stage over its records (a run of several plates counts once)."""
+    start, end = records[st.start], records[st.end]
+    if st.batch is not None and servers is not None:
+        runs = _first_rows(servers, start)
+        start, end = start[runs], end[runs]
+    return _sum(end - start)
 
-    The span runs from the lab's opening to its last report; an extraction run
-    of several plates counts once. Computed on numpy columns, lab by lab, with the
-    same sums (NaN skipped, pairwise in row order) as pandas would take.
+
+def resource_use(plates: pd.DataFrame, bags: pd.DataFrame, scenario: Any) -> pd.DataFrame:
+    """Busy hours and utilisation per lab and stage, over the lab's working span.
+
+    The span runs from the lab's opening to its last report (its last receipt if
+    no plate was reported); a run of several plates counts once. Computed on
+    numpy columns, lab by lab, with the same sums (NaN skipped, pairwise in row
+    order) as pandas would take.
     """
     lab_ids = [lab.id for lab in scenario.labs]
     p_lab = _codes(plates["lab"], lab_ids) if len(plates) else np.empty(0, dtype=np.int64)
     b_lab = _codes(bags["lab"], lab_ids) if len(bags) else np.empty(0, dtype=np.int64)
-    p = {c: _float(plates, f"{c}_h") for c in _PLATE_STEPS} if len(plates) else {}
-    instrument = plates["extraction_instrument"].to_numpy() if len(plates) else np.empty(0)
-    b = {c: _float(bags, f"{c}_h") for c in _BAG_STEPS} if len(bags) else {}
+
+    def columns(frame: pd.DataFrame, stages: tuple[Stage, ...]) -> dict[str, np.ndarray]:
+        if not len(frame):
+            return {}
+        return {f: _float(frame, f"{f}_h") for st in stages for f in (st.start, st.end)}
+
+    p, b = columns(plates, PLATE_STAGES), columns(bags, BAG_STAGES)
+    servers = {
+        st.name: plates[st.server_column].to_numpy()
+        for st in PLATE_STAGES
+        if st.batch is not None and st.server_column and len(plates)
+    }
     rows = []
     for code, lab in enumerate(scenario.labs):
         on_p = np.flatnonzero(p_lab == code)
@@ -153,68 +157,43 @@ def resource_use(plates: pd.DataFrame, bags: pd.DataFrame, scenario: Any) -> pd.
         ends = [
             x
             for x in (
-                _nanmax(lp["reported"]) if len(on_p) else np.nan,
-                _nanmax(lb["received"]) if len(on_b) else np.nan,
+                _nanmax(lp[PLATE_STAGES[-1].end]) if len(on_p) else np.nan,
+                _nanmax(lb[BAG_STAGES[-1].end]) if len(on_b) else np.nan,
             )
             if np.isfinite(x)
         ]
         span = (max(ends) - opens) if ends else 0.0
-        busy = {"receiving": 0.0, "loading": 0.0, "extraction": 0.0, "pcr": 0.0, "report": 0.0}
-        if len(on_b):
-            busy["receiving"] = _sum(lb["received"] - lb["receive_start"])
-        if len(on_p):
-            runs = _first_rows(instrument[on_p], lp["extraction_start"])
-            busy["loading"] = _sum(lp["loaded"] - lp["formed"])
-            busy["extraction"] = _sum(lp["extraction_end"][runs] - lp["extraction_start"][runs])
-            busy["pcr"] = _sum(lp["pcr_end"] - lp["pcr_start"])
-            busy["report"] = _sum(lp["reported"] - lp["report_start"])
-        units = {
-            "receiving": lab.receiving.staff,
-            "loading": lab.loading.staff,
-            "extraction": lab.extraction.instruments,
-            "pcr": lab.pcr.instruments,
-            "report": lab.report.staff,
-        }
-        for stage in LAB_STAGES:
+        for st in STAGES:
+            on, records = (on_b, lb) if st.unit == "bag" else (on_p, lp)
+            by = servers[st.name][on] if st.name in servers else None
+            busy = _stage_busy(st, records, by) if len(on) else 0.0
+            units = st.units(lab)
             rows.append(
                 {
                     "lab": lab.id,
-                    "stage": stage,
-                    "units": units[stage],
-                    "busy_h": busy[stage],
+                    "stage": st.name,
+                    "units": units,
+                    "busy_h": busy,
                     "span_h": span,
-                    "utilisation": busy[stage] / (units[stage] * span) if span > 0 else 0.0,
+                    "utilisation": busy / (units * span) if span > 0 else 0.0,
                 }
             )
     return pd.DataFrame(rows)
 
 
-_PLATE_STEPS = (
-    "formed", "loaded", "extraction_start", "extraction_end", "pcr_start", "pcr_end", "report_start", "reported",
-)  # fmt: skip
-_BAG_STEPS = ("receive_start", "received")
-
-
-# the plate table's columns where each lab stage starts and ends work on a plate
-STAGE_COLUMNS = {
-    "loading": ("formed_h", "loaded_h"),
-    "extraction": ("extraction_start_h", "extraction_end_h"),
-    "pcr": ("pcr_start_h", "pcr_end_h"),
-    "report": ("report_start_h", "reported_h"),
-}
-
-
 def busy_share(
-    plates: pd.DataFrame, lab: str, stage: str, units: int, t0: float, t1: float
+    plates: pd.DataFrame, lab: str, name: str, units: int, t0: float, t1: float
 ) -> float:
-    """Share of ``units`` busy in ``stage`` at ``lab`` between t0 and t1 (hours)."""
+    """Share of ``units`` busy in plate stage ``name`` at ``lab`` between t0 and t1 (hours)."""
+    st = stage(name)
+    if st.unit != "plate":
+        raise ValueError(f"busy_share reads plate stages; '{name}' works on {st.unit}s")
     if t1 <= t0 or not len(plates):
         return 0.0
-    start_col, end_col = STAGE_COLUMNS[stage]
     rows = np.flatnonzero(_codes(plates["lab"], [lab]) == 0)
-    start, end = _float(plates, start_col)[rows], _float(plates, end_col)[rows]
-    if stage == "extraction":  # a run of several plates counts once
-        runs = _first_rows(plates["extraction_instrument"].to_numpy()[rows], start)
+    start, end = _float(plates, f"{st.start}_h")[rows], _float(plates, f"{st.end}_h")[rows]
+    if st.batch is not None and st.server_column:  # a run of several plates counts once
+        runs = _first_rows(plates[st.server_column].to_numpy()[rows], start)
         start, end = start[runs], end[runs]
     overlap = np.minimum(end, t1) - np.maximum(start, t0)
     overlap = np.where(overlap < 0, 0.0, overlap)  # as clip(lower=0): NaN stays NaN
@@ -263,7 +242,7 @@ def summarise(
     stages = {
         "last_swab": _max(points["last_swab_h"]),
         "last_delivery": _max(tubes["delivered_h"]),
-        "last_pcr": _max(tubes["pcr_end_h"]),
+        "last_pcr": _max(tubes[f"{stage('pcr').tube_end}_h"]),
         "last_report": _max(reported),
     }
     last = last_tubes(tubes) if len(tubes) else tubes
@@ -310,7 +289,7 @@ def _bottleneck(
     scenario: Any,
 ) -> dict[str, Any]:
     """The wait that held the last tubes (``last``) longest, and how busy the resource behind it was."""
-    waits = [(name, res) for name, _, _, _, res in SEGMENTS if res is not None]
+    waits = [(seg.name, seg.resource) for seg in SEGMENTS if seg.resource is not None]
     if not len(path):
         return {}
     hours = dict(zip(path["segment"], path["hours"], strict=True))
@@ -326,7 +305,7 @@ def _bottleneck(
     out["where"] = lab
     row = use[(use["lab"] == lab) & (use["stage"] == resource)]
     out["utilisation"] = float(row["utilisation"].iloc[0]) if len(row) else None
-    if resource != "receiving" and len(plates):
+    if stage(resource).unit == "plate" and len(plates):
         t0 = float(tubes.loc[tubes["lab"] == lab, "delivered_h"].min())
         t1 = (
             float(last["reported_h"].max())
@@ -367,11 +346,11 @@ def _utilisation(
     stations = points["stations"] * (points["last_swab_h"] - points["open_h"]).clip(lower=0)
     if stations.sum() > 0:
         out["sampling stations"] = float((points["utilisation"] * stations).sum() / stations.sum())
-    for stage in LAB_STAGES:
-        u = use[use["stage"] == stage]
+    for name in STAGE_NAMES:
+        u = use[use["stage"] == name]
         capacity = (u["units"] * u["span_h"]).sum()
         if capacity > 0:
-            out[f"lab {stage}"] = float(u["busy_h"].sum() / capacity)
+            out[f"lab {name}"] = float(u["busy_h"].sum() / capacity)
     if len(trips):
         span = trips["back_h"].max() - trips["depart_h"].min()
         if span > 0 and n_vehicles:

@@ -22,51 +22,20 @@ import pandas as pd
 import pyarrow as pa
 
 from ..model.ledger import Plate
+from ..model.stages import PLATE_STAGES, STATUS_ORDER, STATUS_STEPS
 from ..model.world import Replication
 
 H = 3600.0
-STATUS_ORDER = (
-    "reported",
-    "not swabbed",
-    "at point",
-    "in transit",
-    "receiving",
-    "waiting for a plate",
-    "loading",
-    "extraction",
-    "PCR",
-    "report",
-)
 
-
-_PLATE_FLOATS = (
-    "formed", "loaded", "extraction_start", "extraction_end", "pcr_start", "pcr_end", "report_start", "reported",
-)  # fmt: skip
-_PLATE_INTS = ("loader", "extraction_instrument", "pcr_instrument", "tubes", "lab")
+# the plates' fields, read once into columns: each plate stage's start and end, and its server
+_PLATE_FLOATS = tuple(f for st in PLATE_STAGES for f in (st.start, st.end))
+_PLATE_INTS = (*(st.server_column for st in PLATE_STAGES if st.server_column), "tubes", "lab")
 
 # tube-table column <- plate field, in table order
-_TUBE_PLATE_TIMES = (
-    ("plate_formed_h", "formed"),
-    ("plated_h", "loaded"),
-    ("extraction_start_h", "extraction_start"),
-    ("extraction_end_h", "extraction_end"),
-    ("pcr_start_h", "pcr_start"),
-    ("pcr_end_h", "pcr_end"),
-    ("report_start_h", "report_start"),
-    ("reported_h", "reported"),
-)
-
-# the furthest step a tube reached names where it is; steps are reached in this order
-_STATUS_STEPS = (
-    ("at point", "first_swab_h"),  # being filled, or sealed and waiting
-    ("in transit", "picked_up_h"),
-    ("receiving", "delivered_h"),
-    ("waiting for a plate", "received_h"),
-    ("loading", "plate_formed_h"),
-    ("extraction", "plated_h"),
-    ("PCR", "extraction_end_h"),
-    ("report", "pcr_end_h"),
-    ("reported", "reported_h"),
+_TUBE_PLATE_TIMES = tuple(
+    (f"{column}_h", field)
+    for st in PLATE_STAGES
+    for column, field in ((st.tube_start, st.start), (st.tube_end, st.end))
 )
 
 
@@ -188,7 +157,7 @@ def _status(cols: dict[str, Any]) -> pd.Categorical:
     """Where each tube stands at the horizon: "reported", or the step it was in."""
     n = len(cols["tube"])
     codes = np.full(n, STATUS_ORDER.index("not swabbed"), dtype=np.int8)
-    for label, column in _STATUS_STEPS:  # later steps overwrite earlier ones
+    for label, column in STATUS_STEPS:  # later steps overwrite earlier ones
         np.copyto(codes, STATUS_ORDER.index(label), where=~np.isnan(cols[column]))
     return pd.Categorical.from_codes(codes, categories=list(STATUS_ORDER))
 
@@ -196,7 +165,7 @@ def _status(cols: dict[str, Any]) -> pd.Categorical:
 def tube_status(tubes: pd.DataFrame) -> pd.Categorical:
     """Where each tube of a tube table stands at the horizon: "reported", or the step it was in."""
     cols = {"tube": tubes["tube"].to_numpy()}
-    for _, column in _STATUS_STEPS:
+    for _, column in STATUS_STEPS:
         cols[column] = tubes[column].to_numpy(dtype=float)
     return _status(cols)
 
@@ -219,10 +188,10 @@ def plate_table(rep: Replication, plate_cols: dict[str, np.ndarray] | None = Non
         "residents": np.bincount(led.tube_plate + 1, weights=led.tube_size, minlength=n + 1)[
             1:
         ].astype(np.int64),
-        "loader": plate_cols["loader"],
-        "extraction_instrument": plate_cols["extraction_instrument"],
-        "pcr_instrument": plate_cols["pcr_instrument"],
     }
+    for st in PLATE_STAGES:
+        if st.server_column:
+            cols[st.server_column] = plate_cols[st.server_column]
     for name in _PLATE_FLOATS:
         cols[f"{name}_h"] = plate_cols[name] / H
     return _frame(cols)

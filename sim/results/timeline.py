@@ -18,6 +18,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..model.stages import BAG_STAGES, PLATE_STAGES, stage
+
+PCR = stage("pcr")  # the stage whose instruments running the lab series shows
+LAST = PLATE_STAGES[-1]  # a tube is reported when its plate leaves the last stage
+FORMING = PLATE_STAGES[0]  # received tubes wait for this stage to put them on a plate
+
 STEP_H = 0.25
 
 
@@ -142,8 +148,8 @@ def build_timeline(
     out.add("district", "all", "tubes sealed", grid, _running(cells("sealed_h"), steps))
     delivered = cells("delivered_h")
     out.add("district", "all", "tubes delivered", grid, _running(delivered, steps))
-    out.add("district", "all", "tubes tested", grid, _running(cells("pcr_end_h"), steps))
-    reported = cells("reported_h")
+    out.add("district", "all", "tubes tested", grid, _running(cells(f"{PCR.tube_end}_h"), steps))
+    reported = cells(f"{LAST.tube_end}_h")
     out.add("district", "all", "tubes reported", grid, _running(reported, steps))
     residents = tubes["residents"].to_numpy(dtype=float)
     out.add("district", "all", "residents reported", grid, _running(reported, steps, residents))
@@ -168,13 +174,15 @@ def build_timeline(
         return _running_by_group(column_cells, row, groups, steps)
 
     backlog = per_lab(delivered) - per_lab(reported)
-    waiting = per_lab(cells("received_h")) - per_lab(cells("plate_formed_h"))
+    waiting = per_lab(cells(f"{BAG_STAGES[-1].tube_end}_h")) - per_lab(
+        cells(f"{FORMING.tube_start}_h")
+    )
     has_tubes = np.bincount(tube_lab[tube_lab >= 0], minlength=groups) > 0
     if len(plates):
         plate_lab = plates["lab"].cat.codes.to_numpy()
         plate_row = _group_offsets(plate_lab, groups, steps)
-        pcr_start = _cells(plates["pcr_start_h"].to_numpy(dtype=float), steps)
-        pcr_end = _cells(plates["pcr_end_h"].to_numpy(dtype=float), steps)
+        pcr_start = _cells(plates[f"{PCR.start}_h"].to_numpy(dtype=float), steps)
+        pcr_end = _cells(plates[f"{PCR.end}_h"].to_numpy(dtype=float), steps)
         running = _running_by_group(pcr_start, plate_row, groups, steps) - _running_by_group(
             pcr_end, plate_row, groups, steps
         )
