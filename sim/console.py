@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from .model.stages import RESOURCE_LABELS, SEGMENT_LABELS, utilisation_label
+from .stages import RESOURCE_LABELS, SEGMENT_LABELS, utilisation_label
 from .units import format_clock
 
 if TYPE_CHECKING:

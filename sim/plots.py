@@ -29,9 +29,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, PercentFormatter
 
-from .model.stages import GROUP_COLOURS, SEGMENT_LABELS, SEGMENTS, STAGES
 from .results.kpis import last_tubes
 from .results.result import ReplicationResult, Result
+from .stages import GROUP_COLOURS, SEGMENT_LABELS, SEGMENTS, STAGES
 from .units import format_clock
 
 if TYPE_CHECKING:

@@ -20,10 +20,10 @@ from typing import Any
 
 import pandas as pd
 
-from .model.stages import RESOURCE_LABELS, SEGMENT_LABELS, STAGES, utilisation_label
 from .plots import DPI, clock, completion_distribution, duration, part, save_all, verdict
 from .results.io import atomic_write
 from .results.result import Result
+from .stages import RESOURCE_LABELS, SEGMENT_LABELS, STAGES, utilisation_label
 
 #: the figure of a result with several replications (what ``natsim run --reps`` writes)
 DISTRIBUTION = "completion_distribution"

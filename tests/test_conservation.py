@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.model.stages import STATUS_ORDER
 from sim.results.result import TABLES
+from sim.stages import STATUS_ORDER
 
 from .conftest import SCENARIOS
 

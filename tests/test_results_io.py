@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.model.stages import STAGE_NAMES
 from sim.results.io import write_parquet
 from sim.results.kpis import busy_share, last_tubes, resource_use
 from sim.results.result import TABLES
 from sim.results.timeline import STEP_H, _cells, _group_offsets, _running, _running_by_group
+from sim.stages import STAGE_NAMES
 
 from .conftest import HAND_ROUND, SCENARIOS
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..model.stages import BAG_STAGES, PLATE_STAGES, SEGMENTS, STAGE_NAMES, STAGES, Stage, stage
+from ..stages import BAG_STAGES, PLATE_STAGES, SEGMENTS, STAGE_NAMES, STAGES, Stage, stage
 
 H = 3600.0
 LAST_SHARE = 0.01  # "the last tubes": the last 1 % reported (at least one tube)

@@ -22,8 +22,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ..model.ledger import Plate
-from ..model.stages import PLATE_STAGES, STATUS_ORDER, STATUS_STEPS
 from ..model.world import Replication
+from ..stages import PLATE_STAGES, STATUS_ORDER, STATUS_STEPS
 
 H = 3600.0
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..model.stages import BAG_STAGES, PLATE_STAGES, stage
+from ..stages import BAG_STAGES, PLATE_STAGES, stage
 
 PCR = stage("pcr")  # the stage whose instruments running the lab series shows
 LAST = PLATE_STAGES[-1]  # a tube is reported when its plate leaves the last stage
