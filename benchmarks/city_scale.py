@@ -70,7 +70,8 @@ def reference_rate(scenario_path: Path, budget: int) -> tuple[float, float, int]
     """Residents per second and SimPy events per resident of the per-resident reference."""
     sys.path.insert(0, str(ROOT))
     import sim
-    from sim.model.demand import ZoneIndex, break_schedule, draw_point_demand
+    from sim.model.calendars import point_calendar
+    from sim.model.demand import ZoneIndex, draw_point_demand
     from sim.random import Streams
     from tests.reference_point import reference_point
 
@@ -85,8 +86,7 @@ def reference_rate(scenario_path: Path, budget: int) -> tuple[float, float, int]
         window = point.window or scenario.demand.arrivals.window
         open_t, close_t = window.open - scenario.round.start, window.close - scenario.round.start
         d = draw_point_demand(scenario, point, index.rows(i), streams)
-        breaks = break_schedule(point, open_t, close_t)
-        length = point.relief.for_ if point.relief else 0.0
+        calendar = point_calendar(scenario, i, open_t, close_t)
         t = time.perf_counter()
         ref = reference_point(
             d.arrivals,
@@ -96,8 +96,7 @@ def reference_rate(scenario_path: Path, budget: int) -> tuple[float, float, int]
             close_t,
             point.pool,
             d.tube_change,
-            breaks,
-            length,
+            calendar,
         )
         elapsed += time.perf_counter() - t
         residents += d.arrivals.size

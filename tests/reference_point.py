@@ -22,14 +22,16 @@ How the rules map onto SimPy:
   waits for a zero-delay event of priority ``2 + j``, processed after every
   ordinary event of that instant (so residents arriving then are already in the
   line) and before the same event of station ``j + 1``.
-* Relief breaks: before asking for a resident a station takes every break whose
-  nominal time has come (one after the other). An idle station waits on
-  ``AnyOf(get, timeout to its next break, point done)``; if the break or the
-  end wins it withdraws its request (``get.cancel()``).
+* The station calendar: before asking for a resident a station applies every
+  entry whose start has come, one after the other: a relief break (``defer``)
+  is a timeout of the break's length, a closure (``finish``) a timeout to the
+  closure's end. An idle station waits on ``AnyOf(get, timeout to its next
+  entry, point done)``; if the entry or the end wins it withdraws its request
+  (``get.cancel()``).
 * Closing: once the point has closed and every resident has been handed to a
-  station ("done"), each station that is free takes the breaks still due (nominal
-  time up to closing) and seals a part-filled tube at max(its free time, closing)
-  plus that tube's change time.
+  station ("done"), each station that is free applies the entries still due
+  (start up to closing, or up to the moment it became free) and seals a
+  part-filled tube at max(its free time, closing) plus that tube's change time.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from typing import Any
 
 import numpy as np
 import simpy
+
+from sim.model.calendars import DEFER, StationCalendar
 
 _AFTER_ORDINARY = 2  # simpy uses 0 (urgent) and 1 (normal); larger numbers come later
 
@@ -95,20 +99,29 @@ def reference_point(
     close_t: float,
     pool: int,
     tube_change: np.ndarray,
-    breaks: np.ndarray,
-    break_length: float,
+    calendar: StationCalendar,
 ) -> ReferenceOutcome:
     """Simulate one point resident by resident (same arguments as ``collect``)."""
     arrivals = np.asarray(arrivals, dtype=float)
     service = np.asarray(service, dtype=float)
     tube_change = np.asarray(tube_change, dtype=float)
-    breaks = np.asarray(breaks, dtype=float).reshape(stations, -1)
+    starts = np.asarray(calendar.start, dtype=float).reshape(stations, -1)
+    lengths = np.asarray(calendar.length, dtype=float).reshape(stations, -1)
+    rules = np.asarray(calendar.rule).reshape(stations, -1)
     n = arrivals.size
     if n > 1 and np.any(np.diff(arrivals) < 0):
         raise ValueError("arrivals must be sorted: resident i is the i-th to join the line")
     if n and arrivals[-1] > close_t:
         raise ValueError("the rules cover residents who arrive by closing time")
-    due: list[list[float]] = [[float(b) for b in row if not math.isnan(b)] for row in breaks]
+    # each station's entries: (start, length, rule), in order
+    due: list[list[tuple[float, float, int]]] = [
+        [
+            (float(b), float(length), int(rule))
+            for b, length, rule in zip(starts[j], lengths[j], rules[j], strict=True)
+            if not math.isnan(b)
+        ]
+        for j in range(stations)
+    ]
 
     env = CountingEnvironment(initial_time=min(open_t, float(arrivals[0])) if n else open_t)
     line = simpy.Store(env)
@@ -136,18 +149,25 @@ def reference_point(
         if state["taken"] == n:
             done.succeed()
 
+    def away(entry: tuple[float, float, int]) -> simpy.Event:
+        """The station's time away for one calendar entry, taken now."""
+        begin, length, rule = entry
+        if rule == DEFER:  # a break: its full length, from its start or from now if later
+            return env.timeout(max(begin, env.now) - env.now + length)
+        return env.timeout(max(0.0, begin + length - env.now))  # a closure: until it ends
+
     def station(j: int) -> Generator[simpy.Event, Any, None]:
         yield env.timeout(open_t - env.now)
-        my_breaks = due[j]
-        next_break = 0
+        entries = due[j]
+        nxt = 0
         in_tube = 0  # residents in the open tube
         tube = -1
         sealed = 0  # tubes this station has sealed so far
         while True:
-            # breaks whose nominal time has come are taken before anyone else is served
-            while next_break < len(my_breaks) and my_breaks[next_break] <= env.now:
-                next_break += 1
-                yield env.timeout(break_length)
+            # entries whose start has come are applied before anyone else is served
+            while nxt < len(entries) and entries[nxt][0] <= env.now:
+                nxt += 1
+                yield away(entries[nxt - 1])
             if done.triggered:
                 break
             yield _Settle(env, j)  # same-instant ties: lowest station asks first
@@ -155,14 +175,14 @@ def reference_point(
                 break
             request = line.get()
             waits: list[simpy.Event] = [request, done]
-            if next_break < len(my_breaks):
-                waits.append(env.timeout(my_breaks[next_break] - env.now))
+            if nxt < len(entries):
+                waits.append(env.timeout(entries[nxt][0] - env.now))
             yield env.any_of(waits)
             if not request.triggered:
-                request.cancel()  # the point is done, or a break fell due: take it now
+                request.cancel()  # the point is done, or an entry fell due: apply it now
                 if not done.triggered:
-                    next_break += 1
-                    yield env.timeout(break_length)
+                    nxt += 1
+                    yield away(entries[nxt - 1])
                 continue
             i, swabbed = request.value
             state["taken"] += 1
@@ -192,10 +212,9 @@ def reference_point(
         # waiting since before closing and done fired at closing = now; a busy one
         # finished just now.
         if in_tube:
-            while next_break < len(my_breaks) and my_breaks[next_break] <= close_t:
-                wait = max(my_breaks[next_break], env.now) - env.now
-                next_break += 1
-                yield env.timeout(wait + break_length)
+            while nxt < len(entries) and entries[nxt][0] <= max(close_t, env.now):
+                nxt += 1
+                yield away(entries[nxt - 1])
             yield env.timeout(max(close_t, env.now) - env.now)
             yield env.timeout(tube_change[j, sealed])
             t_sealed[tube] = env.now

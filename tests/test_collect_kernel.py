@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.model.calendars import breaks_calendar
 from sim.model.collect import PointOutcome, collect
 
 NO_BREAKS_1 = np.full((1, 1), np.nan)
@@ -33,7 +34,7 @@ def run(
     else:
         tc = np.full((stations, a.size // pool + 2), float(tube_change))
     b = np.full((stations, 1), np.nan) if breaks is None else np.array(breaks, dtype=float)
-    return collect(a, s, stations, open_t, close, pool, tc, b, break_length)
+    return collect(a, s, stations, open_t, close, pool, tc, breaks_calendar(b, break_length))
 
 
 def test_one_station_no_waiting() -> None:
@@ -185,3 +186,75 @@ def test_a_break_due_by_the_end_of_another_is_taken_next() -> None:
     out = run([0.0, 50.0], [150.0, 10.0], close=1000.0, tube_change=0.0,
               breaks=[[100.0, 200.0]], break_length=60.0)  # fmt: skip
     assert out.swab_start.tolist() == [0.0, 270.0]
+
+
+# -- closures (the `finish` rule of the station calendar) ---------------------------------
+def closed(
+    arrivals: list[float],
+    service: float,
+    closures: list[tuple[int, float, float]],
+    stations: int = 1,
+    close: float = 3600.0,
+    breaks: list[list[float]] | None = None,
+    break_length: float = 0.0,
+) -> PointOutcome:
+    """One point whose stations close (station, start, length) besides any breaks."""
+    from sim.model.calendars import StationCalendar
+
+    a = np.array(arrivals, dtype=float)
+    s = np.full(a.size, float(service))
+    tc = np.full((stations, a.size // 10 + 2), 60.0)
+    rows: list[list[tuple[float, float, int]]] = [[] for _ in range(stations)]
+    for j, row in enumerate(breaks or []):
+        rows[j] += [(t, break_length, 0) for t in row]  # rule 0: a break
+    for j, begin, length in closures:
+        rows[j].append((begin, length, 1))  # rule 1: a closure
+    width = max(1, max(len(r) for r in rows))
+    start = np.full((stations, width), np.nan)
+    length_ = np.zeros((stations, width))
+    rule = np.zeros((stations, width), np.int8)
+    for j, row in enumerate(rows):
+        for m, (t, ln, r) in enumerate(sorted(row, key=lambda e: e[0])):
+            start[j, m], length_[j, m], rule[j, m] = t, ln, r
+    return collect(a, s, stations, 0.0, close, 10, tc, StationCalendar(start, length_, rule))
+
+
+def test_a_closure_lets_the_swab_under_way_finish() -> None:
+    # r0 0-80; r1 arrives 50, starts 80 (the closure at 100 is not due yet) and ends 160;
+    # r2 arrives 100: the station closed at 100 while busy, finishes r1 at 160 and stays
+    # closed until 300, so r2 is swabbed 300-380. The part-filled tube is sealed at
+    # closing: 3600 + 60.
+    out = closed([0.0, 50.0, 100.0], 80.0, [(0, 100.0, 200.0)])
+    assert out.swab_start.tolist() == [0.0, 80.0, 300.0]
+    assert out.tube_sealed.tolist() == [3660.0]
+
+
+def test_a_closure_of_an_idle_station_and_one_already_over() -> None:
+    # r0 0-30; the closure 100-300 passes while the station is idle: r1 at 150 waits
+    # until 300; r2 at 500 is after the closure and starts at once.
+    out = closed([0.0, 150.0, 500.0], 30.0, [(0, 100.0, 200.0)])
+    assert out.swab_start.tolist() == [0.0, 300.0, 500.0]
+
+
+def test_a_closure_of_one_station_sends_the_line_to_the_other() -> None:
+    # two stations; station 1 is closed 0-1000. Residents at 0, 10, 20 (40 s each) all
+    # go to station 0: 0-40, 40-80, 80-120; without the closure r1 would start at 10.
+    out = closed([0.0, 10.0, 20.0], 40.0, [(1, 0.0, 1000.0)], stations=2)
+    assert out.station.tolist() == [0, 0, 0]
+    assert out.swab_start.tolist() == [0.0, 40.0, 80.0]
+    open_both = closed([0.0, 10.0, 20.0], 40.0, [], stations=2)
+    assert open_both.swab_start.tolist() == [0.0, 10.0, 40.0]
+
+
+def test_a_closure_at_closing_time_delays_the_last_seal() -> None:
+    # r0 3300-3400; closing at 3600 finds the station closed 3500-3800 (it began after
+    # the swab): the part-filled tube is sealed at 3800 + 60.
+    out = closed([3300.0], 100.0, [(0, 3500.0, 300.0)])
+    assert out.tube_sealed.tolist() == [3860.0]
+
+
+def test_a_break_falling_inside_a_closure_is_taken_after_it() -> None:
+    # a 20-minute break due at 200 and a closure 100-700: the break is due by the time
+    # the closure ends, so it is taken straight after it: away until 700 + 1200 = 1900.
+    out = closed([0.0, 150.0], 30.0, [(0, 100.0, 600.0)], breaks=[[200.0]], break_length=1200.0)
+    assert out.swab_start.tolist() == [0.0, 1900.0]

@@ -13,13 +13,39 @@ import numpy as np
 import pytest
 
 from sim.model import collect as collect_module
-from sim.model.collect import STAT_FIELDS, collect, collect_round, point_statistics
-from sim.model.demand import ZoneIndex, _sorted_uniforms, break_schedule, draw_point_demand
+from sim.model.calendars import break_schedule, breaks_calendar
+from sim.model.collect import (
+    STAT_FIELDS,
+    collect,
+    collect_round,
+    fresh_accumulators,
+    point_statistics,
+    series_bounds,
+)
+from sim.model.demand import ZoneIndex, _sorted_uniforms, draw_point_demand
 from sim.random import Streams, stream
 
 from .conftest import random_tiny
 
 STEP = 900.0
+
+
+def _statistics(
+    arrivals: np.ndarray,
+    start: np.ndarray,
+    service: np.ndarray,
+    step: float,
+    horizon: float,
+    swabbed: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """point_statistics of a point served in one piece, everyone swabbed."""
+    n = arrivals.size
+    first, last = series_bounds(arrivals, start, n, step, -np.inf, np.inf, False)
+    stats, times, queue, _ = point_statistics(
+        arrivals, start, service, n, step, horizon, swabbed, fresh_accumulators(),
+        np.empty(0), -np.inf, np.inf, first, last, False,
+    )  # fmt: skip
+    return stats, times, queue
 
 
 @pytest.mark.parametrize("chunk", [1, 1 << 17])  # a kernel call per point, or one for all
@@ -46,9 +72,9 @@ def test_collect_round_is_collect_point_by_point(
         assert point.relief is not None
         out = collect(
             d.arrivals, d.service, point.stations, open_t, close_t, point.pool,
-            d.tube_change, break_schedule(point, open_t, close_t), point.relief.for_,
+            d.tube_change, breaks_calendar(break_schedule(point, open_t, close_t), point.relief.for_),
         )  # fmt: skip
-        point_stats, times, queue = point_statistics(
+        point_stats, times, queue = _statistics(
             d.arrivals, out.swab_start, d.service, STEP, horizon, expected_swabbed
         )
         assert out.swab_start.size > 100
@@ -92,7 +118,7 @@ def test_p95_and_peak_queue_by_brute_force() -> None:
         arrivals = np.sort(rng.integers(0, 40, n).astype(float))  # ties on purpose
         start = np.maximum.accumulate(arrivals + rng.integers(0, 6, n))
         service = np.full(n, 1.0)
-        out, _, _ = point_statistics(arrivals, start, service, STEP, 1e9, np.zeros(3, np.int64))
+        out, _, _ = _statistics(arrivals, start, service, STEP, 1e9, np.zeros(3, np.int64))
         waits = np.sort(start - arrivals)
         assert out[STAT_FIELDS.index("p95_wait")] == waits[min(n - 1, int(np.ceil(0.95 * n)) - 1)]
         in_line = [(i + 1) - int((start <= a).sum()) for i, a in enumerate(arrivals)]

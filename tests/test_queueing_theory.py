@@ -24,6 +24,7 @@ from functools import cache
 import numpy as np
 import pytest
 
+from sim.model.calendars import breaks_calendar
 from sim.model.collect import collect
 
 MU = 1 / 20.0  # service rate: mean swab 20 s
@@ -68,7 +69,7 @@ def _run(c: int, rho: float) -> tuple[np.ndarray, np.ndarray, float]:
     service = rng.exponential(1 / MU, N)
     out = collect(
         arrivals, service, c, 0.0, float(arrivals[-1]), POOL,
-        np.zeros((c, N // POOL + 2)), np.full((c, 1), np.nan), 0.0,
+        np.zeros((c, N // POOL + 2)), breaks_calendar(np.full((c, 1), np.nan), 0.0),
     )  # fmt: skip
     return arrivals, out.swab_start, lam
 

@@ -15,8 +15,9 @@ import itertools
 import numpy as np
 import pytest
 
+from sim.model.calendars import StationCalendar, break_schedule, breaks_calendar
 from sim.model.collect import PointOutcome, collect
-from sim.model.demand import ZoneIndex, break_schedule, draw_point_demand
+from sim.model.demand import ZoneIndex, draw_point_demand
 from sim.random import Streams
 
 from .conftest import random_tiny
@@ -89,7 +90,12 @@ def assert_same(fast: PointOutcome, ref: ReferenceOutcome) -> None:
 
 
 def _both(*args: object) -> tuple[PointOutcome, ReferenceOutcome]:
-    return collect(*args), reference_point(*args)  # type: ignore[arg-type]
+    """The kernel and the reference on the same point; the last two arguments are the
+    stations' break times and the break length, or a calendar and None."""
+    *head, breaks, length = args
+    calendar = breaks if length is None else breaks_calendar(breaks, length)  # type: ignore[arg-type]
+    assert isinstance(calendar, StationCalendar)
+    return collect(*head, calendar), reference_point(*head, calendar)  # type: ignore[arg-type]
 
 
 CASES = [
@@ -165,8 +171,9 @@ def test_empty_and_single_resident() -> None:
 def test_reference_counts_simpy_events() -> None:
     arrivals, service, tube_change = _draws(7, 3, 10, 1.3)
     ref = reference_point(
-        arrivals, service, 3, OPEN, CLOSE, 10, tube_change, _breaks(3, "staggered"), BREAK
-    )
+        arrivals, service, 3, OPEN, CLOSE, 10, tube_change,
+        breaks_calendar(_breaks(3, "staggered"), BREAK),
+    )  # fmt: skip
     # per resident: arrival timeout, put, get, AnyOf, settle, service timeout, swabbed,
     # process start and end, plus the station's pending break timeouts, seals and breaks
     assert 6 < ref.events_per_resident < 20
@@ -198,7 +205,7 @@ def test_reference_passes_the_hand_computed_cases(monkeypatch: pytest.MonkeyPatc
     from . import test_collect_kernel as hand
 
     def as_collect(*args: object) -> PointOutcome:
-        ref = reference_point(*args)  # type: ignore[arg-type]
+        ref = reference_point(*args)  # type: ignore[arg-type, call-arg]
         order = np.lexsort((np.arange(ref.tube_sealed.size), ref.tube_sealed))
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
@@ -223,3 +230,45 @@ def test_breaks_as_long_as_the_interval_between_them() -> None:
     breaks = np.array([OPEN + 300.0 * np.arange(1, 8), OPEN + 150.0 + 300.0 * np.arange(1, 8)])
     fast, ref = _both(arrivals, service, stations, OPEN, CLOSE, pool, tube_change, breaks, 360.0)
     assert_same(fast, ref)
+
+
+def _random_calendar(rng: np.random.Generator, stations: int, close: float) -> StationCalendar:
+    """Breaks and closures of random lengths, overlapping each other, some after closing."""
+    rows = []
+    for _ in range(stations):
+        entries = []
+        for _ in range(int(rng.integers(0, 6))):
+            begin = float(rng.uniform(-100.0, close + 400.0))
+            rule = int(rng.integers(0, 2))  # a break (defer) or a closure (finish)
+            length = float(rng.uniform(5.0, 400.0))
+            entries.append((begin, length, rule))
+        rows.append(sorted(entries, key=lambda e: e[0]))
+    width = max(1, max(len(r) for r in rows))
+    start = np.full((stations, width), np.nan)
+    length_ = np.zeros((stations, width))
+    rule_ = np.zeros((stations, width), np.int8)
+    for j, row in enumerate(rows):
+        for m, (b, ln, r) in enumerate(row):
+            start[j, m], length_[j, m], rule_[j, m] = b, ln, r
+    return StationCalendar(start, length_, rule_)
+
+
+def test_random_calendars_match_reference() -> None:
+    """Breaks and closures mixed at random on every station: kernel and reference agree."""
+    rng = np.random.default_rng(8)
+    closures = 0
+    for _ in range(40):
+        stations = int(rng.integers(1, 5))
+        pool = int(rng.choice([1, 5, 10]))
+        close = float(rng.uniform(600, 2400))
+        calendar = _random_calendar(rng, stations, close)
+        closures += int((calendar.rule == 1).sum())
+        n = int(rng.poisson(close * stations / 30.0))
+        arrivals = np.sort(rng.uniform(-100.0, close, n))
+        service = _lognormal(rng, 20.0, 8.0, n)
+        tube_change = _lognormal(rng, 40.0, 10.0, (stations, n // pool + 2))
+        fast, ref = _both(
+            arrivals, service, stations, 0.0, close, pool, tube_change, calendar, None
+        )
+        assert_same(fast, ref)
+    assert closures > 50

@@ -209,3 +209,31 @@ def test_points_from_csv_equal_points_written_inline(write_scenario: Callable[..
     assert via_csv.points == inline.points
     assert via_csv.points[0].window is not None and via_csv.points[0].window.open == 7.5 * 3600
     assert via_csv.points[0].service == inline.point_defaults.service
+
+
+def test_disruptions_are_validated(write_scenario: Callable[..., Path]) -> None:
+    def load(entry: str) -> sim.Scenario:
+        return sim.load_scenario(write_scenario(HAND_ROUND + f"disruptions:\n  - {entry}\n"))
+
+    pause = load('{what: sampling, where: A, from: "07:20", for: 15min}').disruptions[0]
+    assert (pause.from_, pause.for_, pause.until, pause.rule) == (26400.0, 900.0, 27300.0, "finish")
+    for entry, field, message in [
+        ('{what: rain, from: "07:20", for: 1h}', "disruptions[0].what", "not one of sampling"),
+        (
+            '{what: sampling, where: Q, from: "07:20", for: 1h}',
+            "disruptions[0].where",
+            "no point 'Q'",
+        ),
+        ('{what: pcr, where: Q, from: "07:20", for: 1h}', "disruptions[0].where", "no lab 'Q'"),
+        ('{what: sampling, from: "06:20", for: 1h}', "disruptions[0].from", "before the round"),
+        (
+            '{what: sampling, from: "07:20", for: 1h, rule: resume}',
+            "disruptions[0]",
+            "never cut short",
+        ),
+        ('{what: lab, from: "07:20", for: 1h, units: 2}', "disruptions[0]", "not a lab"),
+        ('{what: pcr, from: "07:20"}', "disruptions[0].for", "Field required"),
+    ]:
+        with pytest.raises(sim.ScenarioError) as info:
+            load(entry)
+        assert field in str(info.value) and message in str(info.value), str(info.value)

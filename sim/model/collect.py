@@ -10,107 +10,142 @@ rules, which the per-resident SimPy reference model in the tests follows too:
   lowest station number) and starts at max(arrival, that station's free time).
 * A station fills its current tube with ``pool`` consecutive residents; after the
   last of them it seals the tube (busy for that tube's tube-change time).
-* Relief breaks: a break whose nominal time has come by the moment the station
-  would start its next resident is taken first, from max(nominal, free) for the
-  break's length (a busy station finishes its resident and any sealing first).
+* The station calendar (:mod:`sim.model.calendars`): an entry whose start has
+  come by the moment the station would start its next resident is applied
+  first. A relief break (``defer``) is taken from max(start, free) for its
+  length; a closure (``finish``) keeps the station away until its end. Either
+  way a busy station finishes its resident (and any sealing) first.
 * Closing: residents who arrived before closing are all served. Afterwards each
-  station with a part-filled tube takes any breaks still due before closing,
+  station with a part-filled tube applies the entries still due by closing,
   then seals the tube at max(its free time, closing).
+
+A point can be served in pieces: :func:`serve_point` starts from a station
+state (free times, the open tube, the next calendar entry, the tubes sealed so
+far) and may stop before the first resident who would start at or after a
+given time, leaving the state to carry on from. Serving a point in two pieces
+gives exactly the times of serving it in one (the tests check it); that is how
+a round is stopped and restarted (:mod:`sim.model.state`).
 
 A round is run by :func:`collect_round`: points are drawn one after the other
 and, every ~130,000 residents, the run of points drawn so far goes through
-:func:`_collect_points`, one compiled call that serves each point
-(:func:`serve_point`, the rules above), orders its tubes and computes its
-statistics. Calling the kernel per point cost ~30 us of dispatch and Python per
-point (3,800 points in a 10 M city); drawing a run just before it is served
-keeps the draws in cache and lets their memory be reused.
+:func:`_collect_points`, one compiled call that serves each point, orders its
+tubes and computes its statistics. Calling the kernel per point cost ~30 us of
+dispatch and Python per point (3,800 points in a 10 M city); drawing a run just
+before it is served keeps the draws in cache and lets their memory be reused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from ..random import Streams
 from ..scenario.schema import Scenario
-from .demand import ZoneIndex, break_times, draw_point_demand
+from .calendars import DEFER, NO_CLOSURES, StationCalendar, station_calendar, station_closures
+from .demand import ZoneIndex, draw_point_demand
 
-Arrays = tuple[np.ndarray, ...]  # what a kernel returns: several arrays, by position
+INF = np.inf
 
 
 @njit(cache=True)
-def _apply_due_breaks(
-    free: float, ready: float, breaks: np.ndarray, nxt: int, length: float
+def _apply_due(
+    free: float,
+    ready: float,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    rules: np.ndarray,
+    nxt: int,
 ) -> tuple[float, int]:
-    """Take every break due by the time the station could next start: max(ready, free)."""
-    while nxt < breaks.size:
-        b = breaks[nxt]
+    """Apply every calendar entry due by the time the station could next start: max(ready, free)."""
+    while nxt < starts.size:
+        b = starts[nxt]
         if np.isnan(b) or b > max(ready, free):
             break
-        free = max(b, free) + length
+        # a break is taken in full once the station is free; a closure ends when it ends
+        free = max(b, free) + lengths[nxt] if rules[nxt] == DEFER else max(free, b + lengths[nxt])
         nxt += 1
     return free, nxt
+
+
+@njit(cache=True)
+def _next_entry(starts: np.ndarray, nxt: int) -> float:
+    """When the station's next calendar entry starts (inf when none is left)."""
+    if nxt < starts.size and not np.isnan(starts[nxt]):
+        return starts[nxt]
+    return INF
 
 
 @njit(cache=True)
 def serve_point(
     arrivals: np.ndarray,
     service: np.ndarray,
-    stations: int,
-    open_t: float,
     close_t: float,
     pool: int,
     tube_change: np.ndarray,
-    breaks: np.ndarray,
-    break_length: float,
-) -> Arrays:
-    """Swab start, station and tube of each resident; station, first swab, last swab end,
-    seal time and size of each tube (tubes numbered in the order they were opened)."""
+    cal_start: np.ndarray,
+    cal_length: np.ndarray,
+    cal_rule: np.ndarray,
+    free: np.ndarray,
+    count: np.ndarray,
+    current: np.ndarray,
+    nxt: np.ndarray,
+    sealed_by: np.ndarray,
+    t_station: np.ndarray,
+    t_first: np.ndarray,
+    t_last: np.ndarray,
+    t_sealed: np.ndarray,
+    t_size: np.ndarray,
+    n_tubes: int,
+    stop: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, bool]:
+    """Serve ``arrivals`` (in line order) from the station state, while they start before ``stop``.
+
+    The station state — ``free`` (when each station can next start), ``count``
+    (residents in its open tube), ``current`` (that tube, or -1), ``nxt`` (its next
+    calendar entry) and ``sealed_by`` (tubes it has sealed: the row of
+    ``tube_change`` to use next) — and the tube arrays (tubes numbered in the
+    order they were opened; ``t_sealed`` NaN while open; the first ``n_tubes``
+    already exist) are updated in place. Returns each served resident's swab start,
+    station and tube, how many were served, how many tubes there are, and whether
+    the point is done (everyone served, every tube sealed).
+    """
     n = arrivals.size
+    stations = free.size
     start = np.empty(n)
     station_of = np.empty(n, np.int32)
     tube_of = np.empty(n, np.int64)
-    max_tubes = n // pool + stations + 1
-    t_station = np.empty(max_tubes, np.int32)
-    t_first = np.empty(max_tubes)
-    t_last = np.empty(max_tubes)
-    t_sealed = np.empty(max_tubes)
-    t_size = np.zeros(max_tubes, np.int32)
-    free = np.full(stations, open_t)
-    count = np.zeros(stations, np.int64)
-    nxt = np.zeros(stations, np.int64)
-    sealed_by = np.zeros(stations, np.int64)
-    current = np.full(stations, -1, np.int64)
-    # each station's next nominal break (inf when none is left): one comparison per station
-    next_break = np.full(stations, np.inf)
+    # each station's next calendar entry (inf when none is left): one comparison per station
+    next_entry = np.empty(stations)
     for j in range(stations):
-        if breaks.shape[1] and not np.isnan(breaks[j, 0]):
-            next_break[j] = breaks[j, 0]
-    n_tubes = 0
+        next_entry[j] = _next_entry(cal_start[j], nxt[j])
+    served = 0
     for i in range(n):
         a = arrivals[i]
         best = 0
-        best_free = np.inf
+        best_free = INF
         for j in range(stations):
             f = free[j]
-            if next_break[j] <= max(a, f):
-                f, nxt[j] = _apply_due_breaks(f, a, breaks[j], nxt[j], break_length)
+            if next_entry[j] <= max(a, f):
+                f, nxt[j] = _apply_due(f, a, cal_start[j], cal_length[j], cal_rule[j], nxt[j])
                 free[j] = f
-                b = breaks[j, nxt[j]] if nxt[j] < breaks.shape[1] else np.nan
-                next_break[j] = np.inf if np.isnan(b) else b
+                next_entry[j] = _next_entry(cal_start[j], nxt[j])
             if f < best_free:
                 best_free = f
                 best = j
         j = best
         t = max(a, best_free)
+        if t >= stop:
+            return start, station_of, tube_of, served, n_tubes, False
         start[i] = t
         station_of[i] = j
         if count[j] == 0:
             current[j] = n_tubes
             t_station[n_tubes] = j
             t_first[n_tubes] = t
+            t_sealed[n_tubes] = np.nan
             n_tubes += 1
         tube = current[j]
         tube_of[i] = tube
@@ -123,29 +158,28 @@ def serve_point(
             sealed_by[j] += 1
             t_sealed[tube] = end
             count[j] = 0
+            current[j] = -1
         free[j] = end
+        served += 1
+    done = True
     for j in range(stations):
         if count[j] > 0:
-            f, nxt[j] = _apply_due_breaks(free[j], close_t, breaks[j], nxt[j], break_length)
+            f, nxt[j] = _apply_due(
+                free[j], close_t, cal_start[j], cal_length[j], cal_rule[j], nxt[j]
+            )
+            free[j] = f
             t = max(f, close_t)
+            if t >= stop:  # the seal begins after the stop: the tube stays open
+                done = False
+                continue
             t_sealed[current[j]] = t + tube_change[j, sealed_by[j]]
             sealed_by[j] += 1
             count[j] = 0
-    return (
-        start,
-        station_of,
-        tube_of,
-        t_station[:n_tubes],
-        t_first[:n_tubes],
-        t_last[:n_tubes],
-        t_sealed[:n_tubes],
-        t_size[:n_tubes],
-        free,
-    )
+            current[j] = -1
+    return start, station_of, tube_of, served, n_tubes, done
 
 
-@dataclass(frozen=True)
-class PointOutcome:
+class PointOutcome(NamedTuple):
     """What one point produced: per-resident times and its tubes ordered by seal time."""
 
     arrivals: np.ndarray
@@ -168,22 +202,26 @@ def collect(
     close_t: float,
     pool: int,
     tube_change: np.ndarray,
-    breaks: np.ndarray,
-    break_length: float,
+    calendar: StationCalendar,
 ) -> PointOutcome:
-    """Run one point and order its tubes by seal time (ties by opening order)."""
-    start, station, tube, t_station, t_first, t_last, t_sealed, t_size, _ = serve_point(
-        np.ascontiguousarray(arrivals, dtype=np.float64),
-        np.ascontiguousarray(service, dtype=np.float64),
-        int(stations),
-        float(open_t),
-        float(close_t),
-        int(pool),
+    """Run one point from opening to its last seal and order its tubes by seal time
+    (ties by opening order)."""
+    a = np.ascontiguousarray(arrivals, dtype=np.float64)
+    capacity = a.size // int(pool) + int(stations) + 1
+    free, count, current, nxt, sealed_by = fresh_stations(int(stations), float(open_t))
+    t_station = np.empty(capacity, np.int32)
+    t_first, t_last, t_sealed = np.empty(capacity), np.empty(capacity), np.empty(capacity)
+    t_size = np.zeros(capacity, np.int32)
+    start, station, tube, _, k, _ = serve_point(
+        a, np.ascontiguousarray(service, dtype=np.float64), float(close_t), int(pool),
         np.ascontiguousarray(tube_change, dtype=np.float64),
-        np.ascontiguousarray(breaks, dtype=np.float64),
-        float(break_length),
-    )
-    order = np.argsort(t_sealed, kind="stable")
+        np.ascontiguousarray(calendar.start, dtype=np.float64),
+        np.ascontiguousarray(calendar.length, dtype=np.float64),
+        np.ascontiguousarray(calendar.rule, dtype=np.int8),
+        free, count, current, nxt, sealed_by, t_station, t_first, t_last, t_sealed, t_size,
+        0, INF,
+    )  # fmt: skip
+    order = _seal_order(t_sealed[:k])
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
     return PointOutcome(
@@ -192,11 +230,24 @@ def collect(
         swab_end=start + service,
         station=station,
         tube=rank[tube],
-        tube_station=t_station[order],
-        tube_first=t_first[order],
-        tube_last=t_last[order],
-        tube_sealed=t_sealed[order],
-        tube_size=t_size[order],
+        tube_station=t_station[:k][order],
+        tube_first=t_first[:k][order],
+        tube_last=t_last[:k][order],
+        tube_sealed=t_sealed[:k][order],
+        tube_size=t_size[:k][order],
+    )
+
+
+def fresh_stations(
+    stations: int, open_t: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The state of a point's stations at opening: free, count, current, nxt, sealed_by."""
+    return (
+        np.full(stations, open_t),
+        np.zeros(stations, np.int64),
+        np.full(stations, -1, np.int64),
+        np.zeros(stations, np.int64),
+        np.zeros(stations, np.int64),
     )
 
 
@@ -239,6 +290,21 @@ STAT_FIELDS = (
     "busy",
     "unswabbed_at_horizon",
 )
+# running sums a point's statistics are made of, carried from one piece of a point to the next
+ACC_FIELDS = (
+    "served", "last_swab", "peak_queue", "peak_queue_at", "total_wait", "max_wait",
+    "long_waits", "busy", "unswabbed",
+)  # fmt: skip
+N_ACC = len(ACC_FIELDS)
+
+
+@njit(cache=True)
+def fresh_accumulators() -> np.ndarray:
+    """The running sums of a point nobody has come to yet."""
+    acc = np.zeros(N_ACC)
+    acc[1] = -np.inf  # last swab
+    acc[2] = -1.0  # peak queue: any first measurement beats it
+    return acc
 
 
 @njit(cache=True)
@@ -246,39 +312,53 @@ def point_statistics(
     arrivals: np.ndarray,
     start: np.ndarray,
     service: np.ndarray,
+    served: int,
     step: float,
     horizon: float,
     swabbed_by_step: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    acc: np.ndarray,
+    prior_waits: np.ndarray,
+    measure_from: float,
+    measure_to: float,
+    series_from: float,
+    series_to: float,
+    keep_waits: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Queue and wait statistics of one point in one pass (seconds; see STAT_FIELDS).
 
-    Also adds each resident's swab end to ``swabbed_by_step`` (index ceil(end / step),
-    the last cell collecting everything later) and returns the people in line at
-    every multiple of ``step`` while the point had arrivals or a line. ``start`` is
-    non-decreasing (one FIFO line), so every count is a moving pointer.
+    The first ``served`` residents were swabbed (``start``, ``service``); any
+    further ``arrivals`` are still in line. ``acc`` holds the running sums of the
+    residents the point served before this piece (``prior_waits`` their waits, in
+    line order) and is updated in place. The line is measured at the arrivals from
+    ``measure_from`` to before ``measure_to``, and every multiple of ``step`` from ``series_from`` to
+    ``series_to`` (people in line then); each swab end is added to
+    ``swabbed_by_step`` (index ceil(end / step), the last cell collecting
+    everything later). ``start`` is non-decreasing (one FIFO line), so every count
+    is a moving pointer. Returns the statistics, the series, and (``keep_waits``)
+    the waits of everyone served so far.
     """
     n = arrivals.size
     stats = np.zeros(len(STAT_FIELDS))
-    if n == 0:
-        return stats, np.empty(0), np.empty(0, np.int64)
     last = swabbed_by_step.size - 1
-    waits = np.empty(n)
+    before = prior_waits.size
+    waits = np.empty(before + served)
+    waits[:before] = prior_waits
     # swab starts padded with never-reached times, so that the count of starts by an
     # arrival advances by up to four comparisons added up instead of a loop whose
     # unpredictable exit cost a branch miss per resident (start is sorted, so the
     # comparisons that hold are a prefix)
-    padded = np.empty(n + 4)
-    padded[:n] = start
-    padded[n:] = np.inf
+    padded = np.empty(served + 4)
+    padded[:served] = start[:served]
+    padded[served:] = np.inf
     started = 0
-    peak = -1
-    peak_at = 0.0
-    total_wait = 0.0
-    max_wait = 0.0
-    long_waits = 0
-    busy = 0.0
-    last_swab = -np.inf
-    unswabbed = 0
+    peak = acc[2]
+    peak_at = acc[3]
+    total_wait = acc[4]
+    max_wait = acc[5]
+    long_waits = acc[6]
+    busy = acc[7]
+    last_swab = acc[1]
+    unswabbed = acc[8]
     for i in range(n):
         a = arrivals[i]
         while True:
@@ -291,11 +371,13 @@ def point_statistics(
             started += advance
             if advance < 4:
                 break
-        if i + 1 - started > peak:
+        if measure_from <= a < measure_to and i + 1 - started > peak:
             peak = i + 1 - started
             peak_at = a
+        if i >= served:
+            continue
         w = start[i] - a
-        waits[i] = w
+        waits[before + i] = w
         total_wait += w
         max_wait = max(max_wait, w)
         if w > 1800.0:
@@ -307,20 +389,35 @@ def point_statistics(
             unswabbed += 1
         cell = min(int(np.ceil(end / step)), last)
         swabbed_by_step[cell] += 1
-    k95 = min(n - 1, int(np.ceil(0.95 * n)) - 1)  # nearest-rank 95th percentile
-    stats[0] = last_swab
-    stats[1] = peak
-    stats[2] = peak_at
-    stats[3] = total_wait / n
-    stats[4] = _select(waits, k95)
-    stats[5] = max_wait
-    stats[6] = long_waits / n
-    stats[7] = busy
-    stats[8] = unswabbed
-    first = np.floor(arrivals[0] / step) * step
-    final = np.ceil(start[n - 1] / step) * step
-    m = int((final - first) / step + 0.5) + 1
-    times = first + step * np.arange(m)
+    total = before + served
+    acc[0] = total
+    acc[1] = last_swab
+    acc[2] = peak
+    acc[3] = peak_at
+    acc[4] = total_wait
+    acc[5] = max_wait
+    acc[6] = long_waits
+    acc[7] = busy
+    acc[8] = unswabbed
+    kept = waits.copy() if keep_waits else np.empty(0)
+    if total > 0:
+        k95 = min(total - 1, int(np.ceil(0.95 * total)) - 1)  # nearest-rank 95th percentile
+        stats[0] = last_swab
+        stats[1] = max(peak, 0.0)
+        stats[2] = peak_at
+        stats[3] = total_wait / total
+        stats[4] = _select(waits, k95)
+        stats[5] = max_wait
+        stats[6] = long_waits / total
+        stats[7] = busy
+        stats[8] = unswabbed
+    else:
+        stats[1] = max(peak, 0.0)
+        stats[2] = peak_at
+    if series_to < series_from:
+        return stats, np.empty(0), np.empty(0, np.int64), kept
+    m = int((series_to - series_from) / step + 0.5) + 1
+    times = series_from + step * np.arange(m)
     queue = np.empty(m, np.int64)
     arrived = 0
     begun = 0
@@ -328,10 +425,40 @@ def point_statistics(
         t = times[k]
         while arrived < n and arrivals[arrived] <= t:
             arrived += 1
-        while begun < n and start[begun] <= t:
+        while begun < served and start[begun] <= t:
             begun += 1
         queue[k] = arrived - begun
-    return stats, times, queue
+    return stats, times, queue, kept
+
+
+@njit(cache=True)
+def series_bounds(
+    arrivals: np.ndarray,
+    start: np.ndarray,
+    served: int,
+    step: float,
+    begin: float,
+    stop: float,
+    arrived_before: bool,
+) -> tuple[float, float]:
+    """The first and last grid times of a piece's queue series (first > last: none).
+
+    A point served in one piece is sampled from the step at or before its first
+    arrival to the step at or after its last swab start. A piece that stops with
+    residents left covers the steps before ``stop``; a piece that resumes at
+    ``begin`` covers the steps from then on (from the first arrival's step when
+    nobody had come before ``begin``). Pieces together cover the same steps, with
+    the same counts, as one piece would.
+    """
+    n = arrivals.size
+    if n == 0:
+        return 0.0, -1.0
+    first = np.ceil(begin / step) * step if arrived_before else np.floor(arrivals[0] / step) * step
+    if served == n:
+        return first, np.ceil(start[n - 1] / step) * step
+    if arrivals[0] >= stop:
+        return 0.0, -1.0
+    return first, (np.ceil(stop / step) - 1.0) * step
 
 
 @njit(cache=True)
@@ -369,40 +496,90 @@ def _collect_points(
     relief_every: np.ndarray,
     relief_stagger: np.ndarray,
     relief_for: np.ndarray,
+    closure_start: np.ndarray,
+    closure_length: np.ndarray,
+    closure_station: np.ndarray,
+    closure_bounds: np.ndarray,
+    resumed: bool,
+    st_free: np.ndarray,
+    st_count: np.ndarray,
+    st_current: np.ndarray,
+    st_nxt: np.ndarray,
+    st_sealed: np.ndarray,
+    tin_station: np.ndarray,
+    tin_first: np.ndarray,
+    tin_last: np.ndarray,
+    tin_sealed: np.ndarray,
+    tin_size: np.ndarray,
+    tin_bounds: np.ndarray,
+    acc: np.ndarray,
+    waits_in: np.ndarray,
+    waits_bounds: np.ndarray,
+    arrived_before: np.ndarray,
+    begin: float,
+    stop: float,
     step: float,
     horizon: float,
     swabbed_by_step: np.ndarray,
     keep_residents: bool,
+    keep_waits: bool,
     tube_base: int,
-) -> Arrays:
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+    np.ndarray,
+]:  # fmt: skip
     """A run of points in one compiled call: :func:`serve_point`, tubes ordered by seal
     time and :func:`point_statistics`, point after point over concatenated arrays.
 
-    Point p's residents are rows ``bounds[p]:bounds[p + 1]``; its tube-change times
-    are ``tube_change[change_bounds[p]:change_bounds[p + 1]]`` (stations x tubes per
-    station, row-major), or none when it is the constant ``fixed_change[p]``;
-    ``relief_every[p] == 0`` means no breaks. Returns the
-    tubes of all the points (point by point, each ordered by seal time, ties by
-    opening order) and how many each point has; one row of STAT_FIELDS per point;
-    the queue series of all points and their lengths; and, only when
-    ``keep_residents``, each resident's swab start, station and tube (numbered
-    from ``tube_base``).
+    Point p's residents (those not yet swabbed) are rows ``bounds[p]:bounds[p + 1]``;
+    its tube-change times are ``tube_change[change_bounds[p]:change_bounds[p + 1]]``
+    (stations x tubes per station, row-major, drawn for all its residents), or none
+    when it is the constant ``fixed_change[p]``; ``relief_every[p] == 0`` means no
+    breaks; its closures are rows ``closure_bounds[p]:closure_bounds[p + 1]``.
+
+    A fresh piece starts every point at opening; a ``resumed`` one from the
+    stations' state (``st_*``, stations of all points one after the other), the
+    tubes opened so far (``tin_*``, rows ``tin_bounds[p]:...``) and the running
+    sums ``acc`` (updated in place; ``waits_in`` the waits so far) of a piece that
+    stopped at ``begin``. Serving stops before the first resident who would
+    start at ``stop`` or later. See :class:`CollectedRun` for what comes back.
     """
     n_points = bounds.size - 1
     n = arrivals.size if keep_residents else 0
     start = np.empty(n)
     station = np.empty(n, np.int32)
     tube = np.empty(n, np.int64)
+    st_off = np.zeros(n_points + 1, np.int64)
+    for p in range(n_points):
+        st_off[p + 1] = st_off[p] + stations[p]
     capacity = 0
     for p in range(n_points):
         capacity += (bounds[p + 1] - bounds[p]) // pool[p] + stations[p] + 1
+        capacity += tin_bounds[p + 1] - tin_bounds[p] if resumed else 0
     t_station = np.empty(capacity, np.int32)
     t_first = np.empty(capacity)
     t_last = np.empty(capacity)
     t_sealed = np.empty(capacity)
     t_size = np.empty(capacity, np.int32)
     tubes = np.zeros(n_points, np.int64)
+    done = np.zeros(n_points, np.bool_)
+    served_out = np.zeros(n_points, np.int64)
     stats = np.zeros((n_points, len(STAT_FIELDS)))
+    out_free = np.empty(st_off[n_points])
+    out_count = np.empty(st_off[n_points], np.int64)
+    out_current = np.empty(st_off[n_points], np.int64)
+    out_nxt = np.empty(st_off[n_points], np.int64)
+    out_sealed = np.empty(st_off[n_points], np.int64)
+    w_length = np.zeros(n_points, np.int64)
+    w_total = 0
+    if keep_waits:
+        for p in range(n_points):
+            w_total += bounds[p + 1] - bounds[p]
+            w_total += waits_bounds[p + 1] - waits_bounds[p] if resumed else 0
+    w_out = np.empty(w_total)
+    w_done = 0
     q_time = np.empty(64 * n_points + 1)
     q_count = np.empty(64 * n_points + 1, np.int64)
     q_length = np.zeros(n_points, np.int64)
@@ -411,22 +588,57 @@ def _collect_points(
     for p in range(n_points):
         lo, hi = bounds[p], bounds[p + 1]
         c = stations[p]
+        if resumed:
+            a0, a1 = st_off[p], st_off[p + 1]
+            free = st_free[a0:a1].copy()
+            count = st_count[a0:a1].copy()
+            current = st_current[a0:a1].copy()
+            nxt = st_nxt[a0:a1].copy()
+            sealed_by = st_sealed[a0:a1].copy()
+            before = tin_bounds[p + 1] - tin_bounds[p]
+            prior_waits = waits_in[waits_bounds[p] : waits_bounds[p + 1]]
+        else:
+            free = np.full(c, open_t[p])
+            count = np.zeros(c, np.int64)
+            current = np.full(c, -1, np.int64)
+            nxt = np.zeros(c, np.int64)
+            sealed_by = np.zeros(c, np.int64)
+            before = 0
+            prior_waits = np.empty(0)
         if change_bounds[p + 1] > change_bounds[p]:
             drawn = tube_change[change_bounds[p] : change_bounds[p + 1]]
             changes = drawn.reshape((c, drawn.size // c))
-        else:  # the size draw_point_demand gives
-            changes = np.full((c, (hi - lo) // pool[p] + 2), fixed_change[p])
-        if relief_every[p] > 0:
-            breaks = break_times(c, open_t[p], close_t[p], relief_every[p], relief_stagger[p])
-        else:
-            breaks = np.full((c, 1), np.nan)
+        else:  # the size draw_point_demand gives, for everyone the point will serve
+            total = hi - lo + int(acc[p, 0])
+            changes = np.full((c, total // pool[p] + 2), fixed_change[p])
+        c0, c1 = closure_bounds[p], closure_bounds[p + 1]
+        cal_start, cal_length, cal_rule = station_calendar(
+            c, open_t[p], close_t[p], relief_every[p], relief_stagger[p], relief_for[p],
+            closure_start[c0:c1], closure_length[c0:c1], closure_station[c0:c1],
+        )  # fmt: skip
+        room = (hi - lo) // pool[p] + c + 1 + before
+        ts = np.empty(room, np.int32)
+        tf = np.empty(room)
+        tl = np.empty(room)
+        tsl = np.empty(room)
+        tsz = np.zeros(room, np.int32)
+        if resumed:
+            b0 = tin_bounds[p]
+            ts[:before] = tin_station[b0 : b0 + before]
+            tf[:before] = tin_first[b0 : b0 + before]
+            tl[:before] = tin_last[b0 : b0 + before]
+            tsl[:before] = tin_sealed[b0 : b0 + before]
+            tsz[:before] = tin_size[b0 : b0 + before]
         a = arrivals[lo:hi]
         s = service[lo:hi]
-        st, sta, tb, ts, tf, tl, tsl, tsz, _ = serve_point(
-            a, s, c, open_t[p], close_t[p], pool[p], changes, breaks, relief_for[p]
-        )
-        order = _seal_order(tsl)
-        k = order.size
+        st, sta, tb, served, k, finished = serve_point(
+            a, s, close_t[p], pool[p], changes, cal_start, cal_length, cal_rule,
+            free, count, current, nxt, sealed_by, ts, tf, tl, tsl, tsz, before, stop,
+        )  # fmt: skip
+        done[p] = finished
+        served_out[p] = served
+        # a piece that stopped keeps its tubes in the order they were opened
+        order = _seal_order(tsl[:k]) if finished else np.arange(k)
         rank = np.empty(k, np.int64)
         for r in range(k):
             o = order[r]
@@ -437,14 +649,33 @@ def _collect_points(
             t_sealed[k_done + r] = tsl[o]
             t_size[k_done + r] = tsz[o]
         if keep_residents:
-            for r in range(hi - lo):
+            for r in range(served):
                 start[lo + r] = st[r]
                 station[lo + r] = sta[r]
                 tube[lo + r] = tube_base + k_done + rank[tb[r]]
+            for r in range(served, hi - lo):
+                start[lo + r] = np.nan
+                station[lo + r] = -1
+                tube[lo + r] = -1
         tubes[p] = k
         k_done += k
-        point_stats, times, queue = point_statistics(a, st, s, step, horizon, swabbed_by_step)
+        s0 = st_off[p]
+        out_free[s0 : s0 + c] = free
+        out_count[s0 : s0 + c] = count
+        out_current[s0 : s0 + c] = current
+        out_nxt[s0 : s0 + c] = nxt
+        out_sealed[s0 : s0 + c] = sealed_by
+        came_before = resumed and arrived_before[p]
+        first_t, last_t = series_bounds(a, st, served, step, begin, stop, came_before)
+        point_stats, times, queue, waits = point_statistics(
+            a, st, s, served, step, horizon, swabbed_by_step, acc[p], prior_waits,
+            begin, stop, first_t, last_t, keep_waits,
+        )  # fmt: skip
         stats[p] = point_stats
+        if keep_waits:
+            w_out[w_done : w_done + waits.size] = waits
+            w_length[p] = waits.size
+            w_done += waits.size
         m = times.size
         if q_done + m > q_time.size:  # grow the queue series' buffers
             size = max(2 * q_time.size, q_done + m)
@@ -459,20 +690,38 @@ def _collect_points(
         q_length[p] = m
         q_done += m
     return (
-        t_station[:k_done],
-        t_first[:k_done],
-        t_last[:k_done],
-        t_sealed[:k_done],
-        t_size[:k_done],
-        tubes,
-        stats,
-        q_time[:q_done],
-        q_count[:q_done],
-        q_length,
-        start,
-        station,
-        tube,
-    )
+        t_station[:k_done], t_first[:k_done], t_last[:k_done], t_sealed[:k_done],
+        t_size[:k_done], tubes, stats, q_time[:q_done], q_count[:q_done], q_length,
+        start, station, tube, done, served_out, out_free, out_count, out_current, out_nxt,
+        out_sealed, w_out[:w_done], w_length,
+    )  # fmt: skip
+
+
+class CollectedRun(NamedTuple):
+    """What :func:`_collect_points` returns for a run of points, by name."""
+
+    tube_station: np.ndarray
+    tube_first: np.ndarray
+    tube_last: np.ndarray
+    tube_sealed: np.ndarray  # NaN for a tube still open when the piece stopped
+    tube_size: np.ndarray
+    tubes: np.ndarray  # per point; each point's tubes in seal order (opening order if not done)
+    stats: np.ndarray  # one row of STAT_FIELDS per point
+    queue_time: np.ndarray
+    queue: np.ndarray
+    queue_length: np.ndarray  # per point
+    swab_start: np.ndarray  # per resident, only when residents are kept (NaN: not served)
+    station: np.ndarray
+    tube: np.ndarray
+    done: np.ndarray  # per point: everyone served and every tube sealed
+    served: np.ndarray  # per point: residents served in this piece
+    free: np.ndarray  # per station of every point, one after the other: the station state
+    filling: np.ndarray  # residents in the open tube
+    current: np.ndarray
+    nxt: np.ndarray
+    sealed_by: np.ndarray
+    waits: np.ndarray  # only when kept: the waits of everyone served so far, point by point
+    waits_length: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -483,7 +732,9 @@ class Collection:
     arrays (ordered by seal time within the point, so the tube arrays are the
     ledger's tubes as they are), its queue series rows ``queue_bounds[i]:...``.
     Per-resident arrays (rows ``resident_bounds[i]:...``) are kept only when asked
-    for: at 10 M residents they would be ~400 MB written for nothing.
+    for: at 10 M residents they would be ~400 MB written for nothing. A
+    collection that stopped early (``state`` set) has, per point, the tubes
+    opened so far in the order they were opened (``tube_sealed`` NaN while open).
     """
 
     residents: np.ndarray  # residents of each point
@@ -506,10 +757,51 @@ class Collection:
     station: np.ndarray | None = None
     tube: np.ndarray | None = None  # the resident's tube, an index into the tube arrays
     zone: np.ndarray | None = None  # the resident's zone row
+    state: CollectionState | None = None  # the stations and lines, when stopped early
 
     def tubes_sealed(self, point_index: int) -> np.ndarray:
         """Seal times of point ``point_index``'s tubes (non-decreasing)."""
         return self.tube_sealed[self.tube_bounds[point_index] : self.tube_bounds[point_index + 1]]
+
+
+@dataclass(frozen=True)
+class CollectionState:
+    """Every point's stations and line at ``time`` (seconds from the start): what a
+    collection that stopped then hands to the one that carries on.
+
+    Per point: ``started`` residents had begun their swab, ``arrived`` had come
+    (the difference is the line, whose arrival times are ``line`` rows
+    ``line_bounds[i]:...``). Per station (all points' stations one after the
+    other, ``station_bounds``): when it is next free, the residents in its open
+    tube and that tube (an index into the point's tubes, -1 none), its next
+    calendar entry and the tubes it has sealed. Per point, the tubes opened so
+    far in the order they were opened (rows ``tube_bounds[i]:...``; seal time NaN
+    while open), the running sums of its statistics (``ACC_FIELDS``) and the
+    waits of those served. ``swabbed`` counts the swabs done by each step of the
+    timeline.
+    """
+
+    time: float
+    started: np.ndarray
+    arrived: np.ndarray
+    line_bounds: np.ndarray
+    line: np.ndarray
+    station_bounds: np.ndarray
+    free: np.ndarray
+    count: np.ndarray
+    current: np.ndarray
+    nxt: np.ndarray
+    sealed_by: np.ndarray
+    tube_bounds: np.ndarray
+    tube_station: np.ndarray
+    tube_first: np.ndarray
+    tube_last: np.ndarray
+    tube_sealed: np.ndarray
+    tube_size: np.ndarray
+    acc: np.ndarray
+    waits_bounds: np.ndarray
+    waits: np.ndarray
+    swabbed: np.ndarray
 
 
 CHUNK_RESIDENTS = 1 << 17  # points are drawn and run in runs of about this many residents
@@ -521,6 +813,9 @@ def collect_round(
     step: float,
     swabbed_by_step: np.ndarray,
     keep_residents: bool = False,
+    *,
+    stop: float = INF,
+    resume: CollectionState | None = None,
 ) -> Collection:
     """Draw every point's demand and run every point's line, a run of points at a time.
 
@@ -530,6 +825,11 @@ def collect_round(
     point) and memory traffic: a run's draws (~2 MB) are still in cache when the
     kernel reads them, and their buffers are reused by the next run. Adds the
     swab ends to ``swabbed_by_step`` as :func:`point_statistics` does.
+
+    With ``stop``, serving stops before the first resident of each point who
+    would start at ``stop`` or later, and the collection carries the state
+    (:class:`CollectionState`); ``resume`` carries on from such a state (drawn
+    from the same streams, the residents who had begun are left out).
     """
     points = scenario.points
     start = scenario.round.start
@@ -546,11 +846,17 @@ def collect_round(
     stagger = np.array([bool(p.relief and p.relief.stagger) for p in points], dtype=np.bool_)
     relief_for = np.array([p.relief.for_ if p.relief else 0.0 for p in points], dtype=np.float64)
     fixed_change = np.array([p.tube_change.mean for p in points], dtype=np.float64)
+    closures = station_closures(scenario)
+    station_bounds = _cumulative(stations)
+    stopping = stop < INF
     residents = np.zeros(n_points, np.int64)
     first_arrival = np.full(n_points, np.nan)
     last_arrival = np.full(n_points, np.nan)
-    parts: list[tuple[np.ndarray, ...]] = []
+    parts: list[CollectedRun] = []
+    acc_rows: list[np.ndarray] = []
     kept: list[tuple[np.ndarray, ...]] = []
+    lines: list[np.ndarray] = []
+    arrived = np.zeros(n_points, np.int64)
     rng = np.random.Generator(np.random.PCG64(0))  # repositioned on each point's streams
     tube_base = 0
     first = 0
@@ -569,52 +875,102 @@ def collect_round(
         if n:
             first_arrival[i] = demand.arrivals[0]
             last_arrival[i] = demand.arrivals[-1]
-        arrivals.append(demand.arrivals)
-        service.append(demand.service)
+        begun = int(resume.started[i]) if resume is not None else 0
+        arrivals.append(demand.arrivals[begun:])
+        service.append(demand.service[begun:])
         changes.append(demand.tube_change.ravel())
         if demand.zone is not None:
-            zones.append(demand.zone)
-        pending += n
+            zones.append(demand.zone[begun:])
+        pending += n - begun
         if pending < CHUNK_RESIDENTS and i + 1 < n_points:
             continue
         run = slice(first, i + 1)
+        carried = _resume_arrays(resume, run, station_bounds)
+        acc_rows.append(carried.acc)
         a = _concat(arrivals, np.float64)
         s = _concat(service, np.float64)
-        out = _collect_points(
-            a, s, _bounds(arrivals), stations[run], open_t[run], close_t[run], pool[run],
-            _concat(changes, np.float64), _bounds(changes), fixed_change[run],
-            every[run], stagger[run], relief_for[run],
-            float(step), float(scenario.round.horizon), swabbed_by_step, keep_residents, tube_base,
+        shut = [closures.get(k, NO_CLOSURES) for k in range(first, i + 1)]
+        out = CollectedRun._make(
+            _collect_points(
+                a, s, _bounds(arrivals), stations[run], open_t[run], close_t[run], pool[run],
+                _concat(changes, np.float64), _bounds(changes), fixed_change[run],
+                every[run], stagger[run], relief_for[run],
+                _concat([c.start for c in shut], np.float64),
+                _concat([c.length for c in shut], np.float64),
+                _concat([c.station for c in shut], np.int64),
+                _bounds([c.station for c in shut]),
+                *carried,
+                float(resume.time) if resume is not None else -INF, float(stop),
+                float(step), float(scenario.round.horizon), swabbed_by_step, keep_residents,
+                stopping, tube_base,
+            )
         )  # fmt: skip
-        parts.append(out[:10])
-        tube_base += out[0].size
+        parts.append(out)
+        tube_base += out.tube_station.size
         if keep_residents:
-            kept.append((a, s, *out[10:], _concat(zones, np.int64)))
+            kept.append((a, s, out.swab_start, out.station, out.tube, _concat(zones, np.int64)))
+        if stopping:  # the line at the stop: not served in this piece, arrived before the stop
+            for p, part_arrivals in enumerate(arrivals):
+                waiting = part_arrivals[out.served[p] :]
+                waiting = waiting[waiting < stop]
+                lines.append(waiting)
+                before = int(resume.started[first + p]) if resume is not None else 0
+                arrived[first + p] = before + int(out.served[p]) + waiting.size
         first, pending = i + 1, 0
         arrivals, service, changes, zones = [], [], [], []
 
-    def joined(k: int, dtype: type) -> np.ndarray:
-        return _concat([part[k] for part in parts], dtype)
+    def joined(name: str, dtype: type) -> np.ndarray:
+        return _concat([getattr(part, name) for part in parts], dtype)
 
     def kept_joined(k: int, dtype: type) -> np.ndarray | None:
         return _concat([part[k] for part in kept], dtype) if keep_residents else None
 
+    tube_bounds = _cumulative(joined("tubes", np.int64))
+    state = None
+    if stopping:
+        began = joined("served", np.int64)
+        if resume is not None:
+            began = began + resume.started
+        acc = np.concatenate(acc_rows) if acc_rows else np.zeros((0, N_ACC))
+        state = CollectionState(
+            time=float(stop),
+            started=began,
+            arrived=arrived,
+            line_bounds=_bounds(lines),
+            line=_concat(lines, np.float64),
+            station_bounds=station_bounds,
+            free=joined("free", np.float64),
+            count=joined("filling", np.int64),
+            current=joined("current", np.int64),
+            nxt=joined("nxt", np.int64),
+            sealed_by=joined("sealed_by", np.int64),
+            tube_bounds=tube_bounds,
+            tube_station=joined("tube_station", np.int32),
+            tube_first=joined("tube_first", np.float64),
+            tube_last=joined("tube_last", np.float64),
+            tube_sealed=joined("tube_sealed", np.float64),
+            tube_size=joined("tube_size", np.int32),
+            acc=acc,
+            waits_bounds=_cumulative(joined("waits_length", np.int64)),
+            waits=joined("waits", np.float64),
+            swabbed=swabbed_by_step.copy(),
+        )
     return Collection(
         residents=residents,
-        tube_bounds=_cumulative(joined(5, np.int64)),
-        tube_station=joined(0, np.int32),
-        tube_first=joined(1, np.float64),
-        tube_last=joined(2, np.float64),
-        tube_sealed=joined(3, np.float64),
-        tube_size=joined(4, np.int32),
-        stats=np.concatenate([part[6] for part in parts])
+        tube_bounds=tube_bounds,
+        tube_station=joined("tube_station", np.int32),
+        tube_first=joined("tube_first", np.float64),
+        tube_last=joined("tube_last", np.float64),
+        tube_sealed=joined("tube_sealed", np.float64),
+        tube_size=joined("tube_size", np.int32),
+        stats=np.concatenate([part.stats for part in parts])
         if parts
         else np.zeros((0, len(STAT_FIELDS))),
         first_arrival=first_arrival,
         last_arrival=last_arrival,
-        queue_bounds=_cumulative(joined(9, np.int64)),
-        queue_time=joined(7, np.float64),
-        queue=joined(8, np.int64),
+        queue_bounds=_cumulative(joined("queue_length", np.int64)),
+        queue_time=joined("queue_time", np.float64),
+        queue=joined("queue", np.int64),
         resident_bounds=_cumulative(residents),
         arrivals=kept_joined(0, np.float64),
         service=kept_joined(1, np.float64),
@@ -622,7 +978,62 @@ def collect_round(
         station=kept_joined(3, np.int32),
         tube=kept_joined(4, np.int64),
         zone=kept_joined(5, np.int64),
+        state=state,
     )
+
+
+_EMPTY_F = np.empty(0)
+_EMPTY_I = np.empty(0, np.int64)
+_EMPTY_I32 = np.empty(0, np.int32)
+
+
+class _Resume(NamedTuple):
+    """The resumed-state arguments of :func:`_collect_points` for a run of points, in order."""
+
+    resumed: bool
+    free: np.ndarray
+    filling: np.ndarray
+    current: np.ndarray
+    nxt: np.ndarray
+    sealed_by: np.ndarray
+    tube_station: np.ndarray
+    tube_first: np.ndarray
+    tube_last: np.ndarray
+    tube_sealed: np.ndarray
+    tube_size: np.ndarray
+    tube_bounds: np.ndarray
+    acc: np.ndarray  # updated in place by the kernel: the running sums after the piece
+    waits: np.ndarray
+    waits_bounds: np.ndarray
+    arrived_before: np.ndarray
+
+
+def _resume_arrays(
+    resume: CollectionState | None, run: slice, station_bounds: np.ndarray
+) -> _Resume:
+    """What :func:`_collect_points` needs to carry on from ``resume`` (or start afresh)."""
+    n = run.stop - run.start
+    if resume is None:
+        zero = np.zeros(n + 1, np.int64)
+        return _Resume(
+            False, _EMPTY_F, _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_I,
+            _EMPTY_I32, _EMPTY_F, _EMPTY_F, _EMPTY_F, _EMPTY_I32, zero,
+            np.tile(fresh_accumulators(), (n, 1)), _EMPTY_F, zero, np.zeros(n, np.bool_),
+        )  # fmt: skip
+    s0, s1 = station_bounds[run.start], station_bounds[run.stop]
+    t0, t1 = resume.tube_bounds[run.start], resume.tube_bounds[run.stop]
+    w0, w1 = resume.waits_bounds[run.start], resume.waits_bounds[run.stop]
+    return _Resume(
+        True,
+        resume.free[s0:s1], resume.count[s0:s1], resume.current[s0:s1], resume.nxt[s0:s1],
+        resume.sealed_by[s0:s1],
+        resume.tube_station[t0:t1], resume.tube_first[t0:t1], resume.tube_last[t0:t1],
+        resume.tube_sealed[t0:t1], resume.tube_size[t0:t1],
+        resume.tube_bounds[run.start : run.stop + 1] - t0,
+        resume.acc[run].copy(), resume.waits[w0:w1],
+        resume.waits_bounds[run.start : run.stop + 1] - w0,
+        resume.arrived[run] > 0,
+    )  # fmt: skip
 
 
 def _cumulative(counts: np.ndarray) -> np.ndarray:

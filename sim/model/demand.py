@@ -242,28 +242,3 @@ def _even(n: int, lo: float, hi: float, shares: np.ndarray) -> np.ndarray:
         lo + k * width + (np.arange(m) + 0.5) * width / m for k, m in enumerate(per_slice) if m
     ]
     return np.concatenate(parts)
-
-
-def break_schedule(point: Point, open_t: float, close_t: float) -> np.ndarray:
-    """Nominal relief-break start times, one row per station, NaN-padded (seconds from start)."""
-    relief = point.relief
-    if relief is None:
-        return np.full((point.stations, 1), np.nan)
-    return break_times(point.stations, open_t, close_t, relief.every, relief.stagger)
-
-
-@njit(cache=True)
-def break_times(
-    stations: int, open_t: float, close_t: float, every: float, stagger: bool
-) -> np.ndarray:
-    """Break m (1, 2, ...) of station j at open + j·every/c + m·every (offset 0 unstaggered),
-    one row per station; NaN where that time is not before closing (rows stay sorted).
-    Compiled so the collection kernel builds every point's schedule without Python."""
-    columns = max(int((close_t - open_t) // every) + 1, 0)
-    out = np.empty((stations, columns))
-    for j in range(stations):
-        offset = j * every / stations if stagger else 0.0
-        for m in range(columns):
-            t = open_t + offset + every * (m + 1)
-            out[j, m] = t if t < close_t else np.nan
-    return out

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from ..distributions import Duration, DurationDist, PositiveDuration, duration_dist
+from ..stages import STAGE_NAMES
 from ..units import HOUR, MINUTE, format_clock, parse_clock, parse_speed
 from .errors import Misplaced
 from .overrides import apply_changes, fix_distributions
@@ -214,10 +215,37 @@ class Route(Frozen):
 
 
 class AutoRoutes(Frozen):
-    """Group points to their nearest lab, ``points_per_vehicle`` to a route."""
+    """Group points to labs, ``points_per_vehicle`` to a route.
+
+    ``assign``: ``nearest`` sends every point to its nearest lab; ``capacity``
+    gives each lab a share of the expected tubes in proportion to its capacity
+    over the round (tubes an hour times the hours it is open before the last
+    target), nearest points first (see :mod:`sim.model.geo`).
+    """
 
     points_per_vehicle: Count = 3  # parameters.md, Transport: about 3 points a vehicle (OBS)
     vehicles_per_route: Count = 1
+    assign: Literal["nearest", "capacity"] = "nearest"
+
+
+class Dispatch(Frozen):
+    """Which lab a vehicle takes its tubes to, chosen as it leaves its last point.
+
+    ``route``: the route's own lab (the nearest one for automatic routes).
+    ``nearest``: the lab nearest to the last point visited. ``earliest_finish``:
+    the lab expected to report these tubes first, counting the drive there, the
+    work it already has (delivered or on the way) and its capacity. With
+    ``overflow_after``, a lab whose work in hand would take longer than that
+    hands the tubes on: the vehicle drives to the lab expected to finish them
+    first instead (see :mod:`sim.model.dispatch`).
+    """
+
+    rule: Literal["route", "nearest", "earliest_finish"] = "route"
+    overflow_after: PositiveDuration | None = None
+
+
+def _rule_only(value: Any) -> Any:
+    return {"rule": value} if isinstance(value, str) else value
 
 
 def _auto(value: Any) -> Any:
@@ -229,6 +257,7 @@ class Transport(Frozen):
     travel: Travel = Travel()
     handover: DurationDist = duration_dist("5min")  # parameters.md: 3-10 min (EST)
     routes: Annotated[AutoRoutes, BeforeValidator(_auto)] | tuple[Route, ...] = AutoRoutes()
+    dispatch: Annotated[Dispatch, BeforeValidator(_rule_only)] = Dispatch()
 
 
 class Receiving(Frozen):
@@ -294,6 +323,50 @@ class Lab(Frozen):
     partial_plate_after: PositiveDuration = 45 * MINUTE
 
 
+DISRUPTED = ("sampling", "lab", "vehicle", *STAGE_NAMES)
+
+
+class Disruption(Frozen):
+    """Something out of service for a while (an entry of ``disruptions:``).
+
+    ``what``: ``sampling`` (stations of a point), a lab stage (its staff or
+    instruments), ``lab`` (every stage of a lab) or ``vehicle``; ``where``: the
+    point, lab, route or vehicle, or ``*`` for all of them; ``units``: how many
+    stations, staff or instruments (default all; the highest-numbered ones).
+    ``rule`` says what happens to work under way when it starts: ``finish`` it
+    first (a swab, a run or a trip under way ends as it would; the unit is then
+    out until the end), or ``resume``: stop it and carry on when the unit is
+    back (not for sampling: a swab is never cut short).
+    """
+
+    what: str
+    where: str = "*"
+    from_: Clock = Field(alias="from")
+    for_: PositiveDuration = Field(alias="for")
+    units: Count | None = None
+    rule: Literal["finish", "resume"] = "finish"
+
+    @field_validator("what")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in DISRUPTED:
+            raise ValueError(f"'{v}' is not one of {', '.join(DISRUPTED)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Disruption:
+        if self.what == "sampling" and self.rule == "resume":
+            raise ValueError("sampling can only 'finish': a swab under way is never cut short")
+        if self.what in ("lab", "vehicle") and self.units is not None:
+            raise ValueError(f"'units' counts stations, staff or instruments, not a {self.what}")
+        return self
+
+    @property
+    def until(self) -> float:
+        """Clock time the disruption ends (seconds after midnight)."""
+        return self.from_ + self.for_
+
+
 class Scenario(Frozen):
     """One district's round: demand, points, transport, labs. Frozen; copy to vary."""
 
@@ -305,6 +378,7 @@ class Scenario(Frozen):
     points: tuple[Point, ...] = Field(min_length=1)
     transport: Transport = Transport()
     labs: tuple[Lab, ...] = Field(min_length=1)
+    disruptions: tuple[Disruption, ...] = ()
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -367,7 +441,29 @@ class Scenario(Frozen):
             for i, lab in enumerate(self.labs):
                 if lab.location is None:
                     raise Misplaced(("labs", i, "location"), "automatic routes need lab locations")
+        self._check_disruptions(point_ids, lab_ids)
         return self
+
+    def _check_disruptions(self, point_ids: set[str], lab_ids: set[str]) -> None:
+        routes = self.transport.routes
+        for i, d in enumerate(self.disruptions):
+            if d.from_ < self.round.start:
+                raise Misplaced(("disruptions", i, "from"), "before the round starts")
+            if d.where == "*":
+                continue
+            if d.what == "sampling":
+                known, kind = point_ids, "point"
+            elif d.what == "vehicle":
+                if not isinstance(routes, tuple):
+                    continue  # automatic routes are built with the model: checked there
+                known = {r.id for r in routes} | {
+                    f"{r.id}/v{k + 1}" for r in routes for k in range(r.vehicles)
+                }
+                kind = "route or vehicle"
+            else:
+                known, kind = lab_ids, "lab"
+            if d.where not in known:
+                raise Misplaced(("disruptions", i, "where"), f"no {kind} '{d.where}'")
 
     # -- conveniences for analysts -------------------------------------------------
     @property

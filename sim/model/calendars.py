@@ -1,0 +1,249 @@
+"""Availability calendars: when each server is out of service, and what becomes of work under way.
+
+Every kind of server has one: the stations of a sampling point, the staff and
+instruments of each lab stage, the vehicles. An entry says from when, for how
+long, how many units, and by which rule work under way is treated:
+
+* ``defer`` (relief breaks): the unit finishes the job under way, then is away
+  for the entry's full length, from the moment it is free (a break due by the
+  end of another is taken straight after it);
+* ``finish`` (a closure, a shift gap, an outage): the unit finishes the job
+  under way, then is away until the entry's end (it may be back at once, if the
+  job ran past the end);
+* ``resume`` (an interruption): the job under way stops when the entry starts
+  and carries on, with the time it still needed, when the unit is back.
+
+Relief breaks, a lab's opening time and the scenario's ``disruptions:`` are
+all entries of these calendars, built here once per scenario; the collection
+kernel (:mod:`sim.model.collect`), the labs (:mod:`sim.model.lab`) and the
+vehicles (:mod:`sim.model.transport`) apply them. A disruption of ``units`` of
+a point's stations or of a lab stage takes the highest-numbered units out.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from ..scenario.schema import Point, Scenario
+from ..stages import STAGE_NAMES
+
+DEFER, FINISH, RESUME = 0, 1, 2
+RULES = {"defer": DEFER, "finish": FINISH, "resume": RESUME}
+
+
+class StationCalendar(NamedTuple):
+    """The calendar of a point's stations: row j is station j's entries, sorted by start.
+
+    ``start`` is NaN-padded (seconds from the round start); ``length`` is how long
+    the station is away (``defer``) or the entry lasts (``finish``).
+    """
+
+    start: np.ndarray  # (stations, entries)
+    length: np.ndarray
+    rule: np.ndarray  # int8: DEFER or FINISH
+
+
+class Closures(NamedTuple):
+    """Closures of some of a point's stations (from ``disruptions:``), one row per station."""
+
+    start: np.ndarray
+    length: np.ndarray
+    station: np.ndarray  # int64
+
+
+NO_CLOSURES = Closures(np.empty(0), np.empty(0), np.empty(0, np.int64))
+
+
+class PoolEntry(NamedTuple):
+    """``units`` of a lab stage out of service from ``start`` to ``end`` (seconds)."""
+
+    start: float
+    end: float
+    units: int
+    rule: int  # FINISH or RESUME
+
+
+class VehicleEntry(NamedTuple):
+    """A vehicle out of service from ``start`` to ``end`` (seconds)."""
+
+    start: float
+    end: float
+    rule: int
+
+
+@njit(cache=True)
+def break_times(
+    stations: int, open_t: float, close_t: float, every: float, stagger: bool
+) -> np.ndarray:
+    """Break m (1, 2, ...) of station j at open + j·every/c + m·every (offset 0 unstaggered),
+    one row per station; NaN where that time is not before closing (rows stay sorted).
+    Compiled so the collection kernel builds every point's schedule without Python."""
+    columns = max(int((close_t - open_t) // every) + 1, 0)
+    out = np.empty((stations, columns))
+    for j in range(stations):
+        offset = j * every / stations if stagger else 0.0
+        for m in range(columns):
+            t = open_t + offset + every * (m + 1)
+            out[j, m] = t if t < close_t else np.nan
+    return out
+
+
+@njit(cache=True)
+def station_calendar(
+    stations: int,
+    open_t: float,
+    close_t: float,
+    every: float,
+    stagger: bool,
+    break_length: float,
+    closure_start: np.ndarray,
+    closure_length: np.ndarray,
+    closure_station: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A point's station calendar: its relief breaks (``every`` 0: none) and closures.
+
+    Each station's entries are sorted by start, a break before a closure that
+    starts at the same moment. Without closures the rows are exactly the break
+    schedule of :func:`break_times`.
+    """
+    none = np.full((stations, 0), np.nan)
+    breaks = break_times(stations, open_t, close_t, every, stagger) if every > 0 else none
+    per_station = np.zeros(stations, np.int64)
+    for j in range(stations):
+        for m in range(breaks.shape[1]):
+            if not np.isnan(breaks[j, m]):
+                per_station[j] += 1
+    for k in range(closure_station.size):
+        per_station[closure_station[k]] += 1
+    width = max(1, per_station.max()) if stations else 1
+    start = np.full((stations, width), np.nan)
+    length = np.zeros((stations, width))
+    rule = np.zeros((stations, width), np.int8)
+    for j in range(stations):
+        n = 0
+        for m in range(breaks.shape[1]):
+            if not np.isnan(breaks[j, m]):
+                start[j, n] = breaks[j, m]
+                length[j, n] = break_length
+                rule[j, n] = DEFER
+                n += 1
+        for k in range(closure_station.size):
+            if closure_station[k] == j:
+                start[j, n] = closure_start[k]
+                length[j, n] = closure_length[k]
+                rule[j, n] = FINISH
+                n += 1
+        if n > 1:  # stable: breaks first on equal starts (they were put first)
+            order = np.argsort(start[j, :n], kind="mergesort")
+            start[j, :n] = start[j, :n][order]
+            length[j, :n] = length[j, :n][order]
+            rule[j, :n] = rule[j, :n][order]
+    return start, length, rule
+
+
+def break_schedule(point: Point, open_t: float, close_t: float) -> np.ndarray:
+    """Nominal relief-break start times, one row per station, NaN-padded (seconds from start)."""
+    relief = point.relief
+    if relief is None:
+        return np.full((point.stations, 1), np.nan)
+    return break_times(point.stations, open_t, close_t, relief.every, relief.stagger)
+
+
+def breaks_calendar(breaks: np.ndarray, length: float) -> StationCalendar:
+    """The calendar of relief breaks alone: one row of nominal break times per station."""
+    start = np.asarray(breaks, dtype=float)
+    if start.ndim == 1:
+        start = start.reshape(1, -1)
+    return StationCalendar(
+        start, np.full(start.shape, float(length)), np.full(start.shape, DEFER, np.int8)
+    )
+
+
+def _seconds(scenario: Scenario, clock: float) -> float:
+    return float(clock - scenario.round.start)
+
+
+def station_closures(scenario: Scenario) -> dict[int, Closures]:
+    """Closures of stations from ``disruptions: [{what: sampling, ...}]``, by point index."""
+    rows: dict[int, list[tuple[float, float, int]]] = {}
+    index = {p.id: i for i, p in enumerate(scenario.points)}
+    for d in scenario.disruptions:
+        if d.what != "sampling":
+            continue
+        targets = range(len(scenario.points)) if d.where == "*" else [index[d.where]]
+        for i in targets:
+            c = scenario.points[i].stations
+            units = c if d.units is None else min(d.units, c)
+            for j in range(c - units, c):
+                rows.setdefault(i, []).append((_seconds(scenario, d.from_), float(d.for_), j))
+    return {
+        i: Closures(
+            np.array([r[0] for r in entries]),
+            np.array([r[1] for r in entries]),
+            np.array([r[2] for r in entries], dtype=np.int64),
+        )
+        for i, entries in rows.items()
+    }
+
+
+def point_calendar(
+    scenario: Scenario, index: int, open_t: float, close_t: float, closures: Closures | None = None
+) -> StationCalendar:
+    """The calendar of point ``index``'s stations (breaks from its relief, closures given)."""
+    point = scenario.points[index]
+    relief = point.relief
+    extra = NO_CLOSURES if closures is None else closures
+    return StationCalendar(
+        *station_calendar(
+            point.stations, open_t, close_t,
+            relief.every if relief else 0.0, bool(relief and relief.stagger),
+            relief.for_ if relief else 0.0, extra.start, extra.length, extra.station,
+        )
+    )  # fmt: skip
+
+
+def pool_entries(scenario: Scenario) -> list[dict[str, list[PoolEntry]]]:
+    """Per lab, per stage: the entries of ``disruptions:`` that take its units out."""
+    out: list[dict[str, list[PoolEntry]]] = [{} for _ in scenario.labs]
+    for d in scenario.disruptions:
+        if d.what in ("sampling", "vehicle"):
+            continue
+        stages = STAGE_NAMES if d.what == "lab" else (d.what,)
+        for k, lab in enumerate(scenario.labs):
+            if d.where not in ("*", lab.id):
+                continue
+            for name in stages:
+                units = d.units if d.units is not None else 1 << 30  # all of them
+                entry = PoolEntry(
+                    _seconds(scenario, d.from_), _seconds(scenario, d.until), units, RULES[d.rule]
+                )
+                out[k].setdefault(name, []).append(entry)
+    return out
+
+
+def vehicle_entries(scenario: Scenario, vehicles: list[str]) -> dict[str, list[VehicleEntry]]:
+    """Per vehicle name (``<route>/v<k>``): the entries of ``disruptions: [{what: vehicle}]``.
+
+    ``where`` names a vehicle, a route (all its vehicles) or ``*``; a name that
+    matches no vehicle is an error that lists the vehicles there are.
+    """
+    out: dict[str, list[VehicleEntry]] = {}
+    for i, d in enumerate(scenario.disruptions):
+        if d.what != "vehicle":
+            continue
+        chosen = [v for v in vehicles if d.where in ("*", v) or v.rsplit("/", 1)[0] == d.where]
+        if not chosen:
+            shown = ", ".join(vehicles[:5]) + (", ..." if len(vehicles) > 5 else "")
+            raise ValueError(
+                f"disruptions[{i}].where: no vehicle or route '{d.where}' (vehicles: {shown})"
+            )
+        for v in chosen:
+            out.setdefault(v, []).append(
+                VehicleEntry(
+                    _seconds(scenario, d.from_), _seconds(scenario, d.until), RULES[d.rule]
+                )
+            )
+    return out
