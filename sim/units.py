@@ -10,6 +10,7 @@ silently changes the answer by a factor of 60.
 
 from __future__ import annotations
 
+import math
 import re
 
 SECOND = 1.0
@@ -106,6 +107,11 @@ def format_clock(seconds_after_midnight: float) -> str:
     if secs % 60:
         text += f":{secs % 60:02d}"
     return f"{text}+{days}" if days else text
+
+
+def format_minute(seconds_after_midnight: float) -> str:
+    """The time of day to the minute, "HH:MM" ("+N" on a later day): what a planner reads."""
+    return format_clock(math.floor(seconds_after_midnight / MINUTE + 1e-6) * MINUTE)
 
 
 def hours(seconds: float) -> float:

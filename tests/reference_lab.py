@@ -1,8 +1,9 @@
-"""The SimPy lab natsim used until the labs became a compiled kernel: the reference for it.
+"""A SimPy lab written apart from natsim's: the reference for ``sim.model.lab``.
 
-This is ``sim/model/lab.py`` as it was before ``Labs.finish`` (callback-driven
-SimPy servers, one timeout per run, draws from 256-value blocks), kept so the
-tests can show the kernel gives the same history for the same deliveries and
+This is the lab natsim used before it had a stage registry, availability
+calendars or its own event loop (callback-driven SimPy servers, one timeout per
+run, draws from 256-value blocks), with its own records, kept so the tests can
+show that ``sim.model.lab`` gives the same history for the same deliveries and
 the same streams. The rules, as simulated here:
 
 Delivered bags are received one bag per receiving staff member (unpack,
@@ -16,15 +17,19 @@ interrupted) and analysed and uploaded by a report staff member; a tube's result
 is out when its plate's report is. Nothing happens before the lab ``opens``.
 Every queue is first come, first served.
 
-``ReferenceLabs`` has the interface of :class:`sim.model.lab.Labs` (a mapping of
-lab id to something with ``deliver`` plus ``finish``), so a whole replication
-can be run on either (``run_replication`` with ``world.Labs`` patched).
+``ReferenceLabs`` takes the arguments of :class:`sim.model.lab.Labs` and its
+labs answer what vehicles ask of a lab (``deliver``, ``coming``, ``in_hand``,
+``config``, ``opens_at``), so a whole replication can run on it
+(``run_replication`` with ``world.Labs`` patched). It writes the tube arrays of
+the ledger and appends its own bag and plate records (:class:`RefBag`,
+:class:`RefPlate`) to the ledger's lists.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
 
@@ -33,10 +38,48 @@ import simpy
 
 from sim.distributions import DurationDist
 from sim.model.draws import Buffered, durations
-from sim.model.ledger import Ledger, Plate
-from sim.model.transport import Bag
+from sim.model.ledger import Ledger
 from sim.random import Streams
 from sim.scenario.schema import Lab
+
+Bag = tuple[int, int, int]  # tube range lo:hi and the point it came from
+
+
+@dataclass
+class RefBag:
+    """One bag: its tubes, when it was delivered and received, and by whom."""
+
+    id: int
+    lab: int
+    point: int
+    lo: int
+    hi: int
+    delivered: float
+    receive_start: float = np.nan
+    received: float = np.nan
+    staff: int = -1
+
+
+@dataclass
+class RefPlate:
+    """One 96-well plate: its tube ranges and the time it passed each step."""
+
+    id: int
+    lab: int
+    ranges: list[tuple[int, int]]
+    tubes: int
+    formed: float
+    loaded: float = np.nan
+    loader: int = -1
+    extraction_instrument: int = -1
+    extraction_start: float = np.nan
+    extraction_end: float = np.nan
+    pcr_instrument: int = -1
+    pcr_start: float = np.nan
+    pcr_end: float = np.nan
+    report_start: float = np.nan
+    reported: float = np.nan
+
 
 Begin = Callable[[int, list[Any], float], None]
 Done = Callable[[int, list[Any], float, float], None]
@@ -113,6 +156,9 @@ class LabService:
         self.env = env
         self.index = index
         self.lab = lab
+        self.config = lab  # what vehicles and dispatch read of a lab
+        self.coming = 0
+        self.in_hand = 0
         self.ledger = ledger
         self.opens_at = opens_at
         self.per_plate = lab.pcr.samples_per_plate
@@ -176,25 +222,25 @@ class LabService:
         now = self.env.now
         for lo, hi, point in bags:
             bag_id = len(ledger.bags)
-            ledger.bags.append((bag_id, self.index, point, lo, hi, now, np.nan, np.nan, -1))
+            ledger.bags.append(RefBag(bag_id, self.index, point, lo, hi, now))  # type: ignore[arg-type]
             ledger.tube_lab[lo:hi] = self.index
             ledger.tube_bag[lo:hi] = bag_id
+            self.in_hand += hi - lo
             self.receiving.put(bag_id)
 
     def _receiving(self, staff: int, bag_ids: list[int], start: float) -> None:
-        ledger = self.ledger
         for bag_id in bag_ids:
-            _, lab, point, lo, hi, delivered, _, _, _ = ledger.bags[bag_id]
-            ledger.bags[bag_id] = (bag_id, lab, point, lo, hi, delivered, start, np.nan, staff)
+            bag = cast(RefBag, self.ledger.bags[bag_id])
+            bag.receive_start, bag.staff = start, staff
 
     def _received(self, staff: int, bag_ids: list[int], start: float, end: float) -> None:
         ledger = self.ledger
         for bag_id in bag_ids:
-            _, lab, point, lo, hi, delivered, _, _, _ = ledger.bags[bag_id]
-            ledger.bags[bag_id] = (bag_id, lab, point, lo, hi, delivered, start, end, staff)
-            ledger.tube_received[lo:hi] = end
-            self.waiting.append([lo, hi, end])
-            self.n_waiting += hi - lo
+            bag = cast(RefBag, ledger.bags[bag_id])
+            bag.received = end
+            ledger.tube_received[bag.lo : bag.hi] = end
+            self.waiting.append([bag.lo, bag.hi, end])
+            self.n_waiting += bag.hi - bag.lo
         self._form_plates()
 
     # -- plates ------------------------------------------------------------------
@@ -220,7 +266,7 @@ class LabService:
             due = max(0.0, self._timer_for + wait_limit - now)
             self.env.timeout(due).callbacks.append(lambda _: self._form_plates())
 
-    def _take_plate(self) -> Plate:
+    def _take_plate(self) -> RefPlate:
         ledger = self.ledger
         want = min(self.per_plate, self.n_waiting)
         ranges: list[tuple[int, int]] = []
@@ -236,46 +282,47 @@ class LabService:
             else:
                 entry[0] = lo + take
         self.n_waiting -= got
-        plate = Plate(
+        plate = RefPlate(
             id=len(ledger.plates), lab=self.index, ranges=ranges, tubes=got, formed=self.env.now
         )
-        ledger.plates.append(plate)
+        ledger.plates.append(plate)  # type: ignore[arg-type]
         for lo, hi in ranges:
             ledger.tube_plate[lo:hi] = plate.id
         return plate
 
-    def _loaded(self, plate: Plate, _event: simpy.Event | None = None) -> None:
+    def _loaded(self, plate: RefPlate, _event: simpy.Event | None = None) -> None:
         plate.loaded = self.env.now
         self.loaders.append(plate.loader)
         self.extraction.put(plate)
         self._form_plates()
 
     # each stage stamps a plate when its run starts (a run cut by the horizon still shows) and ends
-    def _extracting(self, instrument: int, plates: list[Plate], start: float) -> None:
+    def _extracting(self, instrument: int, plates: list[RefPlate], start: float) -> None:
         for plate in plates:
             plate.extraction_instrument, plate.extraction_start = instrument, start
 
-    def _extracted(self, instrument: int, plates: list[Plate], start: float, end: float) -> None:
+    def _extracted(self, instrument: int, plates: list[RefPlate], start: float, end: float) -> None:
         for plate in plates:
             plate.extraction_end = end
             self.pcr.put(plate)
 
-    def _amplifying(self, instrument: int, plates: list[Plate], start: float) -> None:
+    def _amplifying(self, instrument: int, plates: list[RefPlate], start: float) -> None:
         for plate in plates:
             plate.pcr_instrument, plate.pcr_start = instrument, start
 
-    def _amplified(self, instrument: int, plates: list[Plate], start: float, end: float) -> None:
+    def _amplified(self, instrument: int, plates: list[RefPlate], start: float, end: float) -> None:
         for plate in plates:
             plate.pcr_end = end
             self.report.put(plate)
 
-    def _reporting(self, staff: int, plates: list[Plate], start: float) -> None:
+    def _reporting(self, staff: int, plates: list[RefPlate], start: float) -> None:
         for plate in plates:
             plate.report_start = start
 
-    def _reported(self, staff: int, plates: list[Plate], start: float, end: float) -> None:
+    def _reported(self, staff: int, plates: list[RefPlate], start: float, end: float) -> None:
         for plate in plates:
             plate.reported = end
+            self.in_hand -= plate.tubes
 
 
 def build_lab(
@@ -286,19 +333,28 @@ def build_lab(
 
 
 class ReferenceLabs(Mapping[str, LabService]):
-    """Every lab of a replication, by id, with the interface of ``sim.model.lab.Labs``."""
+    """Every lab of a replication, by id, built from the arguments ``sim.model.lab.Labs`` takes.
+
+    Runs in the engine's SimPy environment (its events are plain SimPy timeouts,
+    so a round with reference labs cannot be saved as a state). Calendar entries
+    other than the opening are not simulated here.
+    """
 
     def __init__(
         self,
-        env: simpy.Environment,
+        engine: Any,
         labs: Sequence[Lab],
         start: float,
         ledger: Ledger,
         streams: Streams,
+        entries: Any = None,
     ) -> None:
+        assert not entries or not any(entries), "the reference lab has no outages"
+        env = engine.env
         self._labs = {
             lab.id: build_lab(env, k, lab, start, ledger, streams) for k, lab in enumerate(labs)
         }
+        self.by_index = list(self._labs.values())
 
     def __getitem__(self, key: str) -> LabService:
         return self._labs[key]
@@ -308,6 +364,3 @@ class ReferenceLabs(Mapping[str, LabService]):
 
     def __len__(self) -> int:
         return len(self._labs)
-
-    def finish(self, horizon: float) -> None:
-        """Nothing to do: the SimPy run did everything."""

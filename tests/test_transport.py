@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-import numpy as np
-import simpy
+from types import SimpleNamespace
+from typing import Any
 
+import numpy as np
+
+from sim.model.dispatch import Dispatcher
 from sim.model.draws import Buffered
+from sim.model.engine import Engine
 from sim.model.ledger import Ledger
 from sim.model.transport import PointStock, RouteService, TravelTimes, Vehicle
 from sim.scenario.schema import Pickups, Route
+
+
+class _Lab(SimpleNamespace):
+    """A lab that only takes deliveries."""
+
+    def __init__(self) -> None:
+        super().__init__(config=SimpleNamespace(id="L"), opens_at=0.0, in_hand=0, coming=0)
+
+    def deliver(self, bags: Any) -> None:
+        pass
 
 
 class _Travel(TravelTimes):
@@ -29,7 +43,7 @@ def _run(
     vehicles: int,
     times: dict[tuple[str, str], float],
 ) -> Ledger:
-    env = simpy.Environment()
+    engine = Engine()
     sizes = [len(v) for v in sealed.values()]
     ledger = Ledger(
         n_tubes=sum(sizes),
@@ -45,12 +59,13 @@ def _run(
         stocks.append(PointStock(i, key, np.array(seals, dtype=float), lo, 50))
         lo += len(seals)
     fixed = Buffered(lambda r, n: np.ones(n), None, 1.0)
+    labs: Any = [_Lab()]
     RouteService(
-        env, 0, Route(id="R", points=tuple(sealed), lab="L", vehicles=vehicles), stocks,
-        [Vehicle(k, f"R/v{k + 1}", fixed) for k in range(vehicles)],
-        lambda bags, scheduled: None, _Travel(times), Buffered(lambda r, n: np.zeros(n), None, 60.0), pickups, [], ledger,
+        engine, 0, Route(id="R", points=tuple(sealed), lab="L", vehicles=vehicles), stocks,
+        [Vehicle(k, f"R/v{k + 1}", fixed) for k in range(vehicles)], labs, Dispatcher(labs),
+        _Travel(times), Buffered(lambda r, n: np.zeros(n), None, 60.0), pickups, [], ledger, {},
     )  # fmt: skip
-    env.run(until=100_000)
+    engine.run(100_000)
     return ledger
 
 
@@ -63,15 +78,15 @@ def test_threshold_trip_takes_what_was_sealed_by_arrival() -> None:
         1,
         {("L", "A"): 600},
     )
-    assert led.trips == [(0, 0, 0, "threshold", 200.0, 1460.0, 3, 1)]
+    assert led.trips == [(0, 0, 0, "threshold", 200.0, 1460.0, 3, 1, 0, "route lab")]
     assert led.tube_picked_up.tolist() == [860.0] * 3
     assert led.tube_delivered.tolist() == [1460.0] * 3
 
 
 def test_final_sweep_after_the_last_seal() -> None:
     led = _run({"A": [100, 200, 5000]}, Pickups(every=None, final_sweep=True), 1, {("L", "A"): 600})
-    assert [t[3] for t in led.trips] == ["sweep"]
-    assert led.trips[0][4] == 5000.0 and led.trips[0][6] == 3
+    assert [t.reason for t in led.trips] == ["sweep"]
+    assert led.trips[0].depart == 5000.0 and led.trips[0].tubes == 3
 
 
 def test_an_idle_vehicle_serves_a_point_released_by_a_trip_still_under_way() -> None:
@@ -84,6 +99,6 @@ def test_an_idle_vehicle_serves_a_point_released_by_a_trip_still_under_way() -> 
         2,
         {("L", "A"): 600, ("A", "B"): 5000, ("L", "B"): 5000},
     )
-    departures = sorted((t[4], t[2]) for t in led.trips)
+    departures = sorted((t.depart, t.vehicle) for t in led.trips)
     assert departures[:2] == [(200.0, 0), (1100.0, 1)]
     assert led.tube_picked_up[2:4].tolist() == [1100.0 + 600 + 60] * 2

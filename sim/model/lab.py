@@ -1,4 +1,4 @@
-"""Testing (检) and reporting (报) in the laboratories.
+"""Testing (检) and reporting (报) in the laboratories, as SimPy events in the round's loop.
 
 The rules. Delivered bags are received one bag per receiving staff member
 (unpack, disinfect, scan). Received tubes wait, oldest first, to be loaded on a
@@ -6,626 +6,380 @@ plate: when a loading staff member is free and a full plate's worth of tubes
 (``wells - controls``) waits, or the oldest waiting tube has waited
 ``partial_plate_after``, the staff member takes up to a plate's worth and loads
 it. Loaded plates are extracted (an instrument takes up to ``plates_per_run``
-waiting plates per run), amplified on a PCR instrument (a whole plate, never
-interrupted) and analysed and uploaded by a report staff member; a tube's result
-is out when its plate's report is. Nothing happens before the lab ``opens``.
-Every queue is first come, first served, and the server (staff member or
-instrument) idle longest takes the next item; its number is the one recorded.
+waiting plates per run), amplified on a PCR instrument (a whole plate) and
+analysed and uploaded by a report staff member; a tube's result is out when its
+plate's report is. Every queue is first come, first served, and the server
+(staff member or instrument) idle longest takes the next item; its number is
+the one recorded. The stages, their order and where their servers and
+durations come from are the registry's (:mod:`sim.stages`).
 
-How it is simulated. A lab feeds nothing back to points or vehicles, so its
-whole history is a function of its deliveries (time, bags) and its duration
-draws. During the SimPy run a lab therefore only records what vehicles hand
-over (:meth:`Labs.deliver`: the bag rows, as they arrive); after
-``env.run(until=horizon)`` :meth:`Labs.finish` runs every lab in one compiled
-discrete-event loop (:func:`run_labs`) and fills the ledger: bag receive times
-and staff, ``tube_lab``, ``tube_bag``, ``tube_received``, ``tube_plate`` and the
-:class:`~sim.model.ledger.Plate` records. At 10 M residents this replaces about
-65,000 SimPy timeouts and their Python callbacks (1.2-1.5 s) by a loop of a few
-milliseconds. If a lab ever has to act on the rest of the round (positive pools
-recalling residents, priority transport, instrument failures that change what
-vehicles do), that feedback must be built into this kernel, or the lab moved
-back into SimPy.
+Availability. Each stage's servers follow the lab's calendar
+(:mod:`sim.model.calendars`): nobody works before the lab ``opens``, and an
+entry of ``disruptions:`` takes units out for a while (the highest-numbered
+ones; overlapping entries add up, to at most all of them). A unit out of
+service finishes the run under way first (``finish``), or stops it and carries
+on when it is back (``resume``); a unit that comes back takes work at once.
 
-The loop reproduces, event for event, the SimPy servers it replaced (kept as
-``tests/reference_lab.py``; the tests run both on the same deliveries and
-streams):
-
-* durations come from the same named streams in the same order
-  (``<lab>/receiving``, ``/loading``, ``/extraction``, ``/pcr``, ``/report``, one
-  draw per run started), drawn up front: numpy fills a block element by
-  element, so the k-th value does not depend on the block size;
-* simultaneous events are processed in the order SimPy would: by the time they
-  were scheduled, then in scheduling order (SimPy's event counter). A delivery
-  comes after the lab events due at the same instant that were scheduled before
-  the vehicle's last leg was, and before those scheduled later (transport passes
-  that instant with the bags; a lab event scheduled at the same instant counts as
-  scheduled first);
-* the horizon: events due at or after it never happen; a run that started
-  before it keeps its start stamp and has no end.
+How it is simulated. Each run is one SimPy event (a bag received, a plate
+loaded, a run of plates extracted, a plate amplified, a plate reported), and a
+partial-plate timer is one more; so a lab's backlog, its results and its
+outages are known to the rest of the round as they happen (dispatch reads them,
+see :mod:`sim.model.dispatch`). When a run ends, the items go on to the next
+stage first (which may start them at once), then the server takes its next
+item or waits; a receipt or a load ends by forming whatever plates can be
+formed. At opening the stages start in order with plate loading last.
+Durations come from one named stream per lab and stage, drawn as each run
+starts (:mod:`sim.model.draws`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from itertools import chain
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import pairwise
+from typing import Any
 
 import numpy as np
-import simpy
-from numba import njit
 
-from ..distributions import DurationDist
 from ..random import Streams
 from ..scenario.schema import Lab
-from .ledger import Ledger, Plate
-from .transport import Bag
+from ..stages import BAG_STAGES, STAGES, Stage
+from .calendars import RESUME, PoolEntry
+from .draws import Buffered, durations
+from .engine import Engine
+from .ledger import Bag, Ledger, Plate
 
-# stages: rows of the draw table, columns of the per-stage tables
-RECEIVING, LOADING, EXTRACTION, PCR, REPORT = 0, 1, 2, 3, 4
-STAGES = ("receiving", "loading", "extraction", "pcr", "report")
-# the order SimPy schedules a delayed opening in: the four servers, then loading
-_OPEN_ORDER = (RECEIVING, EXTRACTION, PCR, REPORT, LOADING)
+BagSpec = tuple[int, int, int]  # tube range lo:hi and the point it came from
+Listener = Callable[[Plate], None]
 
-# event kinds and the columns of an event's integer record
-_OPEN, _DONE, _LOADED, _TIMER = 0, 1, 2, 3
-_KIND, _LAB, _STAGE, _SERVER, _A, _B = 0, 1, 2, 3, 4, 5
-
-# per-lab counters
-_Q_HEAD, _Q_TAIL = 0, 1  # receiving queue: bags started, bags delivered
-_W_HEAD, _W_TAIL, _N_WAITING = 2, 3, 4  # received tube ranges waiting for a plate
-_PLATES = 5  # plates formed
-_HEAD = 6  # + (stage - EXTRACTION): first waiting plate of the extraction, PCR, report queues
-_TAIL = 9  # + (stage - EXTRACTION): end of those queues
-_DRAWN = 12  # + stage: draws used
-_N_COUNTERS = 17
-
-# plate record columns (float, int)
-PF_FORMED, PF_LOADED = 0, 1
-PF_EXTRACTION_START, PF_EXTRACTION_END = 2, 3
-PF_PCR_START, PF_PCR_END = 4, 5
-PF_REPORT_START, PF_REPORTED = 6, 7
-PI_LAB, PI_TUBES, PI_LOADER, PI_EXTRACTION, PI_PCR, PI_RANGES_END = 0, 1, 2, 3, 4, 5
+N_BAG_STAGES = len(BAG_STAGES)
 
 
-@njit(cache=True)
-def _push(
-    t: float,
-    now: float,
-    kind: int,
-    k: int,
-    stage: int,
-    server: int,
-    a: int,
-    b: int,
-    ev_scheduled: np.ndarray,
-    ev: np.ndarray,
-    heap_time: np.ndarray,
-    heap: np.ndarray,
-    count: np.ndarray,
-) -> None:
-    """Schedule an event due at ``t`` (event number: the next; heap: by time, then number).
+class Pool:
+    """The units (staff or instruments) of one lab stage and which of them are at work.
 
-    A function of its own rather than a closure in :func:`run_labs`: numba inlines
-    closures at every call site, and this one is called from many.
+    ``idle`` holds the units free to take work, longest idle first. ``out`` units
+    (the highest-numbered) are out of service; a busy unit taken out keeps going
+    to the end of its run (``leaving``) or is stopped (``paused``: the time its run
+    still needs).
     """
-    e = count[0]
-    if e >= ev.shape[0]:
-        raise RuntimeError("lab kernel: event table full")
-    count[0] = e + 1
-    ev_scheduled[e] = now
-    ev[e, _KIND] = kind
-    ev[e, _LAB] = k
-    ev[e, _STAGE] = stage
-    ev[e, _SERVER] = server
-    ev[e, _A] = a
-    ev[e, _B] = b
-    i = count[1]
-    count[1] = i + 1
-    while i > 0:  # e is the newest event, so it goes after every other one due at t
-        parent = (i - 1) // 2
-        if heap_time[parent] <= t:
-            break
-        heap_time[i] = heap_time[parent]
-        heap[i] = heap[parent]
-        i = parent
-    heap_time[i] = t
-    heap[i] = e
+
+    __slots__ = ("idle", "leaving", "out", "paused", "units")
+
+    def __init__(self, units: int, up: bool) -> None:
+        self.units = units
+        self.idle: deque[int] = deque(range(units)) if up else deque()
+        self.out = 0 if up else units
+        self.leaving: set[int] = set()
+        self.paused: dict[int, float] = {}
+
+    def is_out(self, unit: int) -> bool:
+        return unit >= self.units - self.out
 
 
-@njit(cache=True)
-def run_labs(
-    horizon: float,
-    opens_at: np.ndarray,
-    wait_limit: np.ndarray,
-    servers: np.ndarray,
-    batch: np.ndarray,
-    per_plate: np.ndarray,
-    bag_lab: np.ndarray,
-    bag_lo: np.ndarray,
-    bag_hi: np.ndarray,
-    call_time: np.ndarray,
-    call_scheduled: np.ndarray,
-    call_end: np.ndarray,
-    lab_bags: np.ndarray,
-    bag_off: np.ndarray,
-    plate_off: np.ndarray,
-    draws: np.ndarray,
-    first_bag: int,
-    first_plate: int,
-    tube_lab: np.ndarray,
-    tube_bag: np.ndarray,
-    tube_received: np.ndarray,
-    tube_plate: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every lab's history from its deliveries, as one discrete-event loop.
+class Step:
+    """One stage at one lab: its queue of bags or plates, its units, its durations."""
 
-    Labs ``k`` have ``servers[k, stage]`` servers, extraction runs of up to
-    ``batch[k]`` plates and plates of ``per_plate[k]`` tubes. Bag ``b`` (in
-    delivery order; ledger id ``first_bag + b``) holds tubes ``bag_lo[b]:bag_hi[b]``
-    for lab ``bag_lab[b]``; delivery call ``i`` handed over bags
-    ``call_end[i - 1]:call_end[i]`` at ``call_time[i]``, from an event SimPy had
-    scheduled at ``call_scheduled[i]``. ``lab_bags[bag_off[k]:bag_off[k + 1]]``
-    are lab ``k``'s bags in delivery order. ``draws[stage]`` holds each lab's
-    durations, in the order they are used, from ``bag_off[k]`` (receiving) or
-    ``plate_off[k]`` (the plate stages); ``plate_off`` leaves room for as many
-    plates as a lab can form.
+    def __init__(
+        self, lab: LabService, index: int, stage: Stage, units: int, up: bool, draw: Buffered
+    ) -> None:
+        self.lab = lab
+        self.key = f"{lab.key}/{stage.name}"
+        self.index = index  # position among the stages that work on the same kind of item
+        self.stage = stage
+        self.per_run = stage.per_run(lab.config)
+        self.pool = Pool(units, up)
+        self.draw = draw
+        self.queue: deque[Bag | Plate] = deque()
+        self.running: dict[int, tuple[int, list[Bag | Plate]]] = {}  # unit -> (event, items)
+        self.entries = 0  # units the calendar wants out now (may exceed the units)
+        self.at = lab.engine.at
+        self.env = lab.engine.env
+        self.k_start, self.k_end = 2 * index, 2 * index + 1  # where its times go on an item
+        self.forms_plates = stage.forms_plates
+        #: where the items of a finished run go (the next stage, or the lab's receipt or report)
+        self.after: Callable[[list[Bag | Plate]], None] = lambda items: None
 
-    Writes the ledger's tube arrays in place. Returns each bag's receive start,
-    end and staff (-1: never started), the plates' float and int records
-    (``PF_*``, ``PI_*`` columns; plates in the order they were formed, which is
-    their id less ``first_plate``) and the tube ranges ``lo``, ``hi`` of every
-    plate (plate p's are those before ``PI_RANGES_END`` and from its predecessor's).
-    """
-    n_labs = opens_at.size
-    n_bags = bag_lab.size
-    n_calls = call_time.size
-    plate_cap = plate_off[n_labs]
-    event_cap = 5 * n_labs + 2 * n_bags + 4 * plate_cap + 1
+    # -- work -----------------------------------------------------------------
+    def put(self, item: Bag | Plate) -> None:
+        """An item joins the queue; an idle unit takes it at once."""
+        self.queue.append(item)
+        if self.pool.idle:
+            self.start(self.pool.idle.popleft())
 
-    bag_start = np.full(n_bags, np.nan)
-    bag_end = np.full(n_bags, np.nan)
-    bag_staff = np.full(n_bags, -1, np.int64)
-    pf = np.full((plate_cap, 8), np.nan)
-    pi = np.full((plate_cap, 6), -1, np.int64)
-    range_lo = np.empty(plate_cap + n_bags, np.int64)
-    range_hi = np.empty(plate_cap + n_bags, np.int64)
+    def put_all(self, items: list[Bag | Plate]) -> None:
+        queue, idle = self.queue, self.pool.idle
+        for item in items:
+            queue.append(item)
+            if idle:
+                self.start(idle.popleft())
 
-    # the waiting tube ranges of lab k live at bag_off[k] + (W_HEAD .. W_TAIL)
-    w_lo = np.empty(n_bags, np.int64)
-    w_hi = np.empty(n_bags, np.int64)
-    w_received = np.empty(n_bags)
-    timer_for = np.full(n_labs, np.nan)  # the oldest receipt a partial-plate timer is set for
-    # plates queued for extraction, PCR and report, at plate_off[k] + (HEAD .. TAIL)
-    queue = np.empty((3, plate_cap), np.int64)
-    state = np.zeros((n_labs, _N_COUNTERS), np.int64)
-
-    # idle servers of each lab and stage: a ring at ring_off, longest idle first
-    ring_off = np.zeros((n_labs, 5), np.int64)
-    total = 0
-    for k in range(n_labs):
-        for s in range(5):
-            ring_off[k, s] = total
-            total += servers[k, s]
-    ring = np.empty(max(total, 1), np.int64)
-    ring_head = np.zeros((n_labs, 5), np.int64)
-    ring_size = np.zeros((n_labs, 5), np.int64)
-
-    # events: when due, when scheduled, what; a binary heap of (due, event number), the
-    # number counting events in the order they were scheduled (the heap holds the times
-    # it compares: looking them up in the event table missed the cache)
-    ev_scheduled = np.empty(event_cap)
-    ev = np.empty((event_cap, 6), np.int64)
-    heap_time = np.empty(event_cap)
-    heap = np.empty(event_cap, np.int64)
-    count = np.zeros(4, np.int64)  # events, heap size, plates, ranges
-    clock = np.zeros(1)
-
-    def schedule(t: float, kind: int, k: int, stage: int, server: int, a: int, b: int) -> None:
-        _push(t, clock[0], kind, k, stage, server, a, b, ev_scheduled, ev, heap_time, heap, count)
-
-    def pop() -> int:
-        top = heap[0]
-        n = count[1] - 1
-        count[1] = n
-        last, last_time = heap[n], heap_time[n]
-        i = 0
-        while True:
-            child = 2 * i + 1
-            if child >= n:
-                break
-            c, c_time = heap[child], heap_time[child]
-            if child + 1 < n:
-                d, d_time = heap[child + 1], heap_time[child + 1]
-                if d_time < c_time or (d_time == c_time and d < c):
-                    child += 1
-                    c, c_time = d, d_time
-            if last_time < c_time or (last_time == c_time and last < c):
-                break
-            heap[i], heap_time[i] = c, c_time
-            i = child
-        heap[i], heap_time[i] = last, last_time
-        return top
-
-    def idle_push(k: int, s: int, server: int) -> None:
-        ring[ring_off[k, s] + (ring_head[k, s] + ring_size[k, s]) % servers[k, s]] = server
-        ring_size[k, s] += 1
-
-    def idle_pop(k: int, s: int) -> int:
-        server = ring[ring_off[k, s] + ring_head[k, s]]
-        ring_head[k, s] = (ring_head[k, s] + 1) % servers[k, s]
-        ring_size[k, s] -= 1
-        return server
-
-    def draw(k: int, s: int) -> float:
-        used = state[k, _DRAWN + s]
-        if s == RECEIVING:
-            at, end = bag_off[k] + used, bag_off[k + 1]
+    def start(self, unit: int) -> None:
+        """Unit ``unit`` starts a run with the head of the queue."""
+        now = self.env.now
+        queue = self.queue
+        k, i = self.k_start, self.index
+        if self.per_run == 1:
+            item = queue.popleft()
+            item.times[k] = now
+            item.server[i] = unit
+            items = [item]
         else:
-            at, end = plate_off[k] + used, plate_off[k + 1]
-        if at >= end:
-            raise RuntimeError("lab kernel: more runs than draws")
-        state[k, _DRAWN + s] = used + 1
-        return draws[s, at]
+            items = [queue.popleft() for _ in range(min(self.per_run, len(queue)))]
+            for item in items:
+                item.times[k] = now
+                item.server[i] = unit
+        self.running[unit] = (self.at(self.draw(), self.end, unit), items)
 
-    def queued(k: int, s: int) -> int:
-        if s == RECEIVING:
-            return state[k, _Q_TAIL] - state[k, _Q_HEAD]
-        return state[k, _TAIL + s - EXTRACTION] - state[k, _HEAD + s - EXTRACTION]
+    def launch(self, unit: int, items: list[Bag | Plate], duration: float) -> None:
+        """Unit ``unit`` runs ``items`` (already stamped) for ``duration``."""
+        self.running[unit] = (self.at(duration, self.end, unit), items)
 
-    def start(k: int, s: int, server: int) -> None:
-        """Server ``server`` of stage ``s`` starts a run with the head of its queue."""
-        now = clock[0]
-        if s == RECEIVING:
-            head = lab_bags[bag_off[k] + state[k, _Q_HEAD]]  # the bag
-            take = 1
-            state[k, _Q_HEAD] += 1
-            bag_start[head] = now
-            bag_staff[head] = server
-        else:
-            q = s - EXTRACTION
-            head = state[k, _HEAD + q]  # the run's first plate in the queue
-            take = min(batch[k] if s == EXTRACTION else 1, state[k, _TAIL + q] - head)
-            state[k, _HEAD + q] = head + take
-            for j in range(take):
-                plate = queue[q, plate_off[k] + head + j]
-                if s == EXTRACTION:
-                    pi[plate, PI_EXTRACTION] = server
-                    pf[plate, PF_EXTRACTION_START] = now
-                elif s == PCR:
-                    pi[plate, PI_PCR] = server
-                    pf[plate, PF_PCR_START] = now
-                else:
-                    pf[plate, PF_REPORT_START] = now
-        schedule(now + draw(k, s), _DONE, k, s, server, head, take)
-
-    def put(k: int, s: int, plate: int) -> None:
-        """A plate joins the queue of stage ``s``; an idle server takes it at once."""
-        q = s - EXTRACTION
-        tail = state[k, _TAIL + q]
-        queue[q, plate_off[k] + tail] = plate
-        state[k, _TAIL + q] = tail + 1
-        if ring_size[k, s] > 0:
-            start(k, s, idle_pop(k, s))
-
-    def take_plate(k: int) -> int:
-        """Form a plate of up to a plate's worth of the oldest waiting tubes."""
-        p = count[2]
-        if state[k, _PLATES] >= plate_off[k + 1] - plate_off[k]:
-            raise RuntimeError("lab kernel: more plates than room for them")
-        count[2] = p + 1
-        state[k, _PLATES] += 1
-        want = min(per_plate[k], state[k, _N_WAITING])
-        got = 0
-        r = count[3]
-        while got < want:
-            w = bag_off[k] + state[k, _W_HEAD]
-            lo, hi = w_lo[w], w_hi[w]
-            take = min(hi - lo, want - got)
-            range_lo[r] = lo
-            range_hi[r] = lo + take
-            r += 1
-            tube_plate[lo : lo + take] = first_plate + p
-            got += take
-            if lo + take == hi:
-                state[k, _W_HEAD] += 1
-            else:
-                w_lo[w] = lo + take
-        count[3] = r
-        state[k, _N_WAITING] -= got
-        pf[p, PF_FORMED] = clock[0]
-        pi[p, PI_LAB] = k
-        pi[p, PI_TUBES] = got
-        pi[p, PI_RANGES_END] = r
-        return p
-
-    def form_plates(k: int) -> None:
-        """Load plates while a loader is free and a full or overdue plate waits; then
-        make sure a timer rings when the oldest waiting tube becomes overdue."""
-        now = clock[0]
-        limit = wait_limit[k]
-        while (
-            ring_size[k, LOADING] > 0
-            and state[k, _N_WAITING] > 0
-            and (
-                state[k, _N_WAITING] >= per_plate[k]
-                or now >= w_received[bag_off[k] + state[k, _W_HEAD]] + limit
-            )
-        ):
-            p = take_plate(k)
-            loader = idle_pop(k, LOADING)
-            pi[p, PI_LOADER] = loader
-            schedule(now + draw(k, LOADING), _LOADED, k, LOADING, loader, p, 0)
-        if state[k, _N_WAITING] > 0:
-            oldest = w_received[bag_off[k] + state[k, _W_HEAD]]
-            if oldest != timer_for[k]:
-                timer_for[k] = oldest
-                schedule(now + max(0.0, oldest + limit - now), _TIMER, k, LOADING, -1, 0, 0)
-
-    def run_ended(k: int, s: int, a: int, b: int) -> None:
-        """Record the end of a run (bag ``a``, or the ``b`` plates queued from ``a``) and
-        pass plates on to the next stage."""
-        now = clock[0]
-        if s == RECEIVING:
-            lo, hi = bag_lo[a], bag_hi[a]
-            bag_end[a] = now
-            tube_received[lo:hi] = now
-            w = bag_off[k] + state[k, _W_TAIL]
-            w_lo[w], w_hi[w], w_received[w] = lo, hi, now
-            state[k, _W_TAIL] += 1
-            state[k, _N_WAITING] += hi - lo
+    def end(self, unit: int) -> None:
+        """A run ended: stamp its items, pass them on; the unit takes the next item, waits,
+        or leaves (out of service)."""
+        items = self.running.pop(unit)[1]
+        now = self.env.now
+        k = self.k_end
+        for item in items:
+            item.times[k] = now
+        self.after(items)
+        pool = self.pool
+        leaves = False
+        if pool.leaving and unit in pool.leaving:
+            pool.leaving.discard(unit)
+            leaves = True
+        if self.forms_plates:
+            if not leaves:
+                pool.idle.append(unit)
+            self.lab.form_plates()
+        elif leaves:
             return
-        q = s - EXTRACTION
-        for j in range(b):
-            plate = queue[q, plate_off[k] + a + j]
-            if s == EXTRACTION:
-                pf[plate, PF_EXTRACTION_END] = now
-            elif s == PCR:
-                pf[plate, PF_PCR_END] = now
+        elif self.queue:
+            self.start(unit)
+        else:
+            pool.idle.append(unit)
+
+    def resume_work(self) -> None:
+        """Units came back: start what waits."""
+        if self.stage.forms_plates:
+            self.lab.form_plates()
+            return
+        pool = self.pool
+        while pool.idle and self.queue:
+            self.start(pool.idle.popleft())
+
+    # -- availability ---------------------------------------------------------
+    def set_out(self, wanted: int, rule: int) -> None:
+        """Take units out of service (or bring them back) so that ``wanted`` are out."""
+        pool = self.pool
+        wanted = min(max(wanted, 0), pool.units)
+        engine = self.lab.engine
+        now = engine.env.now
+        while pool.out < wanted:  # the next-highest unit goes out
+            pool.out += 1
+            unit = pool.units - pool.out
+            if unit in self.running:
+                if rule == RESUME:
+                    seq, items = self.running.pop(unit)
+                    pool.paused[unit] = engine.entry(seq)[0] - now
+                    engine.cancel(seq)
+                    self.running[unit] = (-1, items)
+                else:
+                    pool.leaving.add(unit)
             else:
-                pf[plate, PF_REPORTED] = now
-            if s != REPORT:
-                put(k, s + 1, plate)
-
-    for b in range(n_bags):
-        tube_lab[bag_lo[b] : bag_hi[b]] = bag_lab[b]
-        tube_bag[bag_lo[b] : bag_hi[b]] = first_bag + b
-    # at time 0: a lab already open has every server idle; a later opening is scheduled
-    for k in range(n_labs):
-        for s in _OPEN_ORDER:
-            if opens_at[k] > 0.0:
-                schedule(opens_at[k], _OPEN, k, s, -1, 0, 0)
-            else:
-                for j in range(servers[k, s]):
-                    idle_push(k, s, j)
-
-    call = 0
-    while True:
-        lab_due = count[1] > 0 and heap_time[0] < horizon
-        if call < n_calls:
-            t = call_time[call]
-            if not lab_due:
-                first = True
-            else:
-                e = heap[0]
-                due = heap_time[0]
-                first = t < due or (t == due and call_scheduled[call] < ev_scheduled[e])
-            if first:
-                clock[0] = t
-                for b in range(call_end[call - 1] if call > 0 else 0, call_end[call]):
-                    k = bag_lab[b]
-                    state[k, _Q_TAIL] += 1
-                    if ring_size[k, RECEIVING] > 0:
-                        start(k, RECEIVING, idle_pop(k, RECEIVING))
-                call += 1
-                continue
-        if not lab_due:
-            break
-        clock[0] = heap_time[0]
-        e = pop()
-        kind, k, s = ev[e, _KIND], ev[e, _LAB], ev[e, _STAGE]
-        # (each helper is called from one place: numba inlines closures at every call)
-        if kind == _DONE:
-            run_ended(k, s, ev[e, _A], ev[e, _B])
-        elif kind == _LOADED:
-            p = ev[e, _A]
-            pf[p, PF_LOADED] = clock[0]
-            idle_push(k, LOADING, ev[e, _SERVER])
-            put(k, EXTRACTION, p)
-        elif kind == _OPEN:
-            for j in range(servers[k, s]):
-                idle_push(k, s, j)
-            while s != LOADING and ring_size[k, s] > 0 and queued(k, s) > 0:
-                start(k, s, idle_pop(k, s))
-        # plates are formed after a receipt, a load, a timer and the loaders' opening
-        if kind in (_LOADED, _TIMER) or (kind, s) in ((_DONE, RECEIVING), (_OPEN, LOADING)):
-            form_plates(k)
-        # the server of a finished run takes the next item, or waits
-        if kind == _DONE:
-            server = ev[e, _SERVER]
-            if queued(k, s) > 0:
-                start(k, s, server)
-            else:
-                idle_push(k, s, server)
-
-    n_plates, n_ranges = count[2], count[3]
-    return (
-        bag_start,
-        bag_end,
-        bag_staff,
-        pf[:n_plates],
-        pi[:n_plates],
-        range_lo[:n_ranges],
-        range_hi[:n_ranges],
-    )
+                pool.idle.remove(unit)
+        back = False
+        while pool.out > wanted:  # the lowest unit out comes back
+            unit = pool.units - pool.out
+            pool.out -= 1
+            if unit in pool.paused:
+                _, items = self.running.pop(unit)
+                self.launch(unit, items, pool.paused.pop(unit))
+            elif unit in pool.leaving:
+                pool.leaving.discard(unit)
+            elif unit not in self.running:
+                pool.idle.append(unit)
+                back = True
+        if back:
+            self.resume_work()
 
 
-def stage_durations(dist: DurationDist, streams: Streams, name: str, n: int) -> np.ndarray:
-    """The first ``n`` durations of a stage, as the SimPy lab drew them one by one.
-
-    A fixed duration draws nothing (and needs no stream); a random one is drawn
-    in one block from the stage's named stream.
-    """
-    if n == 0:
-        return np.empty(0)
-    if dist.is_fixed:
-        return np.full(n, dist.mean)
-    return np.asarray(dist.sample(streams[name], n), dtype=np.float64)
-
-
-class LabInbox:
-    """Where vehicles hand one lab its bags (``deliver``), during the SimPy run."""
-
-    def __init__(self, labs: Labs, index: int) -> None:
-        self.labs = labs
-        self.index = index
-
-    def deliver(self, bags: list[Bag], scheduled: float) -> None:
-        self.labs.deliver(self.index, bags, scheduled)
-
-
-class Labs(Mapping[str, LabInbox]):
-    """The labs of one replication, by id: they record deliveries while SimPy runs and
-    compute everything else in :meth:`finish`, after it."""
+class LabService:
+    """One lab: its stages wired together; vehicles call :meth:`deliver`."""
 
     def __init__(
         self,
-        env: simpy.Environment,
+        engine: Engine,
+        index: int,
+        config: Lab,
+        opens_at: float,
+        ledger: Ledger,
+        streams: Streams,
+        entries: Mapping[str, Sequence[PoolEntry]] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.index = index
+        self.config = config
+        self.key = f"lab:{config.id}"
+        self.ledger = ledger
+        self.opens_at = opens_at
+        self.per_plate = config.pcr.samples_per_plate
+        self.wait_limit = config.partial_plate_after
+        up = opens_at <= 0.0
+        self.steps: dict[str, Step] = {}
+        self.bag_steps: list[Step] = []
+        self.plate_steps: list[Step] = []
+        for stage in STAGES:
+            group = self.bag_steps if stage.unit == "bag" else self.plate_steps
+            draw = durations(stage.run_time(config), streams[f"{config.id}/{stage.name}"])
+            step = Step(self, len(group), stage, stage.units(config), up, draw)
+            group.append(step)
+            self.steps[stage.name] = step
+        self.forming = self.plate_steps[0]
+        for group, last in ((self.bag_steps, self._received), (self.plate_steps, self._reported)):
+            for step, nxt in pairwise(group):
+                step.after = nxt.put_all
+            group[-1].after = last
+        # received tubes waiting for a plate: [lo, hi, received] ranges, oldest first
+        self.waiting: deque[list[float]] = deque()
+        self.n_waiting = 0
+        self._timer_for = np.nan  # the oldest receipt a partial-plate timer is set for
+        self.listeners: list[Listener] = []
+        #: tubes delivered here without a result, and tubes on their way here (for dispatch)
+        self.in_hand = 0
+        self.coming = 0
+        self.bags_delivered = 0
+        self.tubes_delivered = 0
+        if not up:  # the stages open in order, plate loading last
+            for step in self._opening_order():
+                engine.at(opens_at, self.calendar, step.stage.name, -step.pool.units, 0)
+        for name, rows in (entries or {}).items():
+            for entry in rows:
+                engine.at(entry.start, self.calendar, name, entry.units, entry.rule)
+                engine.at(entry.end, self.calendar, name, -entry.units, entry.rule)
+        if not up:
+            for step in self.steps.values():
+                step.entries = step.pool.units
+
+    def _opening_order(self) -> list[Step]:
+        return [s for s in self.steps.values() if not s.stage.forms_plates] + [self.forming]
+
+    # -- events (the engine calls these by name) -------------------------------
+    def calendar(self, stage: str, change: int, rule: int) -> None:
+        """An availability change: ``change`` more units of ``stage`` out (negative: back)."""
+        step = self.steps[stage]
+        step.entries += change
+        step.set_out(step.entries, rule)
+
+    def timer(self) -> None:
+        """The oldest waiting tube may now go on a plate part-full."""
+        self.form_plates()
+
+    # -- receiving and plates ---------------------------------------------------
+    def deliver(self, bags: list[BagSpec]) -> None:
+        """A vehicle hands over ``bags`` now."""
+        ledger = self.ledger
+        now = self.engine.env.now
+        first = self.bag_steps[0]
+        for lo, hi, point in bags:
+            bag = Bag(len(ledger.bags), self.index, point, lo, hi, now)
+            ledger.bags.append(bag)
+            ledger.tube_lab[lo:hi] = self.index
+            ledger.tube_bag[lo:hi] = bag.id
+            self.in_hand += hi - lo
+            self.tubes_delivered += hi - lo
+            self.bags_delivered += 1
+            first.put(bag)
+
+    def _received(self, bags: list[Any]) -> None:
+        """Bags out of the last bag stage: their tubes wait for a plate."""
+        now = self.engine.env.now
+        received = self.ledger.tube_received
+        for bag in bags:
+            received[bag.lo : bag.hi] = now
+            self.waiting.append([bag.lo, bag.hi, now])
+            self.n_waiting += bag.hi - bag.lo
+        self.form_plates()
+
+    def form_plates(self) -> None:
+        """Load plates while a loader is free and a full or overdue plate waits; then make
+        sure a timer rings when the oldest waiting tube becomes overdue."""
+        now = self.engine.env.now
+        limit = self.wait_limit
+        step = self.forming
+        idle = step.pool.idle
+        while (
+            idle
+            and self.n_waiting
+            and (self.n_waiting >= self.per_plate or now >= self.waiting[0][2] + limit)
+        ):
+            plate = self._take_plate()
+            unit = idle.popleft()
+            plate.times[0] = now
+            plate.server[0] = unit
+            step.launch(unit, [plate], step.draw())
+        if self.n_waiting and self.waiting[0][2] != self._timer_for:
+            self._timer_for = self.waiting[0][2]
+            self.engine.at(max(0.0, self._timer_for + limit - now), self.timer)
+
+    def _take_plate(self) -> Plate:
+        ledger = self.ledger
+        want = min(self.per_plate, self.n_waiting)
+        ranges: list[tuple[int, int]] = []
+        got = 0
+        waiting = self.waiting
+        while got < want:
+            entry = waiting[0]
+            lo, hi = int(entry[0]), int(entry[1])
+            take = min(hi - lo, want - got)
+            ranges.append((lo, lo + take))
+            got += take
+            if lo + take == hi:
+                waiting.popleft()
+            else:
+                entry[0] = lo + take
+        self.n_waiting -= got
+        plate = Plate(len(ledger.plates), self.index, ranges, got)
+        ledger.plates.append(plate)
+        for lo, hi in ranges:
+            ledger.tube_plate[lo:hi] = plate.id
+        return plate
+
+    def _reported(self, plates: list[Any]) -> None:
+        """Plates out of the last stage: their results are out."""
+        for plate in plates:
+            self.in_hand -= plate.tubes
+            for listener in self.listeners:
+                listener(plate)
+
+
+class Labs(Mapping[str, LabService]):
+    """The labs of one replication, by id."""
+
+    def __init__(
+        self,
+        engine: Engine,
         labs: Sequence[Lab],
         start: float,
         ledger: Ledger,
         streams: Streams,
+        entries: Sequence[Mapping[str, Sequence[PoolEntry]]] | None = None,
     ) -> None:
-        self.env = env
-        self.labs = tuple(labs)
-        self.start = start
-        self.ledger = ledger
-        self.streams = streams
-        self.inboxes = {lab.id: LabInbox(self, k) for k, lab in enumerate(self.labs)}
-        self.first_bag = len(ledger.bags)
-        # one entry per delivery: its lab, its bags, when, when SimPy scheduled it
-        self._call_lab: list[int] = []
-        self._call_bags: list[tuple[Bag, ...]] = []
-        self._call_time: list[float] = []
-        self._call_scheduled: list[float] = []
+        self._labs = {
+            lab.id: LabService(
+                engine, k, lab, 0.0 if lab.opens is None else lab.opens - start, ledger,
+                streams, entries[k] if entries else None,
+            )
+            for k, lab in enumerate(labs)
+        }  # fmt: skip
+        self.by_index = list(self._labs.values())
 
-    def __getitem__(self, key: str) -> LabInbox:
-        return self.inboxes[key]
+    def __getitem__(self, key: str) -> LabService:
+        return self._labs[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.inboxes)
+        return iter(self._labs)
 
     def __len__(self) -> int:
-        return len(self.inboxes)
-
-    def deliver(self, lab: int, bags: list[Bag], scheduled: float) -> None:
-        """Record a delivery of ``bags`` to lab number ``lab`` now.
-
-        ``scheduled`` is when the event that brings them (the vehicle's last leg) was
-        scheduled: among lab events due at the same instant, SimPy takes those
-        scheduled earlier first. Only what arrived, when, and that instant: the bag rows
-        (ids in delivery order) are written by :meth:`finish`, with their receipts.
-        """
-        env = self.env
-        self._call_lab.append(lab)
-        self._call_bags.append(tuple(bags))
-        self._call_time.append(float(env.now))
-        self._call_scheduled.append(float(scheduled))
-
-    def finish(self, horizon: float) -> None:
-        """Run every lab on its deliveries up to ``horizon`` and fill the ledger."""
-        ledger = self.ledger
-        n_labs = len(self.labs)
-        per_call = np.array([len(bags) for bags in self._call_bags], dtype=np.int64)
-        bags = np.fromiter(
-            chain.from_iterable(chain.from_iterable(self._call_bags)),
-            dtype=np.int64,
-            count=3 * int(per_call.sum()),
-        ).reshape(-1, 3)
-        bag_lo, bag_hi, bag_point = bags[:, 0].copy(), bags[:, 1].copy(), bags[:, 2]
-        bag_lab = np.repeat(np.array(self._call_lab, dtype=np.int64), per_call)
-        delivered = np.repeat(np.array(self._call_time, dtype=np.float64), per_call)
-        if len(ledger.bags) != self.first_bag:
-            raise RuntimeError("bags were added to the ledger other than by Labs.finish")
-        per_plate = np.array([lab.pcr.samples_per_plate for lab in self.labs], dtype=np.int64)
-        bags_of = np.bincount(bag_lab, minlength=n_labs)
-        tubes_of = np.bincount(bag_lab, weights=bag_hi - bag_lo, minlength=n_labs).astype(np.int64)
-        # every plate is full or takes all that waits (emptying the pool a receipt refills)
-        plates_of = tubes_of // per_plate + bags_of
-        bag_off = np.concatenate([[0], np.cumsum(bags_of)]).astype(np.int64)
-        plate_off = np.concatenate([[0], np.cumsum(plates_of)]).astype(np.int64)
-        draws = np.zeros((5, max(int(bag_off[-1]), int(plate_off[-1]), 1)))
-        for k, lab in enumerate(self.labs):
-            dists = (
-                lab.receiving.per_bag,
-                lab.loading.per_plate,
-                lab.extraction.run,
-                lab.pcr.run,
-                lab.report.per_plate,
-            )
-            for s, dist in enumerate(dists):
-                off = bag_off if s == RECEIVING else plate_off
-                lo, hi = int(off[k]), int(off[k + 1])
-                draws[s, lo:hi] = stage_durations(
-                    dist, self.streams, f"{lab.id}/{STAGES[s]}", hi - lo
-                )
-        servers = np.array(
-            [
-                (lab.receiving.staff, lab.loading.staff, lab.extraction.instruments,
-                 lab.pcr.instruments, lab.report.staff)
-                for lab in self.labs
-            ],
-            dtype=np.int64,
-        ).reshape(n_labs, 5)  # fmt: skip
-        first_plate = len(ledger.plates)
-        bag_start, bag_end, bag_staff, pf, pi, range_lo, range_hi = run_labs(
-            float(horizon),
-            np.array([0.0 if lab.opens is None else lab.opens - self.start for lab in self.labs]),
-            np.array([lab.partial_plate_after for lab in self.labs], dtype=np.float64),
-            servers,
-            np.array([lab.extraction.plates_per_run for lab in self.labs], dtype=np.int64),
-            per_plate,
-            bag_lab,
-            bag_lo,
-            bag_hi,
-            np.array(self._call_time, dtype=np.float64),
-            np.array(self._call_scheduled, dtype=np.float64),
-            np.cumsum(per_call),
-            np.argsort(bag_lab, kind="stable").astype(np.int64),
-            bag_off,
-            plate_off,
-            draws,
-            self.first_bag,
-            first_plate,
-            ledger.tube_lab,
-            ledger.tube_bag,
-            ledger.tube_received,
-            ledger.tube_plate,
-        )
-        first = self.first_bag
-        ledger.bags.extend(
-            zip(
-                range(first, first + bag_lab.size),
-                bag_lab.tolist(), bag_point.tolist(), bag_lo.tolist(), bag_hi.tolist(),
-                delivered.tolist(), bag_start.tolist(), bag_end.tolist(), bag_staff.tolist(),
-                strict=True,
-            )
-        )  # fmt: skip
-        ledger.plates.extend(_plates(first_plate, pf, pi, range_lo, range_hi))
-
-
-def _plates(
-    first: int, pf: np.ndarray, pi: np.ndarray, range_lo: np.ndarray, range_hi: np.ndarray
-) -> list[Plate]:
-    """Plate records from the kernel's plate tables (built column-wise: 10,000 plates at 10 M)."""
-    ranges = list(zip(range_lo.tolist(), range_hi.tolist(), strict=True))
-    ends = pi[:, PI_RANGES_END].tolist()
-    per_plate = [ranges[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-    f, i = pf.T.tolist(), pi.T.tolist()
-    return list(
-        map(
-            Plate,
-            range(first, first + len(ends)),
-            i[PI_LAB], per_plate, i[PI_TUBES], f[PF_FORMED], f[PF_LOADED], i[PI_LOADER],
-            i[PI_EXTRACTION], f[PF_EXTRACTION_START], f[PF_EXTRACTION_END],
-            i[PI_PCR], f[PF_PCR_START], f[PF_PCR_END], f[PF_REPORT_START], f[PF_REPORTED],
-        )
-    )  # fmt: skip
+        return len(self._labs)

@@ -5,34 +5,86 @@ seal order, so the tubes a vehicle takes from a point or a staff member takes
 from a bag are always a contiguous range ``lo:hi`` and every stage writes its
 timestamps with one slice assignment instead of one Python object per tube.
 Timestamps are seconds from the round start; NaN means "not reached".
+
+A bag or a plate keeps, for each lab stage that works on it (in the order of
+:data:`sim.stages.BAG_STAGES` and :data:`sim.stages.PLATE_STAGES`), when a run
+started and ended and which server ran it; the tables read them through the
+stage registry.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
+from ..stages import BAG_STAGES, PLATE_STAGES
 
-@dataclass
-class Plate:
-    """One 96-well plate: its tube ranges and the time it passed each step."""
+NAN = float("nan")
+
+
+class TripRecord(NamedTuple):
+    """One vehicle trip: from its lab (or wherever it was) round its points to a lab."""
 
     id: int
-    lab: int
-    ranges: list[tuple[int, int]]
+    route: int
+    vehicle: int
+    reason: str  # why it set out: "schedule", "threshold" or "sweep"
+    depart: float
+    back: float  # when it reached the lab it delivered to (NaN: still out)
     tubes: int
-    formed: float
-    loaded: float = np.nan
-    loader: int = -1
-    extraction_instrument: int = -1
-    extraction_start: float = np.nan
-    extraction_end: float = np.nan
-    pcr_instrument: int = -1
-    pcr_start: float = np.nan
-    pcr_end: float = np.nan
-    report_start: float = np.nan
-    reported: float = np.nan
+    stops: int
+    lab: int  # the lab it delivered to (-1: not chosen yet)
+    choice: str  # why that lab (the dispatch rule's reason)
+
+
+class StopRecord(NamedTuple):
+    """One handover at a point."""
+
+    trip: int
+    point: int
+    arrive: float
+    depart: float
+    tubes: int
+
+
+class Bag:
+    """One bag delivered to a lab: its tubes ``lo:hi`` and the runs of the bag stages."""
+
+    __slots__ = ("delivered", "hi", "id", "lab", "lo", "point", "server", "times")
+
+    def __init__(self, id: int, lab: int, point: int, lo: int, hi: int, delivered: float) -> None:
+        self.id = id
+        self.lab = lab
+        self.point = point
+        self.lo = lo
+        self.hi = hi
+        self.delivered = delivered
+        self.times = [NAN] * (2 * len(BAG_STAGES))  # start, end of each bag stage
+        self.server = [-1] * len(BAG_STAGES)
+
+
+class Plate:
+    """One plate: its tube ranges and the runs of the plate stages (the first formed it)."""
+
+    __slots__ = ("id", "lab", "ranges", "server", "times", "tubes")
+
+    def __init__(self, id: int, lab: int, ranges: list[tuple[int, int]], tubes: int) -> None:
+        self.id = id
+        self.lab = lab
+        self.ranges = ranges
+        self.tubes = tubes
+        self.times = [NAN] * (2 * len(PLATE_STAGES))  # start, end of each plate stage
+        self.server = [-1] * len(PLATE_STAGES)
+
+    @property
+    def formed(self) -> float:
+        return self.times[0]
+
+    @property
+    def reported(self) -> float:
+        return self.times[-1]
 
 
 @dataclass
@@ -53,14 +105,9 @@ class Ledger:
     tube_bag: np.ndarray = field(init=False)
     tube_received: np.ndarray = field(init=False)
     tube_plate: np.ndarray = field(init=False)
-    # trip rows: id, route, vehicle, reason, depart, back at lab, tubes, stops
-    trips: list[tuple[int, int, int, str, float, float, int, int]] = field(default_factory=list)
-    # stop rows: trip, point, arrive, depart, tubes
-    stops: list[tuple[int, int, float, float, int]] = field(default_factory=list)
-    # bag rows: id, lab, point, tube lo, tube hi, delivered, receive start, receive end, staff
-    bags: list[tuple[int, int, int, int, int, float, float, float, int]] = field(
-        default_factory=list
-    )
+    trips: list[TripRecord] = field(default_factory=list)
+    stops: list[StopRecord] = field(default_factory=list)
+    bags: list[Bag] = field(default_factory=list)
     plates: list[Plate] = field(default_factory=list)
 
     def __post_init__(self) -> None:

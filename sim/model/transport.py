@@ -10,35 +10,46 @@ Threshold and sweep ignore a point that a vehicle already under way will still
 visit. A trip visits, in route order, every point of the route that is not
 finished (closed, last tube sealed and taken); it hands over (``handover``)
 where tubes are waiting, taking every tube sealed by its arrival, then drives
-to the route's lab and delivers them, bagged by the point (``tubes_per_bag``).
-If every vehicle is out, the trip leaves when one comes back. Vehicles are
-based at their lab.
+to a lab — its route's, or the one the dispatch rule chooses as it leaves the
+last point (:mod:`sim.model.dispatch`) — and delivers them, bagged by the point
+(``tubes_per_bag``). If every vehicle is out, the trip leaves when one comes
+back. Vehicles start at their route's lab and set out from the lab they last
+delivered to.
 
 Travel time = great-circle distance x detour / speed (or the matrix entry) x a
 mean-one gamma noise factor, drawn per leg from the vehicle's own stream.
+
+A vehicle out of service (``disruptions: [{what: vehicle}]``) is not sent out;
+one on a trip when it goes out finishes the trip first (``finish``) or stops
+where it is and carries on when it is back (``resume``).
+
+How it is simulated. A trip is a chain of SimPy events (a leg driven, a
+handover done, the tubes delivered); the controller is woken by a timer for the
+next moment a reason can arise, and whenever a vehicle comes back or a trip
+releases a point. A route with one vehicle drives and hands over in one event
+(nobody else can take from the point meanwhile, so what it will find is known
+when it sets out).
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import simpy
 
 from ..random import Streams
 from ..scenario.schema import Pickups, Route, Scenario
+from .calendars import RESUME, VehicleEntry, vehicle_entries
+from .dispatch import Dispatcher
 from .draws import Buffered, durations, noise_factors
+from .engine import Engine
 from .geo import great_circle_m, great_circle_matrix
-from .ledger import Ledger
-
-Bag = tuple[int, int, int]  # tube range lo:hi and the point it came from
-# the bags, and when the vehicle set out on its last leg: SimPy takes events due at the
-# same instant in the order they were scheduled, and the labs replay that order
-Deliver = Callable[[list[Bag], float], None]
+from .lab import BagSpec, LabService
+from .ledger import NAN, Ledger, StopRecord, TripRecord
 
 
 class PointStock:
@@ -71,7 +82,7 @@ class PointStock:
         k = self.taken + n - 1
         return self.sealed[k] if k < len(self.sealed) else np.inf
 
-    def take(self, n: int) -> list[Bag]:
+    def take(self, n: int) -> list[BagSpec]:
         lo = self.lo + self.taken
         self.taken += n
         hi = self.lo + self.taken
@@ -138,6 +149,27 @@ class Vehicle:
     index: int  # global vehicle number
     name: str
     noise: Buffered  # travel-time factors, one per leg
+    at: int = 0  # where it is: a place of its route's leg table (0 is the route's lab)
+    out: int = 0  # calendar entries holding it out of service now
+    leaving: bool = False  # out of service once its trip is over
+    trip: int = -1  # the trip it is on (-1: none)
+
+
+@dataclass
+class Trip:
+    """A trip under way: where it has got to, what it carries, what it is waiting for."""
+
+    id: int
+    vehicle: Vehicle
+    plan: list[tuple[int, PointStock]]  # (place in the leg table, point) still to visit first
+    position: int = 0  # the stop it is driving to or at
+    here: int = 0  # the place it last left
+    bags: list[BagSpec] = field(default_factory=list)
+    stops: int = 0
+    event: int = -1  # its pending event
+    paused: tuple[Callable[..., None], tuple[Any, ...], float] | None = None  # what, with, left
+    lab: int = -1  # the lab it is taking its tubes to, once chosen
+    choice: str = ""
 
 
 class RouteService:
@@ -145,35 +177,57 @@ class RouteService:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        engine: Engine,
         route_index: int,
         route: Route,
         stocks: Sequence[PointStock],
         vehicles: list[Vehicle],
-        deliver: Deliver,
+        labs: Sequence[LabService],
+        dispatcher: Dispatcher,
         travel: TravelTimes,
         handover: Buffered,
         pickups: Pickups,
         schedule: list[float],
         ledger: Ledger,
+        calendars: dict[str, list[VehicleEntry]],
     ) -> None:
-        self.env = env
+        self.engine = engine
+        self.key = f"route:{route.id}"
         self.route_index = route_index
         self.route = route
         self.stocks = list(stocks)
+        self.vehicles = vehicles
         self.idle = list(vehicles)
-        self.vehicles = len(vehicles)
-        self.deliver = deliver
-        # leg times: place 0 is the lab, place i + 1 the route's i-th point
-        self.legs = travel.between([route.lab, *(stock.key for stock in self.stocks)])
+        self.labs = list(labs)
+        self.dispatcher = dispatcher
+        lab_ids = [lab.config.id for lab in self.labs]
+        self.home = lab_ids.index(route.lab)
+        # leg times between places: 0 is the route's lab, 1..n its points, then the other labs
+        places = [route.lab, *(stock.key for stock in self.stocks)]
+        self.lab_place = [0] * len(self.labs)
+        if dispatcher.moves:
+            for k, lab_id in enumerate(lab_ids):
+                if k != self.home:
+                    self.lab_place[k] = len(places)
+                    places.append(lab_id)
+        self.legs = travel.between(places)
         self.handover = handover
         self.schedule = list(schedule)
         self.when_tubes = pickups.when_tubes
         self.final_sweep = pickups.final_sweep
         self.ledger = ledger
+        self.trips: dict[int, Trip] = {}
         self._timer_at = np.nan  # when the pending timer rings (NaN: none)
-        env.timeout(0).callbacks.append(self._decide)
+        # one vehicle drives and hands over in one event, unless it may be stopped on the way
+        mine = [calendars.get(v.name, []) for v in vehicles]
+        self.alone = len(vehicles) == 1 and not any(e.rule == RESUME for es in mine for e in es)
+        for v, entries in enumerate(mine):
+            for entry in entries:
+                engine.at(entry.start, self.vehicle_out, v, entry.rule)
+                engine.at(entry.end, self.vehicle_back, v)
+        engine.at(0.0, self.decide)
 
+    # -- when to set out ------------------------------------------------------
     def _reason(self, now: float) -> str | None:
         if self.schedule and self.schedule[0] <= now:
             return "schedule"
@@ -203,7 +257,7 @@ class RouteService:
                 wake = s.done_at
         return wake
 
-    def _decide(self, _event: simpy.Event | None = None) -> None:
+    def decide(self) -> None:
         """Send out every vehicle there is a reason and a vehicle for; then set a timer.
 
         Called at the start, when a vehicle comes back, when a trip releases a point
@@ -211,8 +265,8 @@ class RouteService:
         arise (a scheduled pickup, a point reaching the threshold or closing); a
         timer made stale by a later decision is ignored when it rings.
         """
-        env = self.env
-        now = env.now
+        engine = self.engine
+        now = engine.env.now
         if all(s.finished(now) for s in self.stocks):
             return
         reason = self._reason(now)
@@ -223,90 +277,158 @@ class RouteService:
             plan = [(i + 1, s) for i, s in enumerate(self.stocks) if not s.finished(now)]
             for _, s in plan:
                 s.covered = True
-            env.process(self._trip(self.idle.pop(0), plan, reason))
+            self._launch(self.idle.pop(0), plan, reason)
             reason = self._reason(now)
         if reason is None:
             wake = self._next_wake(now)
             if wake < math.inf and wake != self._timer_at:
                 self._timer_at = wake
-                env.timeout(wake - now, wake).callbacks.append(self._ring)
+                engine.at(wake - now, self.ring, wake)
 
-    def _ring(self, event: simpy.Event) -> None:
-        if event.value == self._timer_at:
+    def ring(self, wake: float) -> None:
+        if wake == self._timer_at:
             self._timer_at = np.nan
-            self._decide()
+            self.decide()
 
-    def _trip(
-        self, vehicle: Vehicle, plan: list[tuple[int, PointStock]], reason: str
-    ) -> Generator[Any, Any, None]:
-        env = self.env
+    # -- a trip ---------------------------------------------------------------
+    def _launch(self, vehicle: Vehicle, plan: list[tuple[int, PointStock]], reason: str) -> None:
         ledger = self.ledger
-        trip_id = len(ledger.trips)
+        trip = Trip(len(ledger.trips), vehicle, plan, here=vehicle.at)
+        now = self.engine.env.now
         ledger.trips.append(
-            (trip_id, self.route_index, vehicle.index, reason, env.now, np.nan, 0, 0)
+            TripRecord(trip.id, self.route_index, vehicle.index, reason, now, NAN, 0, 0, -1, "")
         )
-        depart = env.now
-        legs = self.legs
-        noise = vehicle.noise
-        here = 0  # the lab
-        bags: list[Bag] = []
-        stops = 0
-        alone = self.vehicles == 1
-        for there, stock in plan:
-            leg = legs[here][there]
+        self.trips[trip.id] = trip
+        vehicle.trip = trip.id
+        self._leave(trip)
+
+    def _leave(self, trip: Trip) -> None:
+        """Set off from where the trip is: to its next point, or, after the last, to a lab."""
+        engine = self.engine
+        noise = trip.vehicle.noise
+        if trip.position < len(trip.plan):
+            there, stock = trip.plan[trip.position]
+            leg = self.legs[trip.here][there]
             drive = leg * noise() if leg > 0 else leg
-            here = there
-            if alone:
+            trip.here = there
+            if self.alone:
                 # nobody else takes from this point before we arrive, so what we will find
                 # is known now: drive and hand over in one event (same times, same draws)
-                arrive = env.now + drive
+                arrive = engine.env.now + drive
                 n = stock.held(arrive)
-                yield env.timeout(drive + self.handover() if n > 0 else drive)
+                delay = drive + self.handover() if n > 0 else drive
+                trip.event = engine.at(delay, self.handed_over, trip.id, arrive, n)
             else:
-                yield env.timeout(drive)
-                arrive = env.now
-                n = stock.held(arrive)
-                if n > 0:
-                    yield env.timeout(self.handover())
-            if n > 0:
-                taken = stock.take(n)
-                lo, hi = taken[0][0], taken[-1][1]
-                ledger.tube_picked_up[lo:hi] = env.now
-                ledger.tube_trip[lo:hi] = trip_id
-                ledger.stops.append((trip_id, stock.index, arrive, env.now, n))
-                bags.extend(taken)
-                stops += 1
-            stock.covered = False
-            if self.idle:  # an idle vehicle may now be needed for this point (threshold, sweep)
-                self._decide()
-        leg = legs[here][0]
-        last_leg_from = env.now
-        yield env.timeout(leg * noise() if leg > 0 else leg)
-        tubes = sum(hi - lo for lo, hi, _ in bags)
-        for lo, hi, _ in bags:
-            ledger.tube_delivered[lo:hi] = env.now
-        ledger.trips[trip_id] = (
-            trip_id,
-            self.route_index,
-            vehicle.index,
-            reason,
-            depart,
-            env.now,
-            tubes,
-            stops,
+                trip.event = engine.at(drive, self.arrived, trip.id)
+            return
+        tubes = sum(hi - lo for lo, hi, _ in trip.bags)
+        now = engine.env.now
+        drives = [self.legs[trip.here][place] for place in self.lab_place]
+        trip.lab, trip.choice = self.dispatcher.choose(self.home, drives, now, tubes)
+        self.labs[trip.lab].coming += tubes
+        leg = self.legs[trip.here][self.lab_place[trip.lab]]
+        trip.here = self.lab_place[trip.lab]
+        trip.event = engine.at(leg * noise() if leg > 0 else leg, self.delivered, trip.id)
+
+    def arrived(self, trip_id: int) -> None:
+        """At a point (a route with several vehicles): hand over what is sealed by now."""
+        trip = self.trips[trip_id]
+        arrive = self.engine.env.now
+        n = trip.plan[trip.position][1].held(arrive)
+        if n > 0:
+            trip.event = self.engine.at(self.handover(), self.handed_over, trip_id, arrive, n)
+        else:
+            self.handed_over(trip_id, arrive, 0)
+
+    def handed_over(self, trip_id: int, arrive: float, n: int) -> None:
+        """The handover at a point is done (``n`` tubes, none when nothing was waiting)."""
+        trip = self.trips[trip_id]
+        stock = trip.plan[trip.position][1]
+        now = self.engine.env.now
+        ledger = self.ledger
+        if n > 0:
+            taken = stock.take(n)
+            lo, hi = taken[0][0], taken[-1][1]
+            ledger.tube_picked_up[lo:hi] = now
+            ledger.tube_trip[lo:hi] = trip_id
+            ledger.stops.append(StopRecord(trip_id, stock.index, arrive, now, n))
+            trip.bags.extend(taken)
+            trip.stops += 1
+        stock.covered = False
+        trip.position += 1
+        if self.idle:  # an idle vehicle may now be needed for this point (threshold, sweep)
+            self.decide()
+        self._leave(trip)
+
+    def delivered(self, trip_id: int) -> None:
+        """At the lab: hand over the bags; the vehicle waits there for its next trip."""
+        trip = self.trips.pop(trip_id)
+        now = self.engine.env.now
+        ledger = self.ledger
+        tubes = 0
+        for lo, hi, _ in trip.bags:
+            ledger.tube_delivered[lo:hi] = now
+            tubes += hi - lo
+        old = ledger.trips[trip_id]
+        ledger.trips[trip_id] = old._replace(
+            back=now, tubes=tubes, stops=trip.stops, lab=trip.lab, choice=trip.choice
         )
-        if bags:
-            self.deliver(bags, last_leg_from)
+        lab = self.labs[trip.lab]
+        lab.coming -= tubes
+        if trip.bags:
+            lab.deliver(trip.bags)
+        vehicle = trip.vehicle
+        vehicle.trip = -1
+        vehicle.at = trip.here
+        if vehicle.leaving:
+            vehicle.leaving = False
+        elif not vehicle.out:
+            self.idle.append(vehicle)
+        self.decide()
+
+    # -- the vehicles' calendar -------------------------------------------------
+    def vehicle_out(self, v: int, rule: int) -> None:
+        """Vehicle ``v`` goes out of service (``rule``: what becomes of its trip)."""
+        vehicle = self.vehicles[v]
+        vehicle.out += 1
+        if vehicle.out > 1:
+            return
+        if vehicle.trip < 0:
+            self.idle.remove(vehicle)
+            return
+        trip = self.trips[vehicle.trip]
+        if rule != RESUME:
+            vehicle.leaving = True
+            return
+        engine = self.engine
+        due, handler, args = engine.entry(trip.event)
+        trip.paused = (handler, args, due - engine.env.now)
+        engine.cancel(trip.event)
+
+    def vehicle_back(self, v: int) -> None:
+        """Vehicle ``v`` is back in service."""
+        vehicle = self.vehicles[v]
+        vehicle.out -= 1
+        if vehicle.out > 0:
+            return
+        if vehicle.trip >= 0:
+            trip = self.trips[vehicle.trip]
+            vehicle.leaving = False
+            if trip.paused is not None:
+                handler, args, left = trip.paused
+                trip.paused = None
+                trip.event = self.engine.at(left, handler, *args)
+            return
         self.idle.append(vehicle)
-        self._decide()
+        self.decide()
 
 
 def build_transport(
-    env: simpy.Environment,
+    engine: Engine,
     scenario: Scenario,
     routes: Sequence[Route],
     stocks: dict[str, PointStock],
-    deliver_to: dict[str, Deliver],
+    labs: Sequence[LabService],
     streams: Streams,
     ledger: Ledger,
 ) -> list[str]:
@@ -314,25 +436,30 @@ def build_transport(
     travel = TravelTimes(scenario)
     transport = scenario.transport
     schedule = pickup_schedule(transport.pickups, scenario.round.start, scenario.round.horizon)
-    names: list[str] = []
+    dispatcher = Dispatcher.of(scenario, labs)
+    names = [f"{route.id}/v{k + 1}" for route in routes for k in range(route.vehicles)]
+    calendars = vehicle_entries(scenario, names)
+    first = 0
     for r, route in enumerate(routes):
         vehicles = []
         for k in range(route.vehicles):
-            name = f"{route.id}/v{k + 1}"
+            name = names[first + k]
             noise = noise_factors(transport.travel.noise_cv, streams[f"travel/{name}"])
-            vehicles.append(Vehicle(len(names), name, noise))
-            names.append(name)
+            vehicles.append(Vehicle(first + k, name, noise))
+        first += route.vehicles
         RouteService(
-            env,
+            engine,
             r,
             route,
             [stocks[pid] for pid in route.points],
             vehicles,
-            deliver_to[route.lab],
+            labs,
+            dispatcher,
             travel,
             durations(transport.handover, streams[f"handover/{route.id}"]),
             transport.pickups,
             schedule,
             ledger,
+            calendars,
         )
     return names

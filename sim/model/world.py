@@ -3,9 +3,10 @@
 Pure: the outcome depends only on the scenario, the seed and the replication
 number (through named streams), so replications can be mapped over processes or
 a cluster and give identical numbers. Collection is computed point by point
-without SimPy (see :mod:`sim.model.collect`); transport runs in SimPy fed with
-the sealed tubes, and labs, which feed nothing back, are computed from the
-deliveries after the run (see :mod:`sim.model.lab`).
+without SimPy (see :mod:`sim.model.collect`: nothing downstream feeds back
+into a point's line); vehicles and labs then run in one SimPy event loop
+(:mod:`sim.model.engine`), fed with the sealed tubes, so that a lab's work in
+hand can decide where a vehicle goes (:mod:`sim.model.dispatch`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import simpy
 
 from ..gc_pause import collector_paused
 from ..random import Streams
 from ..scenario.schema import Route, Scenario
+from .calendars import pool_entries
 from .collect import STAT_FIELDS, Collection, collect_round
+from .engine import Engine
 from .geo import routes_for
 from .lab import Labs
 from .ledger import Ledger
@@ -59,9 +61,6 @@ def _run(scenario: Scenario, replication: int, seed: int | None, detail: Detail)
     import time
 
     clock = time.perf_counter()
-    pending = [d.what for d in scenario.disruptions if d.what != "sampling"]
-    if pending:  # stations take their closures; labs and vehicles take theirs in the engine
-        raise ValueError(f"disruptions of {', '.join(sorted(set(pending)))} are not simulated yet")
     seed = scenario.round.seed if seed is None else seed
     streams = Streams(seed, replication)
     start = scenario.round.start
@@ -86,18 +85,16 @@ def _run(scenario: Scenario, replication: int, seed: int | None, detail: Detail)
         tube_sealed=points.tube_sealed,
     )
 
-    env = simpy.Environment()
-    labs = Labs(env, scenario.labs, start, ledger, streams)  # record deliveries while SimPy runs
+    engine = Engine()
+    # the labs first: their calendars (opening, outages) come first at any instant
+    labs = Labs(engine, scenario.labs, start, ledger, streams, pool_entries(scenario))
     stocks = {
         p.id: PointStock(i, p.id, points.tubes_sealed(i), int(offsets[i]), p.tubes_per_bag)
         for i, p in enumerate(scenario.points)
     }
     routes = routes_for(scenario)
-    vehicles = build_transport(
-        env, scenario, routes, stocks, {k: lab.deliver for k, lab in labs.items()}, streams, ledger
-    )
-    env.run(until=horizon)
-    labs.finish(horizon)  # labs feed nothing back: computed after the run (sim.model.lab)
+    vehicles = build_transport(engine, scenario, routes, stocks, labs.by_index, streams, ledger)
+    engine.run(horizon)
     t_sim = time.perf_counter()
 
     residents = None
@@ -141,8 +138,7 @@ def _run(scenario: Scenario, replication: int, seed: int | None, detail: Detail)
         wall={
             "collect_s": t_collect - clock,
             "transport_lab_s": t_sim - t_collect,
-            # SimPy numbers its events; the next number is how many were scheduled
-            "events": float(next(env._eid)) if hasattr(env, "_eid") else float("nan"),
+            "events": float(engine.scheduled),
         },
     )
 

@@ -13,23 +13,22 @@ whose last cell is NaN so that "no plate" (index -1) reads as NaN.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import chain
-from operator import attrgetter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..model.ledger import Plate
+from ..model.ledger import Bag, Plate
 from ..model.world import Replication
-from ..stages import PLATE_STAGES, STATUS_ORDER, STATUS_STEPS
+from ..stages import BAG_STAGES, PLATE_STAGES, STATUS_ORDER, STATUS_STEPS
 
 H = 3600.0
 
-# the plates' fields, read once into columns: each plate stage's start and end, and its server
+# the plate fields each table reads: every plate stage's start and end
 _PLATE_FLOATS = tuple(f for st in PLATE_STAGES for f in (st.start, st.end))
-_PLATE_INTS = (*(st.server_column for st in PLATE_STAGES if st.server_column), "tubes", "lab")
 
 # tube-table column <- plate field, in table order
 _TUBE_PLATE_TIMES = tuple(
@@ -40,19 +39,46 @@ _TUBE_PLATE_TIMES = tuple(
 
 
 def _plate_columns(plates: list[Plate]) -> dict[str, np.ndarray]:
-    """The plates' fields as contiguous columns, read in one pass over the plate objects."""
+    """The plates' fields as contiguous columns, read in one pass over the plate objects:
+    each plate stage's start and end (named as in the registry), its server, and the
+    plate's tubes and lab."""
     n = len(plates)
-    floats = np.fromiter(
-        chain.from_iterable(map(attrgetter(*_PLATE_FLOATS), plates)), float, n * len(_PLATE_FLOATS)
-    )
-    ints = np.fromiter(
-        chain.from_iterable(map(attrgetter(*_PLATE_INTS), plates)), np.int64, n * len(_PLATE_INTS)
+    width = 2 * len(PLATE_STAGES)
+    times = np.fromiter(chain.from_iterable(p.times for p in plates), float, n * width)
+    servers = np.fromiter(
+        chain.from_iterable(p.server for p in plates), np.int64, n * len(PLATE_STAGES)
     )
     # (plate, field) rows -> one contiguous array per field
-    floats = np.ascontiguousarray(floats.reshape(n, len(_PLATE_FLOATS)).T)
-    ints = np.ascontiguousarray(ints.reshape(n, len(_PLATE_INTS)).T)
-    out = {name: floats[k] for k, name in enumerate(_PLATE_FLOATS)}
-    out.update({name: ints[k] for k, name in enumerate(_PLATE_INTS)})
+    times = np.ascontiguousarray(times.reshape(n, width).T)
+    servers = np.ascontiguousarray(servers.reshape(n, len(PLATE_STAGES)).T)
+    out = {name: times[k] for k, name in enumerate(_PLATE_FLOATS)}
+    for k, st in enumerate(PLATE_STAGES):
+        if st.server_column:
+            out[st.server_column] = servers[k]
+    out["tubes"] = np.fromiter((p.tubes for p in plates), np.int64, n)
+    out["lab"] = np.fromiter((p.lab for p in plates), np.int64, n)
+    return out
+
+
+def _bag_columns(bags: list[Bag]) -> dict[str, np.ndarray]:
+    """The bags' fields as columns: each bag stage's start, end and server, and the bag's
+    lab, point, tubes and delivery time."""
+    n = len(bags)
+    width = 2 * len(BAG_STAGES)
+    times = np.fromiter(chain.from_iterable(b.times for b in bags), float, n * width)
+    times = np.ascontiguousarray(times.reshape(n, width).T)
+    servers = np.fromiter(
+        chain.from_iterable(b.server for b in bags), np.int64, n * len(BAG_STAGES)
+    )
+    servers = np.ascontiguousarray(servers.reshape(n, len(BAG_STAGES)).T)
+    out: dict[str, np.ndarray] = {}
+    for k, st in enumerate(BAG_STAGES):
+        out[st.start], out[st.end] = times[2 * k], times[2 * k + 1]
+        if st.server_column:
+            out[st.server_column] = servers[k]
+    for name in ("id", "lab", "point", "lo", "hi"):
+        out[name] = np.fromiter((getattr(b, name) for b in bags), np.int64, n)
+    out["delivered"] = np.fromiter((b.delivered for b in bags), float, n)
     return out
 
 
@@ -93,7 +119,7 @@ def _categorical(codes: np.ndarray, categories: Any) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=categories)
 
 
-def _columns(rows: list[tuple[Any, ...]], dtypes: tuple[type, ...]) -> list[np.ndarray]:
+def _columns(rows: Sequence[tuple[Any, ...]], dtypes: tuple[type, ...]) -> list[np.ndarray]:
     """Row tuples as one array per field (empty arrays of the right type when there are none)."""
     if not rows:
         return [np.empty(0, dtype=d) for d in dtypes]
@@ -122,9 +148,14 @@ def tube_table(rep: Replication, plate_cols: dict[str, np.ndarray] | None = None
         plate_times[k] = _hours_or_nan(plate_cols[field])
     per_tube = np.take(plate_times, led.tube_plate, axis=1)
 
-    bag_start = _hours_or_nan(np.array([b[6] for b in led.bags], dtype=float))
+    bag_cols = _bag_columns(led.bags)
+    bag_times = {
+        column: np.take(_hours_or_nan(bag_cols[field]), led.tube_bag)
+        for st in BAG_STAGES
+        for column, field in ((st.tube_start, st.start), (st.tube_end, st.end))
+    }
     trip_vehicle: np.ndarray = np.array(
-        [row[2] for row in led.trips] + [-1], dtype=_code_type(rep.vehicles)
+        [row.vehicle for row in led.trips] + [-1], dtype=_code_type(rep.vehicles)
     )
 
     cols: dict[str, Any] = {
@@ -143,8 +174,7 @@ def tube_table(rep: Replication, plate_cols: dict[str, np.ndarray] | None = None
         "delivered_h": led.tube_delivered / H,
         "lab": _categorical(led.tube_lab, _ids(sc.labs)),
         "bag": led.tube_bag.copy(),
-        "receive_start_h": np.take(bag_start, led.tube_bag),
-        "received_h": led.tube_received / H,
+        **{f"{column}_h": values for column, values in bag_times.items()},
         "plate": led.tube_plate.copy(),
     }
     for k, (name, _) in enumerate(_TUBE_PLATE_TIMES):
@@ -197,26 +227,37 @@ def plate_table(rep: Replication, plate_cols: dict[str, np.ndarray] | None = Non
     return _frame(cols)
 
 
-_TRIP_TYPES = (np.int64, np.int64, np.int64, object, float, float, np.int64, np.int64)
+_TRIP_TYPES = (
+    np.int64,
+    np.int64,
+    np.int64,
+    object,
+    float,
+    float,
+    np.int64,
+    np.int64,
+    np.int64,
+    object,
+)
 
 
 def trip_table(rep: Replication) -> pd.DataFrame:
-    """One row per vehicle trip."""
-    trip, route, vehicle, reason, depart, back, tubes, stops = _columns(
+    """One row per vehicle trip, with the lab it delivered to and why it went there."""
+    trip, route, vehicle, reason, depart, back, tubes, stops, lab, choice = _columns(
         rep.ledger.trips, _TRIP_TYPES
     )
-    route_ids = _ids(rep.routes)
-    route_labs = [r.lab for r in rep.routes]
+    labs = _ids(rep.scenario.labs)
     return _frame(
         {
             "replication": np.full(len(trip), rep.replication, dtype=np.int64),
             "trip": trip,
-            "route": _names(route_ids, route),
+            "route": _names(_ids(rep.routes), route),
             "vehicle": _names(list(rep.vehicles), vehicle),
             "reason": pd.array(reason, dtype="str"),
             "tubes": tubes,
             "stops": stops,
-            "lab": _names(route_labs, route),
+            "lab": pd.array([labs[k] if k >= 0 else None for k in lab.tolist()], dtype="str"),
+            "choice": pd.array([c or None for c in choice], dtype="str"),
             "depart_h": depart / H,
             "back_h": back / H,
         }
@@ -241,28 +282,25 @@ def stop_table(rep: Replication) -> pd.DataFrame:
     )
 
 
-_BAG_TYPES = (np.int64, np.int64, np.int64, np.int64, np.int64, float, float, float, np.int64)
-
-
 def bag_table(rep: Replication) -> pd.DataFrame:
-    """One row per bag delivered to a lab."""
-    bag, lab, point, lo, hi, delivered, receive_start, received, staff = _columns(
-        rep.ledger.bags, _BAG_TYPES
-    )
+    """One row per bag delivered to a lab: its tubes and the runs of the bag stages."""
+    cols = _bag_columns(rep.ledger.bags)
     sc = rep.scenario
-    return _frame(
-        {
-            "replication": np.full(len(bag), rep.replication, dtype=np.int64),
-            "bag": bag,
-            "lab": _names(_ids(sc.labs), lab),
-            "point": _names(_ids(sc.points), point),
-            "staff": staff,
-            "tubes": hi - lo,
-            "delivered_h": delivered / H,
-            "receive_start_h": receive_start / H,
-            "received_h": received / H,
-        }
-    )
+    out: dict[str, Any] = {
+        "replication": np.full(len(cols["id"]), rep.replication, dtype=np.int64),
+        "bag": cols["id"],
+        "lab": _names(_ids(sc.labs), cols["lab"]),
+        "point": _names(_ids(sc.points), cols["point"]),
+    }
+    for st in BAG_STAGES:
+        if st.server_column:
+            out[st.server_column] = cols[st.server_column]
+    out["tubes"] = cols["hi"] - cols["lo"]
+    out["delivered_h"] = cols["delivered"] / H
+    for st in BAG_STAGES:
+        out[f"{st.start}_h"] = cols[st.start] / H
+        out[f"{st.end}_h"] = cols[st.end] / H
+    return _frame(out)
 
 
 def point_table(rep: Replication) -> pd.DataFrame:

@@ -1,0 +1,76 @@
+"""What a lab can do, and how much work a scenario sends where, from the scenario alone.
+
+A stage's rate in tubes an hour is its servers times the tubes one run takes,
+over the mean duration of a run: a bag stage takes one bag (``tubes_per_bag``
+tubes, full bags: the rate of a lab fed bags that are not full is lower); a
+plate stage takes ``per_run`` plates of ``wells - controls`` tubes. A lab's
+capacity is the rate of its slowest stage, its bottleneck; its latency is one
+run of every stage, the least time a tube spends inside. Dispatch
+(:mod:`sim.model.dispatch`), capacity-share routing (:mod:`sim.model.geo`) and
+the scenario checks use these figures.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..scenario.schema import Lab, Scenario
+from ..stages import STAGES
+
+H = 3600.0
+
+
+class Capacity(NamedTuple):
+    """A lab's rates: tubes an hour per stage, the slowest stage, one pass through it all."""
+
+    rates: dict[str, float]  # tubes an hour each stage can handle
+    tubes_per_hour: float  # the slowest stage's rate
+    bottleneck: str  # that stage
+    latency_s: float  # one mean run of every stage, seconds
+
+
+def lab_capacity(lab: Lab, tubes_per_bag: float) -> Capacity:
+    """The rates of ``lab``'s stages when bags hold ``tubes_per_bag`` tubes."""
+    rates: dict[str, float] = {}
+    latency = 0.0
+    plate = lab.pcr.samples_per_plate
+    for stage in STAGES:
+        mean = float(stage.run_time(lab).mean)
+        latency += mean
+        per_item = tubes_per_bag if stage.unit == "bag" else plate
+        tubes = stage.units(lab) * stage.per_run(lab) * per_item
+        rates[stage.name] = np.inf if mean <= 0 else H * tubes / mean
+    bottleneck = min(rates, key=lambda name: rates[name])
+    return Capacity(rates, rates[bottleneck], bottleneck, latency)
+
+
+def mean_bag(scenario: Scenario) -> float:
+    """The bag size a lab's receiving is rated with: the points' mean ``tubes_per_bag``."""
+    return float(np.mean([p.tubes_per_bag for p in scenario.points]))
+
+
+def capacities(scenario: Scenario) -> list[Capacity]:
+    """Every lab's rates, in scenario order."""
+    bag = mean_bag(scenario)
+    return [lab_capacity(lab, bag) for lab in scenario.labs]
+
+
+def expected_tubes(scenario: Scenario) -> np.ndarray:
+    """Tubes each point is expected to fill: participation x its zones' people / pool, rounded up."""
+    zones = scenario.demand.zones
+    position = {p.id: i for i, p in enumerate(scenario.points)}
+    people = np.zeros(len(scenario.points))
+    codes = np.fromiter(map(position.__getitem__, zones.point), np.int64, len(zones))
+    np.add.at(people, codes, zones.population)
+    residents = people * scenario.demand.participation
+    pools = np.array([p.pool for p in scenario.points], dtype=float)
+    return np.ceil(residents / pools)
+
+
+def open_hours(scenario: Scenario, lab: Lab) -> float:
+    """Hours the lab can work before the round's last target (at least a minute)."""
+    end = scenario.round.start + max(scenario.round.targets, default=scenario.round.horizon)
+    opens = scenario.round.start if lab.opens is None else lab.opens
+    return max((end - opens) / H, 1.0 / 60.0)
