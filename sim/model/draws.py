@@ -30,6 +30,7 @@ class Buffered:
         self.fixed = fixed
         self._block = np.empty(0)
         self._next = 0
+        self._blocks = 0  # blocks drawn so far
 
     def __call__(self) -> float:
         if self.fixed is not None:
@@ -37,10 +38,23 @@ class Buffered:
         if self._next == self._block.size:
             assert self.rng is not None
             self._block = self.sample(self.rng, BLOCK)
+            self._blocks += 1
             self._next = 0
         value = self._block[self._next]
         self._next += 1
         return float(value)
+
+    @property
+    def taken(self) -> int:
+        """How many draws have been used (0 for a fixed value)."""
+        if self.fixed is not None or not self._blocks:
+            return 0
+        return (self._blocks - 1) * BLOCK + self._next
+
+    def skip(self, n: int) -> None:
+        """Use up ``n`` draws, as if they had been taken one by one (to carry on a stream)."""
+        for _ in range(n):
+            self()
 
 
 def durations(dist: DurationDist, rng: np.random.Generator) -> Buffered:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -217,6 +218,7 @@ class LabService:
         ledger: Ledger,
         streams: Streams,
         entries: Mapping[str, Sequence[PoolEntry]] | None = None,
+        restoring: bool = False,
     ) -> None:
         self.engine = engine
         self.index = index
@@ -251,6 +253,8 @@ class LabService:
         self.coming = 0
         self.bags_delivered = 0
         self.tubes_delivered = 0
+        if restoring:  # the calendar's events and the stages' state come from the saved state
+            return
         if not up:  # the stages open in order, plate loading last
             for step in self._opening_order():
                 engine.at(opens_at, self.calendar, step.stage.name, -step.pool.units, 0)
@@ -354,6 +358,94 @@ class LabService:
                 listener(plate)
 
 
+@dataclass
+class StepState:
+    """One stage's work at the moment a round is saved (items by bag or plate id)."""
+
+    queue: list[int]
+    running: dict[int, tuple[int, list[int]]]  # unit -> (its pending event, item ids)
+    idle: list[int]  # longest idle first
+    out: int
+    leaving: list[int]
+    paused: dict[int, float]  # unit -> time its stopped run still needs
+    entries: int
+    draws: int  # durations drawn so far from the stage's stream
+
+
+@dataclass
+class LabState:
+    """A lab at the moment a round is saved."""
+
+    waiting: list[tuple[int, int, float]]  # tube ranges waiting for a plate, and their receipt
+    n_waiting: int
+    timer_for: float
+    in_hand: int
+    coming: int
+    bags_delivered: int
+    tubes_delivered: int
+    steps: dict[str, StepState]
+
+
+def snapshot(lab: LabService) -> LabState:
+    """What :func:`restore` needs to carry ``lab`` on from now."""
+    steps = {}
+    for name, step in lab.steps.items():
+        pool = step.pool
+        steps[name] = StepState(
+            queue=[item.id for item in step.queue],
+            running={
+                u: (seq, [item.id for item in items]) for u, (seq, items) in step.running.items()
+            },
+            idle=list(pool.idle),
+            out=pool.out,
+            leaving=sorted(pool.leaving),
+            paused=dict(pool.paused),
+            entries=step.entries,
+            draws=step.draw.taken,
+        )
+    return LabState(
+        waiting=[(int(lo), int(hi), float(t)) for lo, hi, t in lab.waiting],
+        n_waiting=lab.n_waiting,
+        timer_for=float(lab._timer_for),
+        in_hand=lab.in_hand,
+        coming=lab.coming,
+        bags_delivered=lab.bags_delivered,
+        tubes_delivered=lab.tubes_delivered,
+        steps=steps,
+    )
+
+
+def restore(lab: LabService, state: LabState, shift: Callable[[int], int]) -> None:
+    """Set ``lab`` (built with ``restoring``) to ``state``; ``shift`` maps a saved tube id to
+    this round's. The ledger's bags and plates must be restored first."""
+    ledger = lab.ledger
+    lab.waiting = deque([shift(lo), shift(lo) + hi - lo, t] for lo, hi, t in state.waiting)
+    lab.n_waiting = state.n_waiting
+    lab._timer_for = state.timer_for
+    lab.in_hand, lab.coming = state.in_hand, state.coming
+    lab.bags_delivered, lab.tubes_delivered = state.bags_delivered, state.tubes_delivered
+    for name, saved in state.steps.items():
+        step = lab.steps[name]
+        items: list[Any] = ledger.bags if step.stage.unit == "bag" else ledger.plates
+        step.queue = deque(items[i] for i in saved.queue)
+        step.running = {
+            u: (seq, [items[i] for i in ids]) for u, (seq, ids) in saved.running.items()
+        }
+        pool = step.pool
+        pool.idle = deque(saved.idle)
+        pool.out = saved.out
+        pool.leaving = set(saved.leaving)
+        pool.paused = dict(saved.paused)
+        step.entries = saved.entries
+        step.draw.skip(saved.draws)
+
+
+def renumber_events(lab: LabService, new: Mapping[int, int]) -> None:
+    """The lab's runs under way wait for events that were scheduled again under new numbers."""
+    for step in lab.steps.values():
+        step.running = {u: (new.get(seq, seq), items) for u, (seq, items) in step.running.items()}
+
+
 class Labs(Mapping[str, LabService]):
     """The labs of one replication, by id."""
 
@@ -365,11 +457,12 @@ class Labs(Mapping[str, LabService]):
         ledger: Ledger,
         streams: Streams,
         entries: Sequence[Mapping[str, Sequence[PoolEntry]]] | None = None,
+        restoring: bool = False,
     ) -> None:
         self._labs = {
             lab.id: LabService(
                 engine, k, lab, 0.0 if lab.opens is None else lab.opens - start, ledger,
-                streams, entries[k] if entries else None,
+                streams, entries[k] if entries else None, restoring,
             )
             for k, lab in enumerate(labs)
         }  # fmt: skip

@@ -190,6 +190,7 @@ class RouteService:
         schedule: list[float],
         ledger: Ledger,
         calendars: dict[str, list[VehicleEntry]],
+        restoring: bool = False,
     ) -> None:
         self.engine = engine
         self.key = f"route:{route.id}"
@@ -221,6 +222,8 @@ class RouteService:
         # one vehicle drives and hands over in one event, unless it may be stopped on the way
         mine = [calendars.get(v.name, []) for v in vehicles]
         self.alone = len(vehicles) == 1 and not any(e.rule == RESUME for es in mine for e in es)
+        if restoring:  # the timer, the trips and the calendar's events come from the saved state
+            return
         for v, entries in enumerate(mine):
             for entry in entries:
                 engine.at(entry.start, self.vehicle_out, v, entry.rule)
@@ -423,6 +426,99 @@ class RouteService:
         self.decide()
 
 
+@dataclass
+class TripState:
+    """A trip under way at the moment a round is saved (points by index)."""
+
+    id: int
+    vehicle: int  # the vehicle's place in its route
+    plan: list[tuple[int, int]]  # (place in the leg table, point index) of the stops planned
+    position: int
+    here: int
+    bags: list[BagSpec]
+    stops: int
+    event: int
+    paused: tuple[str, tuple[Any, ...], float] | None  # method, its arguments, time left
+    lab: int
+    choice: str
+
+
+@dataclass
+class RouteState:
+    """A route's controller and vehicles at the moment a round is saved."""
+
+    schedule: list[float]
+    timer_at: float
+    idle: list[int]  # vehicles (their place in the route) waiting, first to go first
+    vehicles: list[tuple[int, int, bool, int]]  # at, out, leaving, trip of each vehicle
+    noise_draws: list[int]  # travel-time factors drawn by each vehicle
+    handover_draws: int
+    trips: list[TripState]
+
+
+def snapshot(route: RouteService) -> RouteState:
+    """What :func:`restore` needs to carry ``route`` on from now."""
+    place = {id(v): k for k, v in enumerate(route.vehicles)}
+    trips = []
+    for trip in route.trips.values():
+        paused = None
+        if trip.paused is not None:
+            handler, args, left = trip.paused
+            paused = (handler.__name__, args, left)
+        trips.append(
+            TripState(
+                trip.id, place[id(trip.vehicle)],
+                [(where, stock.index) for where, stock in trip.plan], trip.position, trip.here,
+                list(trip.bags), trip.stops, trip.event, paused, trip.lab, trip.choice,
+            )
+        )  # fmt: skip
+    return RouteState(
+        schedule=list(route.schedule),
+        timer_at=float(route._timer_at),
+        idle=[place[id(v)] for v in route.idle],
+        vehicles=[(v.at, v.out, v.leaving, v.trip) for v in route.vehicles],
+        noise_draws=[v.noise.taken for v in route.vehicles],
+        handover_draws=route.handover.taken,
+        trips=trips,
+    )
+
+
+def restore(
+    route: RouteService,
+    state: RouteState,
+    stocks: Sequence[PointStock],
+    shift: Callable[[int], int],
+) -> None:
+    """Set ``route`` (built with ``restoring``) to ``state``; ``stocks`` are every point's,
+    by index, and ``shift`` maps a saved tube id to this round's."""
+    route.schedule = list(state.schedule)
+    route._timer_at = state.timer_at
+    for vehicle, (at, out, leaving, on), draws in zip(
+        route.vehicles, state.vehicles, state.noise_draws, strict=True
+    ):
+        vehicle.at, vehicle.out, vehicle.leaving, vehicle.trip = at, out, leaving, on
+        vehicle.noise.skip(draws)
+    route.idle = [route.vehicles[k] for k in state.idle]
+    route.handover.skip(state.handover_draws)
+    route.trips = {}
+    for t in state.trips:
+        trip = Trip(
+            t.id, route.vehicles[t.vehicle], [(where, stocks[i]) for where, i in t.plan],
+            t.position, t.here, [(shift(lo), shift(lo) + hi - lo, p) for lo, hi, p in t.bags],
+            t.stops, t.event, None, t.lab, t.choice,
+        )  # fmt: skip
+        if t.paused is not None:
+            name, args, left = t.paused
+            trip.paused = (getattr(route, name), args, left)
+        route.trips[t.id] = trip
+
+
+def renumber_events(route: RouteService, new: dict[int, int]) -> None:
+    """The trips under way wait for events that were scheduled again under new numbers."""
+    for trip in route.trips.values():
+        trip.event = new.get(trip.event, trip.event)
+
+
 def build_transport(
     engine: Engine,
     scenario: Scenario,
@@ -431,8 +527,10 @@ def build_transport(
     labs: Sequence[LabService],
     streams: Streams,
     ledger: Ledger,
-) -> list[str]:
-    """Start every route's controller; returns the vehicle names, by global vehicle number."""
+    restoring: bool = False,
+) -> tuple[list[str], list[RouteService]]:
+    """Start every route's controller; returns the vehicle names, by global vehicle number,
+    and the routes' controllers (``restoring``: built without their first events)."""
     travel = TravelTimes(scenario)
     transport = scenario.transport
     schedule = pickup_schedule(transport.pickups, scenario.round.start, scenario.round.horizon)
@@ -440,6 +538,7 @@ def build_transport(
     names = [f"{route.id}/v{k + 1}" for route in routes for k in range(route.vehicles)]
     calendars = vehicle_entries(scenario, names)
     first = 0
+    services = []
     for r, route in enumerate(routes):
         vehicles = []
         for k in range(route.vehicles):
@@ -447,7 +546,7 @@ def build_transport(
             noise = noise_factors(transport.travel.noise_cv, streams[f"travel/{name}"])
             vehicles.append(Vehicle(first + k, name, noise))
         first += route.vehicles
-        RouteService(
+        service = RouteService(
             engine,
             r,
             route,
@@ -461,5 +560,7 @@ def build_transport(
             schedule,
             ledger,
             calendars,
+            restoring,
         )
-    return names
+        services.append(service)
+    return names, services

@@ -11,6 +11,7 @@ hand can decide where a vehicle goes (:mod:`sim.model.dispatch`).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -26,6 +27,7 @@ from .engine import Engine
 from .geo import routes_for
 from .lab import Labs
 from .ledger import Ledger
+from .state import RoundState, capture, merge_queues, restore
 from .transport import PointStock, build_transport
 
 Detail = Literal["tubes", "residents"]
@@ -54,93 +56,161 @@ def run_replication(
 ) -> Replication:
     """Simulate one replication of the round."""
     with collector_paused():
-        return _run(scenario, replication, seed, detail)
+        run = Round(scenario, replication, seed, detail)
+        run.run()
+        return run.records()
 
 
-def _run(scenario: Scenario, replication: int, seed: int | None, detail: Detail) -> Replication:
-    import time
+class Round:
+    """One replication of a round as it runs: built, run to a moment, saved, carried on.
 
-    clock = time.perf_counter()
-    seed = scenario.round.seed if seed is None else seed
-    streams = Streams(seed, replication)
-    start = scenario.round.start
-    horizon = scenario.round.horizon
-    keep_residents = detail == "residents"
+    ``Round(scenario, r).run()`` simulates the whole round (what
+    :func:`run_replication` does); ``run(until)`` stops at ``until`` seconds from
+    the start, :meth:`save` then gives its state (:class:`~sim.model.state.RoundState`),
+    and ``Round(scenario, r, state=saved)`` carries on from it, with the same
+    times as the round that was not stopped. :meth:`records` gives what the
+    round recorded, for the tables.
+    """
 
-    steps = int(np.ceil(horizon / QUEUE_STEP)) + 1
-    swab_counts = np.zeros(
-        steps + 1, dtype=np.int64
-    )  # the last cell collects swabs after the horizon
-    points = collect_round(scenario, streams, QUEUE_STEP, swab_counts, keep_residents)
-    t_collect = time.perf_counter()
-
-    offsets = points.tube_bounds
-    ledger = Ledger(
-        n_tubes=int(offsets[-1]),
-        tube_point=np.repeat(np.arange(len(scenario.points), dtype=np.int32), np.diff(offsets)),
-        tube_station=points.tube_station,
-        tube_size=points.tube_size,
-        tube_first=points.tube_first,
-        tube_last=points.tube_last,
-        tube_sealed=points.tube_sealed,
-    )
-
-    engine = Engine()
-    # the labs first: their calendars (opening, outages) come first at any instant
-    labs = Labs(engine, scenario.labs, start, ledger, streams, pool_entries(scenario))
-    stocks = {
-        p.id: PointStock(i, p.id, points.tubes_sealed(i), int(offsets[i]), p.tubes_per_bag)
-        for i, p in enumerate(scenario.points)
-    }
-    routes = routes_for(scenario)
-    vehicles = build_transport(engine, scenario, routes, stocks, labs.by_index, streams, ledger)
-    engine.run(horizon)
-    t_sim = time.perf_counter()
-
-    residents = None
-    if keep_residents:
-        assert points.zone is not None and points.arrivals is not None
-        assert points.swab_start is not None and points.service is not None
-        residents = pd.DataFrame(
-            {
-                "point": np.repeat(
-                    np.array([p.id for p in scenario.points], dtype=object),
-                    np.diff(points.resident_bounds),
-                ),
-                "zone": scenario.demand.zones.id[points.zone],
-                "arrival": points.arrivals,
-                "swab_start": points.swab_start,
-                "swab_end": points.swab_start + points.service,
-                "station": points.station,
-                "tube": points.tube,
-            }
+    def __init__(
+        self,
+        scenario: Scenario,
+        replication: int = 0,
+        seed: int | None = None,
+        detail: Detail = "tubes",
+        state: RoundState | None = None,
+    ) -> None:
+        clock = time.perf_counter()
+        self.scenario = scenario
+        self.replication_number = replication
+        self.seed = scenario.round.seed if seed is None else seed
+        if state is not None and (state.seed, state.replication) != (self.seed, replication):
+            raise ValueError(
+                f"the state is of seed {state.seed}, replication {state.replication}: carry it "
+                "on with the same seed and replication"
+            )
+        if state is not None and detail == "residents":
+            raise ValueError("a round carried on from a state keeps no residents' table")
+        self.detail = detail
+        self.streams = Streams(self.seed, replication)
+        self.step = QUEUE_STEP
+        horizon = scenario.round.horizon
+        self.steps = int(np.ceil(horizon / QUEUE_STEP)) + 1
+        # the last cell collects swabs after the horizon
+        self.swab_counts = np.zeros(self.steps + 1, dtype=np.int64)
+        self.resumed_from = state.collection if state is not None else None
+        self.resumed_queues = (
+            (state.queue_bounds, state.queue_time, state.queue) if state is not None else None
         )
-    return Replication(
-        scenario=scenario,
-        seed=seed,
-        replication=replication,
-        ledger=ledger,
-        routes=routes,
-        vehicles=vehicles,
-        points=_points_table(scenario, points),
-        point_queues=pd.DataFrame(
-            {
-                "point": pd.Categorical.from_codes(
-                    np.repeat(np.arange(len(scenario.points)), np.diff(points.queue_bounds)),
-                    categories=[p.id for p in scenario.points],
-                ),
-                "time": points.queue_time,
-                "queue": points.queue,
-            }
-        ),
-        swabbed=np.cumsum(swab_counts)[:steps],
-        residents=residents,
-        wall={
-            "collect_s": t_collect - clock,
-            "transport_lab_s": t_sim - t_collect,
-            "events": float(engine.scheduled),
-        },
-    )
+        if state is not None:
+            self.swab_counts[:] = state.collection.swabbed
+        points = collect_round(
+            scenario, self.streams, QUEUE_STEP, self.swab_counts, detail == "residents",
+            resume=self.resumed_from,
+        )  # fmt: skip
+        self.collection = points
+        self.wall = {"collect_s": time.perf_counter() - clock}
+
+        offsets = points.tube_bounds
+        self.ledger = ledger = Ledger(
+            n_tubes=int(offsets[-1]),
+            tube_point=np.repeat(np.arange(len(scenario.points), dtype=np.int32), np.diff(offsets)),
+            tube_station=points.tube_station,
+            tube_size=points.tube_size,
+            tube_first=points.tube_first,
+            tube_last=points.tube_last,
+            tube_sealed=points.tube_sealed,
+        )
+        restoring = state is not None
+        self.engine = engine = Engine(state.time if state is not None else 0.0)
+        # the labs first: their calendars (opening, outages) come first at any instant
+        self.labs = Labs(
+            engine, scenario.labs, scenario.round.start, ledger, self.streams,
+            pool_entries(scenario), restoring,
+        )  # fmt: skip
+        self.stock_list = [
+            PointStock(i, p.id, points.tubes_sealed(i), int(offsets[i]), p.tubes_per_bag)
+            for i, p in enumerate(scenario.points)
+        ]
+        stocks = {stock.key: stock for stock in self.stock_list}
+        self.routes = routes_for(scenario)
+        self.vehicles, self.services = build_transport(
+            engine, scenario, self.routes, stocks, self.labs.by_index, self.streams, ledger,
+            restoring,
+        )  # fmt: skip
+        if state is not None:
+            restore(self, state)
+        self.wall["build_s"] = time.perf_counter() - clock - self.wall["collect_s"]
+
+    @property
+    def now(self) -> float:
+        """Seconds from the round's start the round has run to."""
+        return self.engine.now
+
+    def run(self, until: float | None = None) -> None:
+        """Carry the round on to ``until`` seconds from its start (default: the horizon);
+        events due at ``until`` have not happened yet."""
+        horizon = self.scenario.round.horizon
+        end = horizon if until is None else min(float(until), horizon)
+        clock = time.perf_counter()
+        with collector_paused():
+            self.engine.run(end)
+        self.wall["transport_lab_s"] = self.wall.get("transport_lab_s", 0.0) + (
+            time.perf_counter() - clock
+        )
+
+    def save(self) -> RoundState:
+        """The round's state now (see :mod:`sim.model.state`)."""
+        with collector_paused():
+            return capture(self)
+
+    def records(self) -> Replication:
+        """What the round recorded, for the tables (run it to the horizon first)."""
+        scenario = self.scenario
+        points = self.collection
+        residents = None
+        if self.detail == "residents":
+            assert points.zone is not None and points.arrivals is not None
+            assert points.swab_start is not None and points.service is not None
+            residents = pd.DataFrame(
+                {
+                    "point": np.repeat(
+                        np.array([p.id for p in scenario.points], dtype=object),
+                        np.diff(points.resident_bounds),
+                    ),
+                    "zone": scenario.demand.zones.id[points.zone],
+                    "arrival": points.arrivals,
+                    "swab_start": points.swab_start,
+                    "swab_end": points.swab_start + points.service,
+                    "station": points.station,
+                    "tube": points.tube,
+                }
+            )
+        bounds, times, queue = points.queue_bounds, points.queue_time, points.queue
+        if self.resumed_queues is not None:
+            bounds, times, queue = merge_queues(self.resumed_queues, (bounds, times, queue))
+        return Replication(
+            scenario=scenario,
+            seed=self.seed,
+            replication=self.replication_number,
+            ledger=self.ledger,
+            routes=self.routes,
+            vehicles=self.vehicles,
+            points=_points_table(scenario, points),
+            point_queues=pd.DataFrame(
+                {
+                    "point": pd.Categorical.from_codes(
+                        np.repeat(np.arange(len(scenario.points)), np.diff(bounds)),
+                        categories=[p.id for p in scenario.points],
+                    ),
+                    "time": times,
+                    "queue": queue,
+                }
+            ),
+            swabbed=np.cumsum(self.swab_counts)[: self.steps],
+            residents=residents,
+            wall={**self.wall, "events": float(self.engine.scheduled)},
+        )
 
 
 def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
