@@ -186,11 +186,16 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     from .scenario import Scenario
 
     assert isinstance(sc, Scenario)
+    from .checks import check
+    from .console import print_warnings
+
     zones = sc.demand.zones
-    Console().print(
+    console = Console()
+    console.print(
         f"{scenario}: valid — {sc.round.name}: {len(zones):,} zones, {zones.total_population:,} people, "
         f"{len(sc.points):,} points, {sum(p.stations for p in sc.points):,} stations, {len(sc.labs)} labs"
     )
+    print_warnings([f.message for f in check(sc)], console)
 
 
 @app.command()

@@ -23,12 +23,20 @@ def _at(start: float, hours: float | None) -> str:
     return f"{format_clock(start + hours * 3600)[:5]}  ({hours:.1f} h)"
 
 
+def print_warnings(warnings: list[str], console: Console | None = None) -> None:
+    """The pitfalls found in the scenario, one a line, before anything else."""
+    console = console or Console()
+    for text in warnings:
+        console.print(f"[yellow]warning:[/yellow] {text}", highlight=False)
+
+
 def print_summary(
     summary: dict[str, Any], start: float, folder: str | None, console: Console | None = None
 ) -> None:
     """One replication's headline, in the order a planner asks: done in time? why? where?"""
     console = console or Console()
     s = summary
+    print_warnings(s.get("warnings") or [], console)
     console.print(
         f"[bold]{s['scenario']}[/bold]   seed {s['seed']}   "
         f"{s['residents_swabbed']:,} residents   {s['tubes']:,} tubes   {s['plates']:,} plates"
@@ -120,6 +128,7 @@ def print_replications(
     """Several replications: completion and stages with intervals, P(met) for every target."""
     console = console or Console()
     s = summary
+    print_warnings(s.get("warnings") or [], console)
     n = s["replications"]
     console.print(
         f"[bold]{s['scenario']}[/bold]   seed {s['seed']}   {n} replications   "

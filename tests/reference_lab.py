@@ -12,10 +12,35 @@ when a loading staff member is free and a full plate's worth of tubes
 (``wells - controls``) waits, or the oldest waiting tube has waited
 ``partial_plate_after``, the staff member takes up to a plate's worth and loads
 it. Loaded plates are extracted (an instrument takes up to ``plates_per_run``
-waiting plates per run), amplified on a PCR instrument (a whole plate, never
-interrupted) and analysed and uploaded by a report staff member; a tube's result
-is out when its plate's report is. Nothing happens before the lab ``opens``.
-Every queue is first come, first served.
+waiting plates per run), amplified on a PCR instrument (a whole plate) and
+analysed and uploaded by a report staff member; a tube's result is out when its
+plate's report is. Nothing happens before the lab ``opens``. Every queue is
+first come, first served.
+
+Outages. ``entries[k]`` (as ``sim.model.lab.Labs`` takes them: for lab k, stage
+name -> ``PoolEntry(start, end, units, rule)``) takes units of a stage out of
+service. As simulated here:
+
+* how many units of a stage are out is a level, recomputed at every calendar
+  change: all of them while the lab is not open yet, plus the ``units`` of every
+  entry in force, at most all of them; the units out are the highest-numbered;
+* a unit that goes out idle takes no more work; a busy one either finishes its
+  run and then stays out (``finish``: if it is back by the end of its run it
+  goes on working at once), or has its run stopped, which carries on for the
+  time it still needed when the unit is back (``resume``; the run keeps its
+  start time). A unit that goes out takes the rule of the entry that sent it out;
+* a unit that comes back takes work at once: stopped runs carry on first, then
+  the units that came back free take new work, lowest-numbered first (a unit
+  back is the last of the free ones, as it was free last).
+
+The order of calendar changes at one instant. Every change is a SimPy timeout
+scheduled when the lab is built, so it comes before any other event at its
+instant. At one instant, the entries' starts come first (in the order given),
+then the lab's opening (receiving, extraction, PCR, report, then plate loading
+last), then the entries' ends (in the order given): an entry's start is applied
+before anything else happens at its instant. natsim gets to the same place
+another way: it applies every change of one instant in one event and only then
+gives work to the units that came back.
 
 ``ReferenceLabs`` takes the arguments of :class:`sim.model.lab.Labs` and its
 labs answer what vehicles ask of a lab (``deliver``, ``coming``, ``in_hand``,
@@ -37,12 +62,14 @@ import numpy as np
 import simpy
 
 from sim.distributions import DurationDist
+from sim.model.calendars import RESUME, PoolEntry
 from sim.model.draws import Buffered, durations
 from sim.model.ledger import Ledger
 from sim.random import Streams
 from sim.scenario.schema import Lab
 
 Bag = tuple[int, int, int]  # tube range lo:hi and the point it came from
+Entries = Mapping[str, Sequence[PoolEntry]]
 
 
 @dataclass
@@ -85,10 +112,114 @@ Begin = Callable[[int, list[Any], float], None]
 Done = Callable[[int, list[Any], float, float], None]
 
 
+class Run:
+    """One run under way: its unit, its items, when it began and when it is due to end.
+
+    Each timeout scheduled for it carries the run's ``ticket`` of the moment; a
+    run stopped (or carried on again) gets a new ticket, so a timeout of an
+    earlier ticket is void when it fires.
+    """
+
+    __slots__ = ("due", "items", "start", "ticket", "unit")
+
+    def __init__(self, unit: int, items: list[Any], start: float) -> None:
+        self.unit = unit
+        self.items = items
+        self.start = start
+        self.due = np.nan
+        self.ticket = 0
+
+
+class Crew:
+    """The units (staff or instruments) of one stage: free, at work, or out of service.
+
+    ``free`` holds the units that may take work, free longest first. ``away`` is
+    the set of units out of service: always the highest-numbered ``level()``. A
+    unit away may still be working (``finishing``: to the end of its run) or
+    have its run stopped (``stopped``: the time the run still needs).
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        count: int,
+        up: bool,
+        ended: Callable[[Run], None],
+        freed: Callable[[], None],
+    ) -> None:
+        self.env = env
+        self.count = count
+        self.closed = not up  # the lab has not opened yet: every unit is out
+        self.booked = 0  # units the entries in force take out (may exceed ``count``)
+        self.free: deque[int] = deque(range(count)) if up else deque()
+        self.away: set[int] = set() if up else set(range(count))
+        self.runs: dict[int, Run] = {}
+        self.finishing: set[int] = set()
+        self.stopped: dict[int, float] = {}
+        self.ended = ended  # a run is over (the owner passes its items on)
+        self.freed = freed  # units came back free (the owner hands out work)
+
+    # -- runs ---------------------------------------------------------------------
+    def begin(self, unit: int, items: list[Any], duration: float) -> None:
+        """Unit ``unit`` starts a run of ``items`` lasting ``duration``."""
+        run = Run(unit, items, self.env.now)
+        self.runs[unit] = run
+        self._due_in(run, duration)
+
+    def _due_in(self, run: Run, duration: float) -> None:
+        run.ticket += 1
+        run.due = self.env.now + duration
+        self.env.timeout(duration, (run, run.ticket)).callbacks.append(self._fired)
+
+    def _fired(self, event: simpy.Event) -> None:
+        run, ticket = cast(tuple[Run, int], event.value)
+        if ticket != run.ticket:  # stopped (and perhaps carried on) since this was scheduled
+            return
+        del self.runs[run.unit]
+        self.ended(run)
+
+    def goes_on(self, unit: int) -> bool:
+        """After its run: whether ``unit`` may take more work (False: it is out of service)."""
+        self.finishing.discard(unit)
+        return unit not in self.away
+
+    # -- availability ---------------------------------------------------------------
+    def level(self) -> int:
+        """How many units are to be out now."""
+        return min(self.count, (self.count if self.closed else 0) + self.booked)
+
+    def update(self, rule: int) -> None:
+        """Send units out (by ``rule``) or bring them back until the top ``level()`` are out."""
+        now = self.env.now
+        wanted = set(range(self.count - self.level(), self.count))
+        for unit in sorted(wanted - self.away, reverse=True):
+            self.away.add(unit)
+            run = self.runs.get(unit)
+            if run is None:  # idle: it just takes no more work
+                self.free.remove(unit)
+            elif rule == RESUME:  # the run stops here
+                run.ticket += 1
+                self.stopped[unit] = run.due - now
+            else:  # it finishes the run first
+                self.finishing.add(unit)
+        came_free = False
+        for unit in sorted(self.away - wanted):  # the lowest-numbered first
+            self.away.discard(unit)
+            if unit in self.stopped:
+                self._due_in(self.runs[unit], self.stopped.pop(unit))
+            elif unit in self.finishing:  # back before its run ended: it just goes on
+                self.finishing.discard(unit)
+            else:
+                self.free.append(unit)
+                came_free = True
+        if came_free:
+            self.freed()
+
+
 class Servers:
     """``count`` identical servers taking up to ``batch`` items per run from one FIFO queue.
 
-    The server idle longest takes the next item; its number is the instrument
+    The server free longest takes the next item; its number is the instrument
     or staff number in the records. Driven by callbacks: a run costs one SimPy
     timeout, not a process and a store round trip.
     """
@@ -99,7 +230,7 @@ class Servers:
         count: int,
         batch: int,
         duration: Buffered,
-        opens_at: float,
+        up: bool,
         begin: Begin,
         done: Done,
     ) -> None:
@@ -109,36 +240,33 @@ class Servers:
         self.begin = begin
         self.done = done
         self.queue: deque[Any] = deque()
-        self.idle: deque[int] = deque()
-        if opens_at > env.now:
-            env.timeout(opens_at - env.now).callbacks.append(lambda _: self._open(count))
-        else:
-            self.idle.extend(range(count))
+        self.crew = Crew(env, count, up, self._finish, self._serve)
 
-    def _open(self, count: int) -> None:
-        self.idle.extend(range(count))
-        while self.idle and self.queue:
-            self._start(self.idle.popleft())
+    def _serve(self) -> None:
+        free = self.crew.free
+        while free and self.queue:
+            self._start(free.popleft())
 
     def put(self, item: Any) -> None:
         self.queue.append(item)
-        if self.idle:
-            self._start(self.idle.popleft())
+        if self.crew.free:
+            self._start(self.crew.free.popleft())
 
     def _start(self, k: int) -> None:
         queue = self.queue
         items = [queue.popleft() for _ in range(min(self.batch, len(queue)))]
-        start = self.env.now
-        self.begin(k, items, start)
-        self.env.timeout(self.duration(), (k, items, start)).callbacks.append(self._finish)
+        self.begin(k, items, self.env.now)
+        self.crew.begin(k, items, self.duration())
 
-    def _finish(self, event: simpy.Event) -> None:
-        k, items, start = cast(tuple[int, list[Any], float], event.value)
-        self.done(k, items, start, self.env.now)
+    def _finish(self, run: Run) -> None:
+        k = run.unit
+        self.done(k, run.items, run.start, self.env.now)
+        if not self.crew.goes_on(k):
+            return
         if self.queue:
             self._start(k)
         else:
-            self.idle.append(k)
+            self.crew.free.append(k)
 
 
 class LabService:
@@ -152,6 +280,7 @@ class LabService:
         opens_at: float,
         ledger: Ledger,
         streams: Streams,
+        entries: Entries | None = None,
     ) -> None:
         self.env = env
         self.index = index
@@ -166,11 +295,11 @@ class LabService:
             deque()
         )  # [lo, hi, received] tube ranges awaiting a plate
         self.n_waiting = 0
-        self.loaders: deque[int] = deque()
         self.load_time = durations(lab.loading.per_plate, streams[f"{lab.id}/loading"])
         self._timer_for: float = (
             np.nan
         )  # the oldest tube's receipt time a partial-plate timer is set for
+        up = not opens_at > env.now
 
         def source(stage: str, dist: DurationDist) -> Buffered:
             return durations(dist, streams[f"{lab.id}/{stage}"])
@@ -180,7 +309,7 @@ class LabService:
             lab.receiving.staff,
             1,
             source("receiving", lab.receiving.per_bag),
-            opens_at,
+            up,
             self._receiving,
             self._received,
         )
@@ -189,7 +318,7 @@ class LabService:
             lab.extraction.instruments,
             lab.extraction.plates_per_run,
             source("extraction", lab.extraction.run),
-            opens_at,
+            up,
             self._extracting,
             self._extracted,
         )
@@ -198,7 +327,7 @@ class LabService:
             lab.pcr.instruments,
             1,
             source("pcr", lab.pcr.run),
-            opens_at,
+            up,
             self._amplifying,
             self._amplified,
         )
@@ -207,14 +336,38 @@ class LabService:
             lab.report.staff,
             1,
             source("report", lab.report.per_plate),
-            opens_at,
+            up,
             self._reporting,
             self._reported,
         )
-        if opens_at > env.now:
-            env.timeout(opens_at - env.now).callbacks.append(lambda _: self._open_loading())
-        else:
-            self._open_loading()
+        self.loaders = Crew(env, lab.loading.staff, up, self._loaded, self._form_plates)
+        self.crews = {
+            "receiving": self.receiving.crew,
+            "loading": self.loaders,
+            "extraction": self.extraction.crew,
+            "pcr": self.pcr.crew,
+            "report": self.report.crew,
+        }
+        rows = [(self.crews[name], e) for name, es in (entries or {}).items() for e in es]
+        for crew, e in rows:  # at any instant the entries' starts come first
+            self._at(e.start, partial(self._book, crew, e.units, e.rule))
+        if not up:  # the stages open together, plate loading last
+            for name in ("receiving", "extraction", "pcr", "report", "loading"):
+                self._at(opens_at, partial(self._open, self.crews[name]))
+        for crew, e in rows:
+            self._at(e.end, partial(self._book, crew, -e.units, e.rule))
+
+    # -- the calendar --------------------------------------------------------------
+    def _at(self, t: float, action: Callable[[], None]) -> None:
+        self.env.timeout(t - self.env.now).callbacks.append(lambda _: action())
+
+    def _open(self, crew: Crew) -> None:
+        crew.closed = False
+        crew.update(RESUME)  # units only come back: the rule does not matter
+
+    def _book(self, crew: Crew, units: int, rule: int) -> None:
+        crew.booked += units
+        crew.update(rule)
 
     # -- receiving ---------------------------------------------------------------
     def deliver(self, bags: list[Bag], scheduled: float = 0.0) -> None:
@@ -244,22 +397,19 @@ class LabService:
         self._form_plates()
 
     # -- plates ------------------------------------------------------------------
-    def _open_loading(self) -> None:
-        self.loaders.extend(range(self.lab.loading.staff))
-        self._form_plates()
-
     def _form_plates(self) -> None:
         """Start loading plates while a loader is free and a full or overdue plate waits."""
         now = self.env.now
         wait_limit = self.lab.partial_plate_after
+        free = self.loaders.free
         while (
-            self.loaders
+            free
             and self.n_waiting
             and (self.n_waiting >= self.per_plate or now >= self.waiting[0][2] + wait_limit)
         ):
             plate = self._take_plate()
-            plate.loader = self.loaders.popleft()
-            self.env.timeout(self.load_time()).callbacks.append(partial(self._loaded, plate))
+            plate.loader = free.popleft()
+            self.loaders.begin(plate.loader, [plate], self.load_time())
         if self.n_waiting and self.waiting[0][2] != self._timer_for:
             # wake when the oldest waiting tube becomes overdue
             self._timer_for = self.waiting[0][2]
@@ -290,9 +440,11 @@ class LabService:
             ledger.tube_plate[lo:hi] = plate.id
         return plate
 
-    def _loaded(self, plate: RefPlate, _event: simpy.Event | None = None) -> None:
+    def _loaded(self, run: Run) -> None:
+        plate = cast(RefPlate, run.items[0])
         plate.loaded = self.env.now
-        self.loaders.append(plate.loader)
+        if self.loaders.goes_on(run.unit):
+            self.loaders.free.append(run.unit)
         self.extraction.put(plate)
         self._form_plates()
 
@@ -326,18 +478,24 @@ class LabService:
 
 
 def build_lab(
-    env: simpy.Environment, index: int, lab: Lab, start: float, ledger: Ledger, streams: Streams
+    env: simpy.Environment,
+    index: int,
+    lab: Lab,
+    start: float,
+    ledger: Ledger,
+    streams: Streams,
+    entries: Entries | None = None,
 ) -> LabService:
     opens_at = 0.0 if lab.opens is None else lab.opens - start
-    return LabService(env, index, lab, opens_at, ledger, streams)
+    return LabService(env, index, lab, opens_at, ledger, streams, entries)
 
 
 class ReferenceLabs(Mapping[str, LabService]):
     """Every lab of a replication, by id, built from the arguments ``sim.model.lab.Labs`` takes.
 
     Runs in the engine's SimPy environment (its events are plain SimPy timeouts,
-    so a round with reference labs cannot be saved as a state). Calendar entries
-    other than the opening are not simulated here.
+    so a round with reference labs cannot be saved as a state). ``entries[k]``
+    are lab k's calendar entries (stage name -> ``PoolEntry`` rows).
     """
 
     def __init__(
@@ -347,12 +505,14 @@ class ReferenceLabs(Mapping[str, LabService]):
         start: float,
         ledger: Ledger,
         streams: Streams,
-        entries: Any = None,
+        entries: Sequence[Entries] | None = None,
+        restoring: bool = False,
     ) -> None:
-        assert not entries or not any(entries), "the reference lab has no outages"
+        assert not restoring, "a round with reference labs cannot be carried on from a state"
         env = engine.env
         self._labs = {
-            lab.id: build_lab(env, k, lab, start, ledger, streams) for k, lab in enumerate(labs)
+            lab.id: build_lab(env, k, lab, start, ledger, streams, entries[k] if entries else None)
+            for k, lab in enumerate(labs)
         }
         self.by_index = list(self._labs.values())
 

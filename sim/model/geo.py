@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from ..scenario.schema import Route, Scenario
+from ..scenario.schema import Lab, Route, Scenario
+from .capacity import expected_tubes, lab_capacity, mean_bag, open_hours
 
 EARTH_RADIUS_M = 6_371_000.0
 
@@ -35,10 +36,11 @@ def great_circle_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def routes_for(scenario: Scenario) -> tuple[Route, ...]:
     """The scenario's routes; with automatic routing, built from the map.
 
-    Automatic routing assigns each point to its nearest lab, sorts a lab's
-    points by bearing around it (a sweep) and cuts them into routes of
-    ``points_per_vehicle`` consecutive points; each route visits its points
-    farthest first, then nearest-next, and ends at the lab.
+    Automatic routing assigns each point to a lab (its nearest, or by capacity
+    share: :func:`assign_by_capacity`), sorts a lab's points by bearing around
+    it (a sweep) and cuts them into routes of ``points_per_vehicle``
+    consecutive points; each route visits its points farthest first, then
+    nearest-next, and ends at the lab.
     """
     routes = scenario.transport.routes
     if isinstance(routes, tuple):
@@ -46,9 +48,13 @@ def routes_for(scenario: Scenario) -> tuple[Route, ...]:
     labs = [lab for lab in scenario.labs if lab.location is not None]
     lab_xy = np.array([lab.location for lab in labs], dtype=float)
     point_xy = np.array([p.location for p in scenario.points], dtype=float)
-    nearest = np.argmin(great_circle_matrix(point_xy, lab_xy), axis=1)
+    distance = great_circle_matrix(point_xy, lab_xy)
+    if routes.assign == "capacity":
+        chosen = assign_by_capacity(scenario, labs, distance)
+    else:
+        chosen = np.argmin(distance, axis=1)
     groups: dict[str, list[int]] = {lab.id: [] for lab in labs}
-    for i, k in enumerate(nearest.tolist()):
+    for i, k in enumerate(chosen.tolist()):
         groups[labs[k].id].append(i)
     out: list[Route] = []
     for lab in labs:
@@ -78,6 +84,41 @@ def routes_for(scenario: Scenario) -> tuple[Route, ...]:
                 )
             )
     return tuple(out)
+
+
+def assign_by_capacity(scenario: Scenario, labs: list[Lab], distance: np.ndarray) -> np.ndarray:
+    """The lab of each point when labs take shares of the work in proportion to their capacity.
+
+    A lab's share is its capacity (tubes an hour, its slowest stage) times the
+    hours it is open before the last target, over all labs'; its quota is that
+    share of the expected tubes (:func:`sim.model.capacity.expected_tubes`).
+    Point-lab pairs are taken nearest first: a point goes to the lab if the lab
+    has room left in its quota for the point's tubes. A point no lab has room
+    for goes to the lab it overloads least (by quota), the nearer on a tie.
+    ``distance`` is points x ``labs``.
+    """
+    load = expected_tubes(scenario)
+    bag = mean_bag(scenario)
+    weight = np.array(
+        [lab_capacity(lab, bag).tubes_per_hour * open_hours(scenario, lab) for lab in labs]
+    )
+    quota = load.sum() * weight / weight.sum()
+    held = np.zeros(len(labs))
+    chosen = np.full(load.size, -1, np.int64)
+    order = np.argsort(distance, axis=None, kind="stable")
+    points, columns = np.unravel_index(order, distance.shape)
+    for i, k in zip(points.tolist(), columns.tolist(), strict=True):
+        if chosen[i] < 0 and held[k] + load[i] <= quota[k]:
+            chosen[i] = k
+            held[k] += load[i]
+    for i in np.argsort(distance.min(axis=1), kind="stable").tolist():
+        if chosen[i] >= 0:
+            continue
+        over = (held + load[i]) / np.maximum(quota, 1e-9)
+        k = int(np.lexsort((distance[i], over))[0])
+        chosen[i] = k
+        held[k] += load[i]
+    return chosen
 
 
 def _tour(scenario: Scenario, members: list[int], lab: tuple[float, float]) -> list[int]:

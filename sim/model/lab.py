@@ -45,7 +45,7 @@ import numpy as np
 from ..random import Streams
 from ..scenario.schema import Lab
 from ..stages import BAG_STAGES, STAGES, Stage
-from .calendars import RESUME, PoolEntry
+from .calendars import FINISH, RESUME, PoolEntry
 from .draws import Buffered, durations
 from .engine import Engine
 from .ledger import Bag, Ledger, Plate
@@ -171,8 +171,9 @@ class Step:
             self.start(pool.idle.popleft())
 
     # -- availability ---------------------------------------------------------
-    def set_out(self, wanted: int, rule: int) -> None:
-        """Take units out of service (or bring them back) so that ``wanted`` are out."""
+    def set_out(self, wanted: int, rule: int) -> bool:
+        """Take units out of service (or bring them back) so that ``wanted`` are out;
+        returns whether idle units came back (the caller then hands them work)."""
         pool = self.pool
         wanted = min(max(wanted, 0), pool.units)
         engine = self.lab.engine
@@ -202,8 +203,7 @@ class Step:
             elif unit not in self.running:
                 pool.idle.append(unit)
                 back = True
-        if back:
-            self.resume_work()
+        return back
 
 
 class LabService:
@@ -255,26 +255,45 @@ class LabService:
         self.tubes_delivered = 0
         if restoring:  # the calendar's events and the stages' state come from the saved state
             return
+        # the calendar: every change due at one instant happens in one event, so an entry
+        # starting when another ends (or when the lab opens) keeps its units out throughout
+        due: dict[float, list[tuple[str, int, int]]] = {}
         if not up:  # the stages open in order, plate loading last
             for step in self._opening_order():
-                engine.at(opens_at, self.calendar, step.stage.name, -step.pool.units, 0)
+                due.setdefault(opens_at, []).append((step.stage.name, -step.pool.units, FINISH))
+                step.entries = step.pool.units
         for name, rows in (entries or {}).items():
             for entry in rows:
-                engine.at(entry.start, self.calendar, name, entry.units, entry.rule)
-                engine.at(entry.end, self.calendar, name, -entry.units, entry.rule)
-        if not up:
-            for step in self.steps.values():
-                step.entries = step.pool.units
+                due.setdefault(entry.start, []).append((name, entry.units, entry.rule))
+                due.setdefault(entry.end, []).append((name, -entry.units, entry.rule))
+        for at in sorted(due):
+            engine.at(at, self.calendar, tuple(due[at]))
 
     def _opening_order(self) -> list[Step]:
         return [s for s in self.steps.values() if not s.stage.forms_plates] + [self.forming]
 
     # -- events (the engine calls these by name) -------------------------------
-    def calendar(self, stage: str, change: int, rule: int) -> None:
-        """An availability change: ``change`` more units of ``stage`` out (negative: back)."""
-        step = self.steps[stage]
-        step.entries += change
-        step.set_out(step.entries, rule)
+    def calendar(self, changes: tuple[tuple[str, int, int], ...]) -> None:
+        """The availability changes due now: (stage, more units out (negative: back), rule).
+
+        All are applied before any unit that came back is given work, so changes at
+        one instant add up first; units going out follow the rule of the first entry
+        starting now at their stage.
+        """
+        rules: dict[str, int] = {}
+        for name, change, rule in changes:
+            self.steps[name].entries += change
+            if change > 0:
+                rules.setdefault(name, rule)
+        touched = {name for name, _, _ in changes}
+        back = [
+            step
+            for step in self._opening_order()
+            if step.stage.name in touched
+            and step.set_out(step.entries, rules.get(step.stage.name, FINISH))
+        ]
+        for step in back:
+            step.resume_work()
 
     def timer(self) -> None:
         """The oldest waiting tube may now go on a plate part-full."""

@@ -27,18 +27,37 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from ..random import Streams
+from ..scenario.schema import Scenario
 from . import lab as lab_state
 from . import transport as route_state
-from .collect import CollectionState, collect_round
-from .engine import Pending
-from .ledger import Bag, Plate, StopRecord, TripRecord
+from .collect import Collection, CollectionState, collect_round
+from .engine import Engine, Pending
+from .ledger import Bag, Ledger, Plate, StopRecord, TripRecord
 
-if TYPE_CHECKING:
-    from .world import Round
+
+class Round(Protocol):
+    """What saving and restoring read and set of a round (:class:`sim.model.world.Round`)."""
+
+    scenario: Scenario
+    seed: int
+    replication_number: int
+    streams: Streams
+    step: float
+    swab_counts: np.ndarray
+    collection: Collection
+    resumed_from: CollectionState | None
+    resumed_queues: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    ledger: Ledger
+    engine: Engine
+    labs: lab_state.Labs
+    stock_list: list[route_state.PointStock]
+    services: list[route_state.RouteService]
+
 
 # the tube columns written downstream of the points, kept for the tubes picked up so far
 HISTORY = (

@@ -126,7 +126,7 @@ class Round:
         # the labs first: their calendars (opening, outages) come first at any instant
         self.labs = Labs(
             engine, scenario.labs, scenario.round.start, ledger, self.streams,
-            pool_entries(scenario), restoring,
+            pool_entries(scenario), restoring=restoring,
         )  # fmt: skip
         self.stock_list = [
             PointStock(i, p.id, points.tubes_sealed(i), int(offsets[i]), p.tubes_per_bag)

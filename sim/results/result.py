@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..checks import check
 from ..gc_pause import collector_paused
 from ..model.world import Replication
 from ..scenario.schema import Scenario
@@ -146,6 +147,7 @@ class Result:
         #: how the replications were chosen (e.g. the precision rule), copied into summary()
         self.experiment = dict(experiment or {})
         self._tables: dict[str, pd.DataFrame] = {}
+        self._warnings: list[str] | None = None
 
     # -- tables ------------------------------------------------------------------
     def table(self, name: str) -> pd.DataFrame:
@@ -233,6 +235,13 @@ class Result:
 
     # -- headline ----------------------------------------------------------------
     @property
+    def warnings(self) -> list[str]:
+        """The pitfalls found in the scenario before it was run (:mod:`sim.checks`)."""
+        if self._warnings is None:
+            self._warnings = [finding.message for finding in check(self.scenario)]
+        return list(self._warnings)
+
+    @property
     def replications(self) -> int:
         return len(self.parts)
 
@@ -252,6 +261,7 @@ class Result:
         if self.replications == 1:
             single = dict(self.parts[0].kpis)
             single["replications"] = 1
+            single["warnings"] = self.warnings
             if self.experiment:
                 single["experiment"] = dict(self.experiment)
             return single
@@ -293,6 +303,7 @@ class Result:
             "stages": stages,
             "targets": targets,
             "bottlenecks": self._bottlenecks(),
+            "warnings": self.warnings,
         }
         if self.experiment:
             out["experiment"] = dict(self.experiment)
