@@ -35,12 +35,10 @@ service. As simulated here:
 
 The order of calendar changes at one instant. Every change is a SimPy timeout
 scheduled when the lab is built, so it comes before any other event at its
-instant. At one instant, the entries' starts come first (in the order given),
-then the lab's opening (receiving, extraction, PCR, report, then plate loading
-last), then the entries' ends (in the order given): an entry's start is applied
-before anything else happens at its instant. natsim gets to the same place
-another way: it applies every change of one instant in one event and only then
-gives work to the units that came back.
+instant. All the changes of one instant (the lab's opening, entries starting,
+entries ending) are counted up first; then each stage, in the opening order
+(receiving, extraction, PCR, report, plate loading last), is brought to its new
+level: an entry ending as another starts leaves its unit out throughout.
 
 ``ReferenceLabs`` takes the arguments of :class:`sim.model.lab.Labs` and its
 labs answer what vehicles ask of a lab (``deliver``, ``coming``, ``in_hand``,
@@ -69,6 +67,7 @@ from sim.random import Streams
 from sim.scenario.schema import Lab
 
 Bag = tuple[int, int, int]  # tube range lo:hi and the point it came from
+STAGE_ORDER = ("receiving", "extraction", "pcr", "report", "loading")  # the opening order
 Entries = Mapping[str, Sequence[PoolEntry]]
 
 
@@ -295,14 +294,14 @@ class LabService:
             deque()
         )  # [lo, hi, received] tube ranges awaiting a plate
         self.n_waiting = 0
-        self.load_time = durations(lab.loading.per_plate, streams[f"{lab.id}/loading"])
+        self.load_time = durations(lab.loading.per_plate, streams[f"lab/{lab.id}/loading"])
         self._timer_for: float = (
             np.nan
         )  # the oldest tube's receipt time a partial-plate timer is set for
         up = not opens_at > env.now
 
         def source(stage: str, dist: DurationDist) -> Buffered:
-            return durations(dist, streams[f"{lab.id}/{stage}"])
+            return durations(dist, streams[f"lab/{lab.id}/{stage}"])
 
         self.receiving = Servers(
             env,
@@ -348,26 +347,36 @@ class LabService:
             "pcr": self.pcr.crew,
             "report": self.report.crew,
         }
-        rows = [(self.crews[name], e) for name, es in (entries or {}).items() for e in es]
-        for crew, e in rows:  # at any instant the entries' starts come first
-            self._at(e.start, partial(self._book, crew, e.units, e.rule))
-        if not up:  # the stages open together, plate loading last
-            for name in ("receiving", "extraction", "pcr", "report", "loading"):
-                self._at(opens_at, partial(self._open, self.crews[name]))
-        for crew, e in rows:
-            self._at(e.end, partial(self._book, crew, -e.units, e.rule))
+        # every booking of one instant, by stage: (units more out, rule); the opening too
+        instants: dict[float, dict[str, list[tuple[int, int]]]] = {}
+        for name, es in (entries or {}).items():
+            for e in es:
+                instants.setdefault(e.start, {}).setdefault(name, []).append((e.units, e.rule))
+                instants.setdefault(e.end, {}).setdefault(name, []).append((-e.units, e.rule))
+        if not up:
+            instants.setdefault(opens_at, {})
+        for t, bookings in instants.items():
+            self._at(t, partial(self._change, t == opens_at and not up, bookings))
 
     # -- the calendar --------------------------------------------------------------
     def _at(self, t: float, action: Callable[[], None]) -> None:
         self.env.timeout(t - self.env.now).callbacks.append(lambda _: action())
 
-    def _open(self, crew: Crew) -> None:
-        crew.closed = False
-        crew.update(RESUME)  # units only come back: the rule does not matter
-
-    def _book(self, crew: Crew, units: int, rule: int) -> None:
-        crew.booked += units
-        crew.update(rule)
+    def _change(self, opening: bool, bookings: dict[str, list[tuple[int, int]]]) -> None:
+        """Everything the calendar changes at this instant, counted up before any unit moves:
+        the lab opens, entries start (units more out) and end. A stage's units going out
+        follow the rule of the first entry starting now; the stages are then brought to
+        their new level in order, plate loading last."""
+        for name in STAGE_ORDER:
+            crew = self.crews[name]
+            if opening:
+                crew.closed = False
+            for units, _ in bookings.get(name, []):
+                crew.booked += units
+        for name in STAGE_ORDER:
+            if opening or name in bookings:
+                starting = [rule for units, rule in bookings.get(name, []) if units > 0]
+                self.crews[name].update(starting[0] if starting else RESUME)
 
     # -- receiving ---------------------------------------------------------------
     def deliver(self, bags: list[Bag], scheduled: float = 0.0) -> None:

@@ -234,7 +234,7 @@ class LabService:
         self.plate_steps: list[Step] = []
         for stage in STAGES:
             group = self.bag_steps if stage.unit == "bag" else self.plate_steps
-            draw = durations(stage.run_time(config), streams[f"{config.id}/{stage.name}"])
+            draw = durations(stage.run_time(config), streams[f"lab/{config.id}/{stage.name}"])
             step = Step(self, len(group), stage, stage.units(config), up, draw)
             group.append(step)
             self.steps[stage.name] = step
