@@ -16,13 +16,14 @@ keeps them under ``warnings``. The checks:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
 from .model.capacity import capacities, expected_tubes
 from .model.geo import routes_for
-from .scenario.schema import Scenario
+from .scenario.schema import Route, Scenario
 from .units import format_minute
 
 H = 3600.0
@@ -36,9 +37,10 @@ class Finding(NamedTuple):
     message: str
 
 
-def check(scenario: Scenario) -> list[Finding]:
-    """Every pitfall found in ``scenario``, most serious first."""
-    return [*_opens_late(scenario), *_same_place(scenario), *_uneven_load(scenario)]
+def check(scenario: Scenario, routes: Sequence[Route] | None = None) -> list[Finding]:
+    """Every pitfall found in ``scenario``, most serious first (``routes``: the routes the
+    round uses, when the caller has them; otherwise they are built)."""
+    return [*_opens_late(scenario), *_same_place(scenario), *_uneven_load(scenario, routes)]
 
 
 def _moves_by_work(scenario: Scenario) -> bool:
@@ -100,14 +102,14 @@ def _same_place(scenario: Scenario) -> list[Finding]:
     ]
 
 
-def _uneven_load(scenario: Scenario) -> list[Finding]:
+def _uneven_load(scenario: Scenario, routes: Sequence[Route] | None) -> list[Finding]:
     if _moves_by_work(scenario) or len(scenario.labs) < 2:
         return []
     tubes = expected_tubes(scenario)
     point = {p.id: i for i, p in enumerate(scenario.points)}
     lab_index = {lab.id: k for k, lab in enumerate(scenario.labs)}
     load = np.zeros(len(scenario.labs))
-    for route in routes_for(scenario):
+    for route in routes_for(scenario) if routes is None else routes:
         load[lab_index[route.lab]] += sum(tubes[point[pid]] for pid in route.points)
     rates = np.array([c.tubes_per_hour for c in capacities(scenario)])
     hours = load / rates

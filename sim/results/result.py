@@ -28,6 +28,7 @@ from ..scenario.schema import Scenario
 from .io import atomic_write, manifest_basics, to_json, write_parquet, write_scenario
 from .kpis import resource_use, summarise
 from .tables import (
+    _bag_columns,
     _plate_columns,
     bag_table,
     plate_table,
@@ -62,6 +63,7 @@ class ReplicationResult:
     kpis: dict[str, Any]
     residents: pd.DataFrame | None = None
     wall: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] | None = None  # the scenario's pitfalls (sim.checks), when tabulated
 
 
 def _core(
@@ -69,11 +71,12 @@ def _core(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The tables the KPIs are computed from: tubes, plates, points, trips, bags, lab use."""
     plate_cols = _plate_columns(rep.ledger.plates)  # read the plate objects once for both tables
-    tubes = tube_table(rep, plate_cols)
+    bag_cols = _bag_columns(rep.ledger.bags)  # and the bags
+    tubes = tube_table(rep, plate_cols, bag_cols)
     plates = plate_table(rep, plate_cols)
     points = point_table(rep)
     trips = trip_table(rep)
-    bags = bag_table(rep)
+    bags = bag_table(rep, bag_cols)
     use = resource_use(plates, bags, rep.scenario)
     return tubes, plates, points, trips, bags, use
 
@@ -128,7 +131,8 @@ def _tabulate(rep: Replication) -> ReplicationResult:
     residents = None
     if rep.residents is not None:
         residents = rep.residents.assign(replication=rep.replication)
-    return ReplicationResult(rep.replication, tables, kpis, residents, dict(rep.wall))
+    warnings = [finding.message for finding in check(rep.scenario, rep.routes)]
+    return ReplicationResult(rep.replication, tables, kpis, residents, dict(rep.wall), warnings)
 
 
 class Result:
@@ -238,7 +242,8 @@ class Result:
     def warnings(self) -> list[str]:
         """The pitfalls found in the scenario before it was run (:mod:`sim.checks`)."""
         if self._warnings is None:
-            self._warnings = [finding.message for finding in check(self.scenario)]
+            known = [p.warnings for p in self.parts if p.warnings is not None]
+            self._warnings = known[0] if known else [f.message for f in check(self.scenario)]
         return list(self._warnings)
 
     @property

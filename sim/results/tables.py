@@ -131,10 +131,15 @@ def _frame(columns: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
-def tube_table(rep: Replication, plate_cols: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+def tube_table(
+    rep: Replication,
+    plate_cols: dict[str, np.ndarray] | None = None,
+    bag_cols: dict[str, np.ndarray] | None = None,
+) -> pd.DataFrame:
     """One row per tube with its point, trip, lab, plate and the time of every step.
 
-    ``plate_cols`` are the ledger's plate columns when the caller already has them.
+    ``plate_cols`` and ``bag_cols`` are the ledger's plate and bag columns when the
+    caller already has them.
     """
     led = rep.ledger
     sc = rep.scenario
@@ -148,7 +153,8 @@ def tube_table(rep: Replication, plate_cols: dict[str, np.ndarray] | None = None
         plate_times[k] = _hours_or_nan(plate_cols[field])
     per_tube = np.take(plate_times, led.tube_plate, axis=1)
 
-    bag_cols = _bag_columns(led.bags)
+    if bag_cols is None:
+        bag_cols = _bag_columns(led.bags)
     bag_times = {
         column: np.take(_hours_or_nan(bag_cols[field]), led.tube_bag)
         for st in BAG_STAGES
@@ -282,9 +288,9 @@ def stop_table(rep: Replication) -> pd.DataFrame:
     )
 
 
-def bag_table(rep: Replication) -> pd.DataFrame:
+def bag_table(rep: Replication, bag_cols: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per bag delivered to a lab: its tubes and the runs of the bag stages."""
-    cols = _bag_columns(rep.ledger.bags)
+    cols = _bag_columns(rep.ledger.bags) if bag_cols is None else bag_cols
     sc = rep.scenario
     out: dict[str, Any] = {
         "replication": np.full(len(cols["id"]), rep.replication, dtype=np.int64),
