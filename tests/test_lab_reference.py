@@ -101,6 +101,7 @@ def run_lab_model(
     for d in deliveries:  # each "vehicle" sets out on its last leg at d.scheduled
         env.timeout(d.scheduled).callbacks.append(lambda _, d=d: leave(d))
     engine.run(horizon)
+    ledger.settle()  # the tube arrays, from the records (as a round's tables do)
     return ledger
 
 

@@ -73,6 +73,7 @@ def _run(
         ledger, calendars or {},
     )  # fmt: skip
     engine.run(100_000)
+    ledger.settle()
     return ledger
 
 
@@ -134,7 +135,7 @@ def test_an_idle_vehicle_out_of_service_leaves_when_it_is_back(rule: int) -> Non
         {"R/v1": [VehicleEntry(500.0, 2000.0, rule)]},
     )
     assert led.trips == [(0, 0, 0, "schedule", 2000.0, 3260.0, 2, 1, 0, "route lab")]
-    assert led.stops == [(0, 0, 2600.0, 2660.0, 2)]
+    assert led.stops == [(0, 0, 2600.0, 2660.0, 2, 0, 2)]
     assert led.tube_picked_up.tolist() == [2660.0] * 2
     assert led.tube_delivered.tolist() == [3260.0] * 2
 
@@ -208,6 +209,6 @@ def test_resume_delays_the_pending_leg_by_the_outage(
     length later; the steps after it are as long as ever. (Two overlapping entries hold the
     vehicle out from the first start to the last end; the first's rule applies.)"""
     led = _run({"A": [100, 200]}, ON_SCHEDULE, 1, LEGS, [1000.0], {"R/v1": entries})
-    assert led.stops == [(0, 0, arrive, picked_up, 2)]
+    assert led.stops == [(0, 0, arrive, picked_up, 2, 0, 2)]
     assert led.trips == [(0, 0, 0, "schedule", 1000.0, back, 2, 1, 0, "route lab")]
     assert led.tube_delivered.tolist() == [back] * 2

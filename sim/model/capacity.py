@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from ..scenario.schema import Lab, Scenario
 from ..stages import STAGES
@@ -60,10 +61,8 @@ def capacities(scenario: Scenario) -> list[Capacity]:
 def expected_tubes(scenario: Scenario) -> np.ndarray:
     """Tubes each point is expected to fill: participation x its zones' people / pool, rounded up."""
     zones = scenario.demand.zones
-    position = {p.id: i for i, p in enumerate(scenario.points)}
-    people = np.zeros(len(scenario.points))
-    codes = np.fromiter(map(position.__getitem__, zones.point), np.int64, len(zones))
-    np.add.at(people, codes, zones.population)
+    codes = pd.Index([p.id for p in scenario.points]).get_indexer(zones.point)
+    people = np.bincount(codes, weights=zones.population, minlength=len(scenario.points))
     residents = people * scenario.demand.participation
     pools = np.array([p.pool for p in scenario.points], dtype=float)
     return np.ceil(residents / pools)

@@ -30,6 +30,7 @@ from .capacity import Capacity, capacities
 from .lab import LabService
 
 H = 3600.0
+ROUTE_LAB = "route lab"  # why a trip went to its route's lab
 
 
 class Dispatcher:
@@ -86,7 +87,7 @@ class Dispatcher:
         the drive to lab k (seconds). Returns the lab and why it was chosen."""
         order = [home, *(k for k in range(len(self.labs)) if k != home)]
         if self.rule == "route":
-            choice, why = home, "route lab"
+            choice, why = home, ROUTE_LAB
         elif self.rule == "nearest":
             choice = min(order, key=lambda k: drives[k])
             why = "nearest lab"

@@ -42,6 +42,7 @@ class Engine:
         self._pending: dict[int, tuple[float, Callable[..., None], tuple[Any, ...]]] = {}
         #: events scheduled so far (SimPy's own counter is private)
         self.scheduled = 0
+        self._callback = self._fire  # one bound method for every event
 
     @property
     def now(self) -> float:
@@ -53,7 +54,7 @@ class Engine:
         self.scheduled = seq + 1
         env = self.env
         self._pending[seq] = (env.now + delay, handler, args)
-        env.timeout(delay, seq).callbacks.append(self._fire)
+        env.timeout(delay, seq).callbacks.append(self._callback)
         return seq
 
     def cancel(self, seq: int) -> None:

@@ -96,6 +96,7 @@ class Step:
         self.entries = 0  # units the calendar wants out now (may exceed the units)
         self.at = lab.engine.at
         self.env = lab.engine.env
+        self._end = self.end  # the handler of its runs' ends, bound once
         self.k_start, self.k_end = 2 * index, 2 * index + 1  # where its times go on an item
         self.forms_plates = stage.forms_plates
         #: where the items of a finished run go (the next stage, or the lab's receipt or report)
@@ -130,11 +131,11 @@ class Step:
             for item in items:
                 item.times[k] = now
                 item.server[i] = unit
-        self.running[unit] = (self.at(self.draw(), self.end, unit), items)
+        self.running[unit] = (self.at(self.draw(), self._end, unit), items)
 
     def launch(self, unit: int, items: list[Bag | Plate], duration: float) -> None:
         """Unit ``unit`` runs ``items`` (already stamped) for ``duration``."""
-        self.running[unit] = (self.at(duration, self.end, unit), items)
+        self.running[unit] = (self.at(duration, self._end, unit), items)
 
     def end(self, unit: int) -> None:
         """A run ended: stamp its items, pass them on; the unit takes the next item, waits,
@@ -305,22 +306,22 @@ class LabService:
         ledger = self.ledger
         now = self.engine.env.now
         first = self.bag_steps[0]
+        records = ledger.bags
+        index = self.index
+        tubes = 0
         for lo, hi, point in bags:
-            bag = Bag(len(ledger.bags), self.index, point, lo, hi, now)
-            ledger.bags.append(bag)
-            ledger.tube_lab[lo:hi] = self.index
-            ledger.tube_bag[lo:hi] = bag.id
-            self.in_hand += hi - lo
-            self.tubes_delivered += hi - lo
-            self.bags_delivered += 1
+            bag = Bag(len(records), index, point, lo, hi, now)
+            records.append(bag)
+            tubes += hi - lo
             first.put(bag)
+        self.in_hand += tubes
+        self.tubes_delivered += tubes
+        self.bags_delivered += len(bags)
 
     def _received(self, bags: list[Any]) -> None:
         """Bags out of the last bag stage: their tubes wait for a plate."""
         now = self.engine.env.now
-        received = self.ledger.tube_received
         for bag in bags:
-            received[bag.lo : bag.hi] = now
             self.waiting.append([bag.lo, bag.hi, now])
             self.n_waiting += bag.hi - bag.lo
         self.form_plates()
@@ -365,8 +366,6 @@ class LabService:
         self.n_waiting -= got
         plate = Plate(len(ledger.plates), self.index, ranges, got)
         ledger.plates.append(plate)
-        for lo, hi in ranges:
-            ledger.tube_plate[lo:hi] = plate.id
         return plate
 
     def _reported(self, plates: list[Any]) -> None:

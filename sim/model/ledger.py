@@ -15,13 +15,18 @@ stage registry.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..stages import BAG_STAGES, PLATE_STAGES
 
 NAN = float("nan")
+# fresh per-stage records of a bag and a plate, copied for each new one
+_BAG_TIMES = [NAN] * (2 * len(BAG_STAGES))
+_BAG_SERVERS = [-1] * len(BAG_STAGES)
+_PLATE_TIMES = [NAN] * (2 * len(PLATE_STAGES))
+_PLATE_SERVERS = [-1] * len(PLATE_STAGES)
 
 
 class TripRecord(NamedTuple):
@@ -40,13 +45,15 @@ class TripRecord(NamedTuple):
 
 
 class StopRecord(NamedTuple):
-    """One handover at a point."""
+    """One handover at a point: the trip took tubes ``lo:hi``."""
 
     trip: int
     point: int
     arrive: float
     depart: float
     tubes: int
+    lo: int
+    hi: int
 
 
 class Bag:
@@ -61,8 +68,13 @@ class Bag:
         self.lo = lo
         self.hi = hi
         self.delivered = delivered
-        self.times = [NAN] * (2 * len(BAG_STAGES))  # start, end of each bag stage
-        self.server = [-1] * len(BAG_STAGES)
+        self.times = _BAG_TIMES.copy()  # start, end of each bag stage
+        self.server = _BAG_SERVERS.copy()
+
+    @property
+    def received(self) -> float:
+        """When its tubes came out of the last bag stage (NaN: not yet)."""
+        return self.times[-1]
 
 
 class Plate:
@@ -75,11 +87,12 @@ class Plate:
         self.lab = lab
         self.ranges = ranges
         self.tubes = tubes
-        self.times = [NAN] * (2 * len(PLATE_STAGES))  # start, end of each plate stage
-        self.server = [-1] * len(PLATE_STAGES)
+        self.times = _PLATE_TIMES.copy()  # start, end of each plate stage
+        self.server = _PLATE_SERVERS.copy()
 
     @property
     def formed(self) -> float:
+        """When its first stage took it (the plate was formed)."""
         return self.times[0]
 
     @property
@@ -119,3 +132,46 @@ class Ledger:
         self.tube_bag = np.full(n, -1, np.int64)
         self.tube_received = np.full(n, np.nan)
         self.tube_plate = np.full(n, -1, np.int64)
+
+    def settle(self) -> None:
+        """Write the tubes' trip, pick-up, delivery, lab, bag, receipt and plate columns from
+        the stop, trip, bag and plate records.
+
+        While a round runs, vehicles and labs keep records of ranges of tubes, not the
+        tube arrays: a slice assignment per tube range and step cost more than the
+        events themselves. Every range is contiguous, so each column is one gather.
+        """
+        if self.stops:
+            lo, hi, trip, depart = _fields(self.stops, ("lo", "hi", "trip", "depart"))
+            rows, which = _spread(lo, hi)
+            self.tube_trip[rows] = trip[which]
+            self.tube_picked_up[rows] = depart[which]
+            # delivered when its trip reached a lab (NaN: still on the road)
+            back = np.array([t.back for t in self.trips])
+            self.tube_delivered[rows] = back[trip[which]]
+        if self.bags:
+            lo, hi, lab, bag, received = _fields(self.bags, ("lo", "hi", "lab", "id", "received"))
+            rows, which = _spread(lo, hi)
+            self.tube_lab[rows] = lab[which]
+            self.tube_bag[rows] = bag[which]
+            self.tube_received[rows] = received[which]
+        if self.plates:
+            ranges = [(lo, hi, p.id) for p in self.plates for lo, hi in p.ranges]
+            lo, hi, plate = (np.array(c, dtype=np.int64) for c in zip(*ranges, strict=True))
+            rows, which = _spread(lo, hi)
+            self.tube_plate[rows] = plate[which]
+
+
+def _fields(records: list[Any], names: tuple[str, ...]) -> list[np.ndarray]:
+    """Columns of ``names`` over ``records`` (numbers: ints stay ints, times are floats)."""
+    columns = zip(*(tuple(getattr(r, name) for name in names) for r in records), strict=True)
+    return [np.array(c) for c in columns]
+
+
+def _spread(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every position of the ranges ``lo:hi``, and which range each is in."""
+    lengths = hi - lo
+    which = np.repeat(np.arange(lo.size), lengths)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    rows = np.arange(int(lengths.sum())) + np.repeat(lo - starts, lengths)
+    return rows, which

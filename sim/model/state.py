@@ -115,6 +115,7 @@ def capture(round_: Round) -> RoundState:
     )
     assert stopped.state is not None
     ledger = round_.ledger
+    ledger.settle()
     offsets = round_.collection.tube_bounds
     taken = np.array([s.taken for s in round_.stock_list], dtype=np.int64)
     rows = np.concatenate(
@@ -206,7 +207,10 @@ def restore(round_: Round, state: RoundState) -> None:
     for name, values in state.history.items():
         getattr(ledger, name)[rows] = values
     ledger.trips = list(state.trips)
-    ledger.stops = list(state.stops)
+    ledger.stops = [
+        stop._replace(lo=shift(stop.lo), hi=shift(stop.lo) + stop.hi - stop.lo)
+        for stop in state.stops
+    ]
     ledger.bags = copy.deepcopy(state.bags)
     ledger.plates = copy.deepcopy(state.plates)
     for bag in ledger.bags:

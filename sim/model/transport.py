@@ -44,7 +44,7 @@ import numpy as np
 from ..random import Streams
 from ..scenario.schema import Pickups, Route, Scenario
 from .calendars import RESUME, VehicleEntry, vehicle_entries
-from .dispatch import Dispatcher
+from .dispatch import ROUTE_LAB, Dispatcher
 from .draws import Buffered, durations, noise_factors
 from .engine import Engine
 from .geo import great_circle_m, great_circle_matrix
@@ -270,7 +270,10 @@ class RouteService:
         """
         engine = self.engine
         now = engine.env.now
-        if all(s.finished(now) for s in self.stocks):
+        for s in self.stocks:
+            if not s.finished(now):
+                break
+        else:
             return
         reason = self._reason(now)
         while reason is not None and self.idle:
@@ -325,9 +328,11 @@ class RouteService:
                 trip.event = engine.at(drive, self.arrived, trip.id)
             return
         tubes = sum(hi - lo for lo, hi, _ in trip.bags)
-        now = engine.env.now
-        drives = [self.legs[trip.here][place] for place in self.lab_place]
-        trip.lab, trip.choice = self.dispatcher.choose(self.home, drives, now, tubes)
+        if self.dispatcher.moves:
+            drives = [self.legs[trip.here][place] for place in self.lab_place]
+            trip.lab, trip.choice = self.dispatcher.choose(self.home, drives, engine.env.now, tubes)
+        else:
+            trip.lab, trip.choice = self.home, ROUTE_LAB
         self.labs[trip.lab].coming += tubes
         leg = self.legs[trip.here][self.lab_place[trip.lab]]
         trip.here = self.lab_place[trip.lab]
@@ -352,9 +357,7 @@ class RouteService:
         if n > 0:
             taken = stock.take(n)
             lo, hi = taken[0][0], taken[-1][1]
-            ledger.tube_picked_up[lo:hi] = now
-            ledger.tube_trip[lo:hi] = trip_id
-            ledger.stops.append(StopRecord(trip_id, stock.index, arrive, now, n))
+            ledger.stops.append(StopRecord(trip_id, stock.index, arrive, now, n, lo, hi))
             trip.bags.extend(taken)
             trip.stops += 1
         stock.covered = False
@@ -370,7 +373,6 @@ class RouteService:
         ledger = self.ledger
         tubes = 0
         for lo, hi, _ in trip.bags:
-            ledger.tube_delivered[lo:hi] = now
             tubes += hi - lo
         old = ledger.trips[trip_id]
         ledger.trips[trip_id] = old._replace(

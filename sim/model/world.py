@@ -168,6 +168,7 @@ class Round:
         """What the round recorded, for the tables (run it to the horizon first)."""
         scenario = self.scenario
         points = self.collection
+        self.ledger.settle()
         residents = None
         if self.detail == "residents":
             assert points.zone is not None and points.arrivals is not None

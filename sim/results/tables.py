@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -38,15 +39,19 @@ _TUBE_PLATE_TIMES = tuple(
 )
 
 
+_TIMES = attrgetter("times")
+_SERVER = attrgetter("server")
+
+
 def _plate_columns(plates: list[Plate]) -> dict[str, np.ndarray]:
     """The plates' fields as contiguous columns, read in one pass over the plate objects:
     each plate stage's start and end (named as in the registry), its server, and the
     plate's tubes and lab."""
     n = len(plates)
     width = 2 * len(PLATE_STAGES)
-    times = np.fromiter(chain.from_iterable(p.times for p in plates), float, n * width)
+    times = np.fromiter(chain.from_iterable(map(_TIMES, plates)), float, n * width)
     servers = np.fromiter(
-        chain.from_iterable(p.server for p in plates), np.int64, n * len(PLATE_STAGES)
+        chain.from_iterable(map(_SERVER, plates)), np.int64, n * len(PLATE_STAGES)
     )
     # (plate, field) rows -> one contiguous array per field
     times = np.ascontiguousarray(times.reshape(n, width).T)
@@ -55,9 +60,12 @@ def _plate_columns(plates: list[Plate]) -> dict[str, np.ndarray]:
     for k, st in enumerate(PLATE_STAGES):
         if st.server_column:
             out[st.server_column] = servers[k]
-    out["tubes"] = np.fromiter((p.tubes for p in plates), np.int64, n)
-    out["lab"] = np.fromiter((p.lab for p in plates), np.int64, n)
+    pair = np.fromiter(chain.from_iterable(map(_TUBES_LAB, plates)), np.int64, 2 * n)
+    out["tubes"], out["lab"] = np.ascontiguousarray(pair.reshape(n, 2).T)
     return out
+
+
+_TUBES_LAB = attrgetter("tubes", "lab")
 
 
 def _bag_columns(bags: list[Bag]) -> dict[str, np.ndarray]:
@@ -65,21 +73,25 @@ def _bag_columns(bags: list[Bag]) -> dict[str, np.ndarray]:
     lab, point, tubes and delivery time."""
     n = len(bags)
     width = 2 * len(BAG_STAGES)
-    times = np.fromiter(chain.from_iterable(b.times for b in bags), float, n * width)
+    times = np.fromiter(chain.from_iterable(map(_TIMES, bags)), float, n * width)
     times = np.ascontiguousarray(times.reshape(n, width).T)
-    servers = np.fromiter(
-        chain.from_iterable(b.server for b in bags), np.int64, n * len(BAG_STAGES)
-    )
+    servers = np.fromiter(chain.from_iterable(map(_SERVER, bags)), np.int64, n * len(BAG_STAGES))
     servers = np.ascontiguousarray(servers.reshape(n, len(BAG_STAGES)).T)
     out: dict[str, np.ndarray] = {}
     for k, st in enumerate(BAG_STAGES):
         out[st.start], out[st.end] = times[2 * k], times[2 * k + 1]
         if st.server_column:
             out[st.server_column] = servers[k]
-    for name in ("id", "lab", "point", "lo", "hi"):
-        out[name] = np.fromiter((getattr(b, name) for b in bags), np.int64, n)
-    out["delivered"] = np.fromiter((b.delivered for b in bags), float, n)
+    ints = np.fromiter(chain.from_iterable(map(_BAG_INTS, bags)), np.int64, n * 5)
+    ints = np.ascontiguousarray(ints.reshape(n, 5).T)
+    for k, name in enumerate(("id", "lab", "point", "lo", "hi")):
+        out[name] = ints[k]
+    out["delivered"] = np.fromiter(map(_DELIVERED, bags), float, n)
     return out
+
+
+_BAG_INTS = attrgetter("id", "lab", "point", "lo", "hi")
+_DELIVERED = attrgetter("delivered")
 
 
 def _hours_or_nan(seconds: np.ndarray) -> np.ndarray:
@@ -270,12 +282,12 @@ def trip_table(rep: Replication) -> pd.DataFrame:
     )
 
 
-_STOP_TYPES = (np.int64, np.int64, float, float, np.int64)
+_STOP_TYPES = (np.int64, np.int64, float, float, np.int64, np.int64, np.int64)
 
 
 def stop_table(rep: Replication) -> pd.DataFrame:
     """One row per handover at a point."""
-    trip, point, arrive, depart, tubes = _columns(rep.ledger.stops, _STOP_TYPES)
+    trip, point, arrive, depart, tubes, _, _ = _columns(rep.ledger.stops, _STOP_TYPES)
     return _frame(
         {
             "replication": np.full(len(trip), rep.replication, dtype=np.int64),
