@@ -7,16 +7,19 @@
 >>> many = sim.replicate(scenario, 100)             # P(met) with confidence intervals
 >>> many.summary()["targets"], many.kpis, many.statistics()
 >>> sim.sweep(scenario, {"labs.henan-mobile-1.pcr.instruments": [30, 40, 46]}, reps=10).table
+>>> morning = sim.Round(scenario); morning.run(3 * 3600); state = morning.save()  # at 10:00
 """
 
 from .api import run
 from .experiment import compare, plan, replicate, sweep
+from .model.world import Round
 from .results import Result, load_run
 from .scenario import Scenario, ScenarioError, load_scenario
 from .version import __version__
 
 __all__ = [
     "Result",
+    "Round",
     "Scenario",
     "ScenarioError",
     "__version__",

@@ -759,6 +759,24 @@ def _scenarios(write_scenario: Callable[..., Path]) -> dict[str, sim.Scenario]:
     }
 
 
+def test_rounds_whose_vehicles_choose_by_the_labs_work_match_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dispatch reads what each lab has in hand: the reference lab, fed and read the same
+    way, must lead the vehicles to the same labs and give the same ledger."""
+    from .test_dispatch import MOBILE, with_lab
+
+    zhaoling = with_lab(sim.load_scenario(SCENARIOS / "zhaoling.yaml"), MOBILE)
+    for dispatch in ("earliest_finish", {"rule": "route", "overflow_after": "2h"}):
+        for scenario in (zhaoling, zhaoling.deterministic()):
+            varied = scenario.with_changes({"transport.dispatch": dispatch})
+            fast = _replicate(varied, Labs, monkeypatch)
+            ref = _replicate(varied, ReferenceLabs, monkeypatch)
+            assert [t.lab for t in fast.trips] == [t.lab for t in ref.trips]
+            assert len({t.lab for t in fast.trips}) == 4  # the tubes went to every lab
+            assert_same_ledger(fast, ref)
+
+
 def test_whole_rounds_match_reference(
     write_scenario: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -60,6 +60,8 @@ class PointStock:
     tenth of a scalar ``numpy.searchsorted``.
     """
 
+    __slots__ = ("covered", "done_at", "index", "key", "lo", "sealed", "taken", "tubes_per_bag")
+
     def __init__(
         self, index: int, key: str, sealed: np.ndarray, lo: int, tubes_per_bag: int
     ) -> None:
@@ -144,7 +146,7 @@ def pickup_schedule(pickups: Pickups, start: float, horizon: float) -> list[floa
     return np.arange(first, horizon, pickups.every).tolist()
 
 
-@dataclass
+@dataclass(slots=True)
 class Vehicle:
     index: int  # global vehicle number
     name: str
@@ -155,7 +157,7 @@ class Vehicle:
     trip: int = -1  # the trip it is on (-1: none)
 
 
-@dataclass
+@dataclass(slots=True)
 class Trip:
     """A trip under way: where it has got to, what it carries, what it is waiting for."""
 
@@ -375,9 +377,10 @@ class RouteService:
         for lo, hi, _ in trip.bags:
             tubes += hi - lo
         old = ledger.trips[trip_id]
-        ledger.trips[trip_id] = old._replace(
-            back=now, tubes=tubes, stops=trip.stops, lab=trip.lab, choice=trip.choice
-        )
+        ledger.trips[trip_id] = TripRecord(
+            trip_id, old.route, old.vehicle, old.reason, old.depart, now, tubes, trip.stops,
+            trip.lab, trip.choice,
+        )  # fmt: skip
         lab = self.labs[trip.lab]
         lab.coming -= tubes
         if trip.bags:

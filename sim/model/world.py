@@ -80,6 +80,17 @@ class Round:
         detail: Detail = "tubes",
         state: RoundState | None = None,
     ) -> None:
+        with collector_paused():  # see sim.gc_pause: building makes no cycles worth collecting
+            self._build(scenario, replication, seed, detail, state)
+
+    def _build(
+        self,
+        scenario: Scenario,
+        replication: int,
+        seed: int | None,
+        detail: Detail,
+        state: RoundState | None,
+    ) -> None:
         clock = time.perf_counter()
         self.scenario = scenario
         self.replication_number = replication
