@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/city_scale.py                    # 0.1 M, 1 M, 10 M
     .venv/bin/python benchmarks/city_scale.py --sizes 25000000   # one size
+    .venv/bin/python benchmarks/city_scale.py --sizes 10000000 --against ../other-checkout
 
 For each size a synthetic city is generated (``natsim generate``, not timed) and
 run in fresh Python processes pinned to one core (one untimed warm-up, then
@@ -12,12 +13,17 @@ per-resident SimPy model of tests/reference_point.py, run on the same draws of
 the city's points (every point up to ``--reference-residents``; beyond that a
 whole-point sample, as its cost per resident does not depend on city size).
 Also: one Zhaoling replication, median of five. Prints a Markdown table.
+With ``--against DIR`` (another checkout, e.g. a ``git worktree`` of an older
+commit) it times both instead, alternating run by run, and prints both and their
+paired ratio: on a shared machine whose speed drifts, that is the comparison
+to quote.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -56,14 +62,57 @@ print(json.dumps({
 """
 
 
-def run_child(scenario: Path, out: Path) -> dict[str, float]:
+def run_child(scenario: Path, out: Path, tree: Path = ROOT) -> dict[str, float]:
+    """One timed run in a fresh process, of the natsim in ``tree`` (a checkout)."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(scenario), str(out)],
         capture_output=True,
         text=True,
         check=True,
+        cwd=tree,  # the child imports the sim package of that checkout
+        env=env,
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _total(run: dict[str, float]) -> float:
+    return run["load_s"] + run["simulate_s"] + run["summarise_s"] + run["write_s"]
+
+
+def compare(sizes: list[int], against: Path, repeats: int, work: Path) -> None:
+    """This checkout against another (``against``), runs alternating A B A B ..., so that a
+    machine whose speed drifts slows both alike: the medians and the median of the paired
+    ratios per size, stage by stage."""
+    from sim.generate import generate_city
+
+    stages = ("load_s", "simulate_s", "collect_s", "transport_lab_s", "summarise_s", "write_s")
+    print(f"A = {ROOT}\nB = {against}\n")
+    print("| population | version | " + " | ".join(s.removesuffix("_s") + " s" for s in stages)
+          + " | end to end s | residents/s | events/resident |")  # fmt: skip
+    print("|" + "---|" * (len(stages) + 5))
+    for n in sizes:
+        path = generate_city(n, seed=1).write(work / f"city-{n}.yaml")
+        for tree in (ROOT, against):
+            run_child(path, work / f"warm-{n}", tree)
+        runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
+        for k in range(repeats):
+            runs["A"].append(run_child(path, work / f"a-{n}-{k}", ROOT))
+            runs["B"].append(run_child(path, work / f"b-{n}-{k}", against))
+        for name in ("A", "B"):
+            rs = runs[name]
+            med = {s: statistics.median(r[s] for r in rs) for s in stages}
+            total = statistics.median(_total(r) for r in rs)
+            residents = rs[0]["residents"]
+            print(
+                f"| {n:,} | {name} | " + " | ".join(f"{med[s]:.2f}" for s in stages)
+                + f" | {total:.2f} | {residents / total:,.0f} | {rs[0]['events'] / residents:.4f} |"
+            )  # fmt: skip
+        ratios = [_total(a) / _total(b) for a, b in zip(runs["A"], runs["B"], strict=True)]
+        print(
+            f"| {n:,} | A/B end to end, paired | median {statistics.median(ratios):.3f} "
+            f"(min {min(ratios):.3f}, max {max(ratios):.3f}) |" + " |" * (len(stages) + 1)
+        )
 
 
 def reference_rate(scenario_path: Path, budget: int) -> tuple[float, float, int]:
@@ -169,10 +218,16 @@ def main() -> None:
     parser.add_argument("--reference-residents", type=int, default=300_000)
     parser.add_argument("--keep", type=Path, help="keep generated cities and runs here")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per size (median kept)")
+    parser.add_argument(
+        "--against", type=Path, help="another checkout of natsim to compare with, run by run"
+    )
     args = parser.parse_args()
     from sim.generate import generate_city
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="natsim-bench-"))
+    if args.against is not None:
+        compare(args.sizes, args.against.resolve(), args.repeats, work)
+        return
     cpu = platform.processor() or platform.machine()
     print(f"machine: {cpu}, {platform.platform()}, Python {platform.python_version()}")
     z = zhaoling_seconds()

@@ -926,6 +926,11 @@ def collect_round(
         return _concat([part[k] for part in kept], dtype) if keep_residents else None
 
     tube_bounds = _cumulative(joined("tubes", np.int64))
+    tube_station = joined("tube_station", np.int32)
+    tube_first = joined("tube_first", np.float64)
+    tube_last = joined("tube_last", np.float64)
+    tube_sealed = joined("tube_sealed", np.float64)
+    tube_size = joined("tube_size", np.int32)
     state = None
     if stopping:
         began = joined("served", np.int64)
@@ -945,11 +950,11 @@ def collect_round(
             nxt=joined("nxt", np.int64),
             sealed_by=joined("sealed_by", np.int64),
             tube_bounds=tube_bounds,
-            tube_station=joined("tube_station", np.int32),
-            tube_first=joined("tube_first", np.float64),
-            tube_last=joined("tube_last", np.float64),
-            tube_sealed=joined("tube_sealed", np.float64),
-            tube_size=joined("tube_size", np.int32),
+            tube_station=tube_station,
+            tube_first=tube_first,
+            tube_last=tube_last,
+            tube_sealed=tube_sealed,
+            tube_size=tube_size,
             acc=acc,
             waits_bounds=_cumulative(joined("waits_length", np.int64)),
             waits=joined("waits", np.float64),
@@ -958,11 +963,11 @@ def collect_round(
     return Collection(
         residents=residents,
         tube_bounds=tube_bounds,
-        tube_station=joined("tube_station", np.int32),
-        tube_first=joined("tube_first", np.float64),
-        tube_last=joined("tube_last", np.float64),
-        tube_sealed=joined("tube_sealed", np.float64),
-        tube_size=joined("tube_size", np.int32),
+        tube_station=tube_station,
+        tube_first=tube_first,
+        tube_last=tube_last,
+        tube_sealed=tube_sealed,
+        tube_size=tube_size,
         stats=np.concatenate([part.stats for part in parts])
         if parts
         else np.zeros((0, len(STAT_FIELDS))),

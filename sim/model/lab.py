@@ -44,16 +44,13 @@ import numpy as np
 
 from ..random import Streams
 from ..scenario.schema import Lab
-from ..stages import BAG_STAGES, STAGES, Stage
+from ..stages import STAGES, Stage
 from .calendars import FINISH, RESUME, PoolEntry
 from .draws import Buffered, durations
 from .engine import Engine
 from .ledger import Bag, Ledger, Plate
 
 BagSpec = tuple[int, int, int]  # tube range lo:hi and the point it came from
-Listener = Callable[[Plate], None]
-
-N_BAG_STAGES = len(BAG_STAGES)
 
 
 class Pool:
@@ -73,9 +70,6 @@ class Pool:
         self.out = 0 if up else units
         self.leaving: set[int] = set()
         self.paused: dict[int, float] = {}
-
-    def is_out(self, unit: int) -> bool:
-        return unit >= self.units - self.out
 
 
 class Step:
@@ -248,12 +242,9 @@ class LabService:
         self.waiting: deque[list[float]] = deque()
         self.n_waiting = 0
         self._timer_for = np.nan  # the oldest receipt a partial-plate timer is set for
-        self.listeners: list[Listener] = []
         #: tubes delivered here without a result, and tubes on their way here (for dispatch)
         self.in_hand = 0
         self.coming = 0
-        self.bags_delivered = 0
-        self.tubes_delivered = 0
         if restoring:  # the calendar's events and the stages' state come from the saved state
             return
         # the calendar: every change due at one instant happens in one event, so an entry
@@ -315,8 +306,6 @@ class LabService:
             tubes += hi - lo
             first.put(bag)
         self.in_hand += tubes
-        self.tubes_delivered += tubes
-        self.bags_delivered += len(bags)
 
     def _received(self, bags: list[Any]) -> None:
         """Bags out of the last bag stage: their tubes wait for a plate."""
@@ -372,8 +361,6 @@ class LabService:
         """Plates out of the last stage: their results are out."""
         for plate in plates:
             self.in_hand -= plate.tubes
-            for listener in self.listeners:
-                listener(plate)
 
 
 @dataclass
@@ -399,8 +386,6 @@ class LabState:
     timer_for: float
     in_hand: int
     coming: int
-    bags_delivered: int
-    tubes_delivered: int
     steps: dict[str, StepState]
 
 
@@ -427,8 +412,6 @@ def snapshot(lab: LabService) -> LabState:
         timer_for=float(lab._timer_for),
         in_hand=lab.in_hand,
         coming=lab.coming,
-        bags_delivered=lab.bags_delivered,
-        tubes_delivered=lab.tubes_delivered,
         steps=steps,
     )
 
@@ -441,7 +424,6 @@ def restore(lab: LabService, state: LabState, shift: Callable[[int], int]) -> No
     lab.n_waiting = state.n_waiting
     lab._timer_for = state.timer_for
     lab.in_hand, lab.coming = state.in_hand, state.coming
-    lab.bags_delivered, lab.tubes_delivered = state.bags_delivered, state.tubes_delivered
     for name, saved in state.steps.items():
         step = lab.steps[name]
         items: list[Any] = ledger.bags if step.stage.unit == "bag" else ledger.plates

@@ -15,9 +15,12 @@ stage registry.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import numpy as np
+from numba import njit
 
 from ..stages import BAG_STAGES, PLATE_STAGES
 
@@ -143,35 +146,44 @@ class Ledger:
         """
         if self.stops:
             lo, hi, trip, depart = _fields(self.stops, ("lo", "hi", "trip", "depart"))
-            rows, which = _spread(lo, hi)
-            self.tube_trip[rows] = trip[which]
-            self.tube_picked_up[rows] = depart[which]
+            lo, hi = lo.astype(np.int64), hi.astype(np.int64)
+            _fill(self.tube_trip, lo, hi, trip.astype(np.int64))
+            _fill(self.tube_picked_up, lo, hi, depart)
             # delivered when its trip reached a lab (NaN: still on the road)
-            back = np.array([t.back for t in self.trips])
-            self.tube_delivered[rows] = back[trip[which]]
+            (back,) = _fields(self.trips, ("back",))
+            _fill(self.tube_delivered, lo, hi, back[trip.astype(np.int64)])
         if self.bags:
             lo, hi, lab, bag, received = _fields(self.bags, ("lo", "hi", "lab", "id", "received"))
-            rows, which = _spread(lo, hi)
-            self.tube_lab[rows] = lab[which]
-            self.tube_bag[rows] = bag[which]
-            self.tube_received[rows] = received[which]
+            lo, hi = lo.astype(np.int64), hi.astype(np.int64)
+            _fill(self.tube_lab, lo, hi, lab.astype(np.int32))
+            _fill(self.tube_bag, lo, hi, bag.astype(np.int64))
+            _fill(self.tube_received, lo, hi, received)
         if self.plates:
-            ranges = [(lo, hi, p.id) for p in self.plates for lo, hi in p.ranges]
-            lo, hi, plate = (np.array(c, dtype=np.int64) for c in zip(*ranges, strict=True))
-            rows, which = _spread(lo, hi)
-            self.tube_plate[rows] = plate[which]
+            ranges = np.array(
+                list(chain.from_iterable(map(_RANGES, self.plates))), dtype=np.int64
+            ).reshape(-1, 2)
+            counts = np.fromiter(map(len, map(_RANGES, self.plates)), np.int64, len(self.plates))
+            plate = np.repeat(np.arange(len(self.plates), dtype=np.int64), counts)
+            _fill(self.tube_plate, ranges[:, 0].copy(), ranges[:, 1].copy(), plate)
 
 
 def _fields(records: list[Any], names: tuple[str, ...]) -> list[np.ndarray]:
-    """Columns of ``names`` over ``records`` (numbers: ints stay ints, times are floats)."""
-    columns = zip(*(tuple(getattr(r, name) for name in names) for r in records), strict=True)
-    return [np.array(c) for c in columns]
+    """Columns of ``names`` over ``records``, read in one pass (as floats: tube and record
+    numbers are far below 2**53, so they come back exact; cast them where needed)."""
+    get = attrgetter(*names)
+    # attrgetter of several names gives a tuple per record
+    values = chain.from_iterable(map(get, records)) if len(names) > 1 else map(get, records)
+    flat = np.fromiter(values, float, len(records) * len(names))
+    return list(flat.reshape(len(records), len(names)).T)
 
 
-def _spread(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every position of the ranges ``lo:hi``, and which range each is in."""
-    lengths = hi - lo
-    which = np.repeat(np.arange(lo.size), lengths)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    rows = np.arange(int(lengths.sum())) + np.repeat(lo - starts, lengths)
-    return rows, which
+_RANGES = attrgetter("ranges")
+
+
+@njit(cache=True)
+def _fill(target: np.ndarray, lo: np.ndarray, hi: np.ndarray, values: np.ndarray) -> None:
+    """``target[lo[k]:hi[k]] = values[k]`` for every range k (compiled: one call a column)."""
+    for k in range(lo.size):
+        v = values[k]
+        for i in range(lo[k], hi[k]):
+            target[i] = v
