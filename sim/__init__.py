@@ -6,12 +6,14 @@
 >>> result.summary()["completion_h"], result.tubes.head()
 >>> many = sim.replicate(scenario, 100)             # P(met) with confidence intervals
 >>> many.summary()["targets"], many.kpis, many.statistics()
+>>> sim.levers(scenario, reps=10).top()            # what a step more of each resource buys
 >>> sim.sweep(scenario, {"labs.henan-mobile-1.pcr.instruments": [30, 40, 46]}, reps=10).table
 >>> morning = sim.Round(scenario); morning.run(3 * 3600); state = morning.save()  # at 10:00
 """
 
 from .api import run
 from .experiment import compare, plan, replicate, sweep
+from .experiment.levers import levers
 from .model.world import Round
 from .results import Result, load_run
 from .scenario import Scenario, ScenarioError, load_scenario
@@ -24,6 +26,7 @@ __all__ = [
     "ScenarioError",
     "__version__",
     "compare",
+    "levers",
     "load_run",
     "load_scenario",
     "plan",

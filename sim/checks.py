@@ -11,23 +11,40 @@ keeps them under ``warnings``. The checks:
   nothing), or after the last target (it cannot help meet it);
 * ``lab-load-uneven`` — under the routes as they are, one lab has more than
   twice the hours of work per unit of capacity of another (expected tubes over
-  its rate, :mod:`sim.model.capacity`).
+  its rate, :mod:`sim.model.capacity`);
+* ``demand-over-capacity`` — the round's expected tubes exceed what the labs
+  can test, at their full rate from opening, before a target;
+* ``sampling-slow`` — points whose stations, at their mean pace less relief
+  breaks, need more than their window (by over 10 %) to swab their residents:
+  lines outlast the window (and, named, the points that cannot finish swabbing
+  before a target);
+* ``arrivals-before-opening`` — residents who come before their point opens
+  (they wait in line for the opening);
+* ``settings`` — what loading and ``--set`` noticed (a default that the points'
+  own settings override, a change that did not reach every point:
+  :attr:`Scenario.notes`).
+
+Arrivals after a point closes are not a warning but a validation error.
+After a run, :func:`horizon_cut` adds ``horizon-cut`` when the horizon ended
+the round with results still to come.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 
-from .model.capacity import capacities, expected_tubes
+from .model.capacity import capacities, expected_residents, expected_tubes
 from .model.geo import routes_for
 from .scenario.schema import Route, Scenario
 from .units import format_minute
 
 H = 3600.0
 UNEVEN = 2.0  # a lab with this many times another's hours of work is flagged
+SLOW = 1.1  # a point needing this many times its window to swab its residents is flagged
 
 
 class Finding(NamedTuple):
@@ -40,7 +57,123 @@ class Finding(NamedTuple):
 def check(scenario: Scenario, routes: Sequence[Route] | None = None) -> list[Finding]:
     """Every pitfall found in ``scenario``, most serious first (``routes``: the routes the
     round uses, when the caller has them; otherwise they are built)."""
-    return [*_opens_late(scenario), *_same_place(scenario), *_uneven_load(scenario, routes)]
+    return [
+        *_over_capacity(scenario),
+        *_sampling_slow(scenario),
+        *_opens_late(scenario),
+        *_same_place(scenario),
+        *_uneven_load(scenario, routes),
+        *_arrive_early(scenario),
+        *(Finding("settings", note) for note in scenario.notes),
+    ]
+
+
+def horizon_cut(scenario: Scenario, unfinished: Sequence[dict[str, Any]]) -> list[Finding]:
+    """``horizon-cut``: replications whose horizon came before every result was out
+    (``unfinished``: each replication's ``summary["unfinished"]``)."""
+    cut = [u for u in unfinished if u.get("residents", 0) > 0]
+    if not cut:
+        return []
+    horizon = scenario.round.start + scenario.round.horizon
+    worst = max(cut, key=lambda u: u["residents"])
+    reps = "" if len(unfinished) == 1 else f" in {len(cut)} of {len(unfinished)} replications"
+    not_swabbed = worst.get("residents_not_swabbed", 0)
+    return [
+        Finding(
+            "horizon-cut",
+            f"the horizon ({format_minute(horizon)}, round.horizon "
+            f"{scenario.round.horizon / H:g} h) ended the round before every result was out"
+            f"{reps}: {worst['residents']:,} residents in {worst['tubes']:,} tubes unreported"
+            + (f", {not_swabbed:,} of them not yet swabbed" if not_swabbed else "")
+            + "; the completion time is unknown (lengthen round.horizon to see it)",
+        )
+    ]
+
+
+def _over_capacity(scenario: Scenario) -> list[Finding]:
+    """Expected tubes against the most the labs can test by each target."""
+    tubes = float(expected_tubes(scenario).sum())
+    rates = np.array([c.tubes_per_hour for c in capacities(scenario)])
+    start = scenario.round.start
+    opens = np.array([start if lab.opens is None else lab.opens for lab in scenario.labs])
+    per_day = float(rates.sum()) * 24
+    for hours in sorted(scenario.round.targets):
+        end = start + hours
+        most = float((rates * np.clip(end - opens, 0.0, None) / H).sum())
+        if tubes > most:
+            return [
+                Finding(
+                    "demand-over-capacity",
+                    f"about {tubes:,.0f} tubes are expected, but the labs can test at most "
+                    f"{most:,.0f} before the {hours / H:g} h target ({format_minute(end)}): "
+                    f"{rates.sum():,.0f} tubes/h together ({per_day:,.0f} tubes a day) at "
+                    "full speed from opening, whatever the routes; add lab capacity or "
+                    "open labs earlier",
+                )
+            ]
+    return []
+
+
+def _sampling_slow(scenario: Scenario) -> list[Finding]:
+    """Points whose stations cannot swab their residents within the window at full pace."""
+    residents = expected_residents(scenario)
+    default = scenario.demand.arrivals.window
+    need = np.empty(len(scenario.points))
+    window = np.empty(len(scenario.points))
+    opens = np.empty(len(scenario.points))
+    for i, p in enumerate(scenario.points):
+        pace = float(p.service.mean) + float(p.tube_change.mean) / p.pool  # s a resident
+        working = 1.0 - (p.relief.for_ / p.relief.every if p.relief else 0.0)
+        need[i] = residents[i] * pace / (p.stations * working)
+        w = p.window or default
+        window[i], opens[i] = w.close - w.open, w.open
+    slow = need > SLOW * window
+    if not slow.any():
+        return []
+    worst = int(np.argmax(need / window))
+    p = scenario.points[worst]
+    done = opens + need
+    first_target = scenario.round.start + min(
+        scenario.round.targets, default=scenario.round.horizon
+    )
+    late = int((done > first_target).sum())
+    message = (
+        f"sampling is short of stations at {int(slow.sum()):,} of {len(need):,} points: they need "
+        f"more than their window to swab their residents at the stations' mean pace "
+        f"(worst {p.id}: {need[worst] / H:.1f} h of swabbing for a {window[worst] / H:g} h "
+        f"window, {residents[worst]:,.0f} residents at {p.stations} stations), so lines outlast "
+        "the window"
+    )
+    if late:
+        message += (
+            f"; {late:,} cannot finish swabbing before the first target "
+            f"({format_minute(first_target)})"
+        )
+    return [Finding("sampling-slow", message + " (add stations or lengthen the window)")]
+
+
+def _arrive_early(scenario: Scenario) -> list[Finding]:
+    """Zones whose residents start to come before their point opens."""
+    zones = scenario.demand.zones
+    if not len(zones):
+        return []
+    default = scenario.demand.arrivals.window
+    opens = np.array([(p.window or default).open for p in scenario.points])
+    index = pd.Index([p.id for p in scenario.points]).get_indexer(zones.point)
+    arrive_from = np.where(np.isnan(zones.open), default.open, zones.open)
+    early = arrive_from < opens[index]
+    if not early.any():
+        return []
+    row = int(np.argmax(opens[index] - arrive_from))
+    point = scenario.points[int(index[row])]
+    return [
+        Finding(
+            "arrivals-before-opening",
+            f"residents of {int(early.sum()):,} zones come before their point opens (e.g. zone "
+            f"{zones.id[row]} from {format_minute(float(arrive_from[row]))}, point {point.id} "
+            f"opens {format_minute(float(opens[index[row]]))}): they wait in line for the opening",
+        )
+    ]
 
 
 def _moves_by_work(scenario: Scenario) -> bool:

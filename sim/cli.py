@@ -28,6 +28,7 @@ from .scenario import ScenarioError, load_scenario
 if TYPE_CHECKING:
     from .experiment.executors import Executor
     from .experiment.replicate import ProgressFn
+    from .results.result import Result
     from .scenario import Scenario
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ app = typer.Typer(
     help="Simulate a citywide mass nucleic-acid testing round: collect, transport, test, report.",
 )
 err = Console(stderr=True)
+LEVER_BUDGET_S = 5.0  # levers are measured by default when they take no longer (seconds)
 
 ScenarioArg = Annotated[
     Path, typer.Argument(help="Scenario YAML file, e.g. scenarios/zhaoling.yaml")
@@ -236,6 +238,29 @@ def run(
     workers: WorkersOpt = None,
     dask: DaskOpt = None,
     resume: ResumeOpt = False,
+    levers: Annotated[
+        bool | None,
+        typer.Option(
+            "--levers/--no-levers",
+            help="Measure what a step more and a step fewer of every resource does, and name "
+            "the bottleneck from it (default: only when that takes under "
+            f"{LEVER_BUDGET_S:g} s)",
+        ),
+    ] = None,
+    lever_reps: Annotated[
+        int | None,
+        typer.Option(
+            "--lever-reps", min=1, help="Replications for the levers (default: the run's)"
+        ),
+    ] = None,
+    cost: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cost",
+            help="NAME=COST of one unit, for the levers: a lever (labs.L.pcr.instruments) or a "
+            "class (pcr.instruments, stations, vehicles, opens per hour earlier); repeatable",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a round and write its run folder (one replication, or many with --reps)."""
     from .api import run as run_round
@@ -249,19 +274,25 @@ def run(
     assert isinstance(sc, Scenario)
     if deterministic:
         sc = sc.deterministic()
+    costs = _lever_costs(sc, cost)
+    lever_options = (levers, lever_reps, costs)
     if reps > 1 or precision is not None or resume:
         _run_replications(
-            sc, out, seed, detail, figures, reps, precision, max_reps, workers, dask, resume
-        )
+            sc, out, seed, detail, figures, reps, precision, max_reps, workers, dask, resume,
+            lever_options,
+        )  # fmt: skip
         return
     result = run_round(sc, seed=seed, detail=detail)  # type: ignore[arg-type]
     folder = out or default_folder(sc.round.name)
+    if levers is not False:
+        with _experiment(workers, dask, folder, out is not None) as (executor, progress):
+            _measure_levers(result, lever_options, executor, progress)
     result.save(folder, command=_command())
     if figures:
         from .report import write_figures_and_report
 
         write_figures_and_report(result, folder)
-    print_summary(result.summary(), sc.round.start, str(folder))
+    print_summary(result.summary(), sc.round.start, str(folder), report=figures)
 
 
 def _run_replications(
@@ -276,6 +307,7 @@ def _run_replications(
     workers: int | None,
     dask: str | None,
     resume: bool,
+    lever_options: tuple[bool | None, int | None, dict[str, float] | None],
 ) -> None:
     """``natsim run --reps N``: replications on the chosen executor, resumable."""
     from .console import print_replications
@@ -316,6 +348,8 @@ def _run_replications(
             resume=resume,
             progress=progress,
         )
+        if lever_options[0] is not False:
+            _measure_levers(result, lever_options, executor, progress)
         where = executor.description
     result.save(folder, command=_command(), manifest={"executor": where})
     if figures:  # the report also draws the completion distribution of the replications
@@ -323,6 +357,57 @@ def _run_replications(
 
         write_figures_and_report(result, folder)
     print_replications(result.summary(), sc.round.start, str(folder), report=figures)
+
+
+def _lever_costs(sc: Scenario, texts: list[str] | None) -> dict[str, float] | None:
+    """``--cost NAME=COST`` for the levers, each name checked against the scenario's levers."""
+    if not texts:
+        return None
+    from .experiment.levers import find_levers
+    from .experiment.plan import parse_cost
+
+    known = {key for lever in find_levers(sc) for key in lever.cost_keys}
+    try:
+        costs = dict(parse_cost(text) for text in texts)
+    except ScenarioError as exc:
+        _fail(str(exc))
+    for name in costs:
+        if name not in known:
+            shown = ", ".join(sorted(k for k in known if "." not in k or k.count(".") == 1))
+            _fail(
+                f"--cost: {name}: not a lever of this scenario (classes: {shown}; or a "
+                "lever's path such as labs.<lab>.pcr.instruments)"
+            )
+    return costs
+
+
+def _measure_levers(
+    result: Result,
+    options: tuple[bool | None, int | None, dict[str, float] | None],
+    executor: Executor,
+    progress: ProgressFn | None,
+) -> None:
+    """Measure the levers on ``result``'s scenario and seed and attach them; by default only
+    when the estimate is under the budget (otherwise say how many runs it would take)."""
+    from .experiment.levers import estimate_seconds, find_levers
+    from .experiment.levers import levers as measure
+
+    wanted, reps, costs = options
+    reps = reps or result.replications
+    found = find_levers(result.scenario)
+    estimate = estimate_seconds(result, found, reps, executor.workers)
+    if wanted is None and estimate > LEVER_BUDGET_S:
+        # the count of runs, not the estimate, goes into summary.json: same run, same summary
+        runs = reps * sum((lever.more is not None) + (lever.fewer is not None) for lever in found)
+        result.skip_levers(
+            f"not measured by default: {runs} more runs of the round, over the "
+            f"{LEVER_BUDGET_S:g} s budget; natsim run --levers measures them"
+        )
+        return
+    lv = measure(
+        result.scenario, reps, seed=result.seed, costs=costs, executor=executor, progress=progress
+    )
+    result.attach_levers(lv.table, lv.summary())
 
 
 @app.command()

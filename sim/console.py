@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .stages import RESOURCE_LABELS, SEGMENT_LABELS, utilisation_label
-from .units import format_clock
+from .units import format_minute
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def _at(start: float, hours: float | None) -> str:
     if hours is None:
         return "  --  "
-    return f"{format_clock(start + hours * 3600)[:5]}  ({hours:.1f} h)"
+    return f"{format_minute(start + hours * 3600)}  ({hours:.1f} h)"
 
 
 def print_warnings(warnings: list[str], console: Console | None = None) -> None:
@@ -31,7 +31,11 @@ def print_warnings(warnings: list[str], console: Console | None = None) -> None:
 
 
 def print_summary(
-    summary: dict[str, Any], start: float, folder: str | None, console: Console | None = None
+    summary: dict[str, Any],
+    start: float,
+    folder: str | None,
+    console: Console | None = None,
+    report: bool = True,
 ) -> None:
     """One replication's headline, in the order a planner asks: done in time? why? where?"""
     console = console or Console()
@@ -70,24 +74,10 @@ def print_summary(
         if r["hours"] >= 0.05
     ]
     console.print("  the last tubes spent: " + " | ".join(parts[:6]))
-    b = s.get("bottleneck") or {}
-    if b:
-        what = RESOURCE_LABELS.get(b["stage"], b["stage"])
-        line = f"  bottleneck: {what}"
-        if b.get("where"):
-            line += f" at {b['where']}"
-        waited = SEGMENT_LABELS.get(b.get("segment", ""), b.get("segment", ""))
-        if b.get("hours"):
-            line += f" — the last tubes' longest wait: {waited} {b['hours']:.1f} h"
-        if b.get("busy_share_in_window") is not None:
-            window = b.get("busy_window") or ["", ""]
-            line += (
-                f" ({100 * b['busy_share_in_window']:.0f} % busy {window[0][:5]}-{window[1][:5]})"
-            )
-        console.print(line)
+    print_advice(s, console, wait=s.get("longest_wait") or {})
     q = s.get("longest_queue") or {}
     if q:
-        at = format_clock(start + q["at_h"] * 3600)[:5]
+        at = format_minute(start + q["at_h"] * 3600)
         console.print(
             f"  longest queue: point {q['point']}, {q['people']:,} people at {at}, "
             f"longest wait there {q['longest_wait_min']:.0f} min; "
@@ -100,7 +90,91 @@ def print_summary(
             + " | ".join(f"{utilisation_label(k)} {100 * v:.0f} %" for k, v in util.items())
         )
     if folder:
-        console.print(f"  results in {folder}/  (report.html)")
+        console.print(f"  results in {folder}/" + ("  (report.html)" if report else ""))
+
+
+def _resource(resource: str | None, where: str | None) -> str:
+    what = RESOURCE_LABELS.get(resource or "", resource or "")
+    return f"{what} at {where}" if where else what
+
+
+def _saving(hours: float, ci: list[float] | None) -> str:
+    verb = "save" if hours >= 0 else "cost"
+    text = f"{verb} {abs(hours):.2f} h"
+    if ci is not None:
+        text += f" [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+    return text
+
+
+def lever_line(row: dict[str, Any], targets: list[float]) -> str:
+    """One lever as a planner reads it: the change, what it does to the round and the targets."""
+    delta = row["completion_h_delta"]
+    low, high = row.get("completion_h_delta_low"), row.get("completion_h_delta_high")
+    ci = "" if low is None or high is None else f" [{low:+.2f}, {high:+.2f}]"
+    parts = [f"{row['action']} ({row['now']} -> {row['to']}): {delta:+.2f} h{ci}"]
+    for hours in targets:
+        d = row.get(f"p_met_{hours:g}h_delta")
+        if d:
+            parts.append(f"P(met {hours:g} h) {d:+.2f}")
+    if row.get("cost") is not None:
+        parts.append(f"cost {row['cost']:,.4g}")
+    return ", ".join(parts)
+
+
+def print_advice(
+    s: dict[str, Any],
+    console: Console,
+    wait: dict[str, Any] | None = None,
+    waits: list[dict[str, Any]] | None = None,
+    replications: int = 1,
+) -> None:
+    """The bottleneck (from the levers, when measured), where the last tubes waited longest,
+    and the top three levers."""
+    b = s.get("bottleneck")
+    levers = s.get("levers") or {}
+    waited = ""
+    if wait:
+        label = SEGMENT_LABELS.get(wait.get("segment", ""), wait.get("segment", ""))
+        waited = f"{label} {wait['hours']:.1f} h"
+        if wait.get("where"):
+            waited += f" at {wait['where']}"
+        if wait.get("utilisation") is not None:
+            window = wait.get("busy_window") or ["", ""]
+            waited += f" ({100 * wait['utilisation']:.0f} % busy {window[0]}-{window[1]})"
+    elif waits:
+        waited = "; ".join(
+            f"{_resource(w['stage'], w.get('where'))} in {w['replications']} of {replications}"
+            for w in waits[:2]
+        )
+    if b is None:
+        if waited:
+            console.print(f"  the last tubes waited longest: {waited}")
+        why = levers.get("why") or "natsim run --levers measures what a step more of each buys"
+        console.print(f"  bottleneck: not measured ({why})")
+        return
+    reps = levers.get("replications", 1)
+    basis = (
+        f"{reps} replication{'s' if reps != 1 else ''}, paired" if reps > 1 else "this replication"
+    )
+    if b.get("resource") is None:
+        console.print(f"  bottleneck: none — {b['why']} ({basis})")
+    else:
+        step = f"{b['step']:g} more {b['unit']}"
+        console.print(
+            f"  bottleneck: {_resource(b['resource'], b.get('where'))} — {step} "
+            f"({b['now']} -> {b['to']}) {_saving(b['saves_h'], b.get('saves_h_ci'))} ({basis})"
+        )
+    if waited:
+        same = (
+            wait and b.get("resource") == wait.get("stage") and b.get("where") == wait.get("where")
+        )
+        console.print(f"  the last tubes waited longest{' for it too' if same else ''}: {waited}")
+    rows = levers.get("top", [])
+    targets = [t["hours"] for t in s.get("targets", [])]
+    if rows:
+        console.print("  what a step more buys (last result, paired):")
+        for row in rows:
+            console.print(f"    {lever_line(row, targets)}", highlight=False)
 
 
 def _h(value: float | None, digits: int = 2) -> str:
@@ -146,7 +220,7 @@ def print_replications(
         table.add_row(
             f"  {label}",
             _h(d["mean"]),
-            format_clock(start + d["mean"] * 3600)[:5] if d["mean"] is not None else "--",
+            format_minute(start + d["mean"] * 3600) if d["mean"] is not None else "--",
             _ci(*ci) if ci else "--",
             _h(d["sd"]),
             *(_h(d[q]) for q in ("p50", "p90", "p95", "min", "max")),
@@ -162,15 +236,12 @@ def print_replications(
         low, high = t["p_met_ci"]
         colour = "green" if t["p_met"] >= 0.9 else ("yellow" if t["p_met"] >= 0.5 else "red")
         console.print(
-            f"  {t['hours']:g} h target ({t['clock'][:5]}): [{colour}]P(met) {t['p_met']:.2f}"
+            f"  {t['hours']:g} h target ({t['clock']}): [{colour}]P(met) {t['p_met']:.2f}"
             f"[/{colour}] {_ci(low, high)} ({t['replications_met']} of {n} replications met it); "
             f"{100 * t['share_reported']:.1f} % reported by then on average",
             highlight=False,
         )
-    for b in (s.get("bottlenecks") or [])[:2]:
-        what = RESOURCE_LABELS.get(b["stage"], b["stage"])
-        where = f" at {b['where']}" if b.get("where") else ""
-        console.print(f"  bottleneck: {what}{where} in {b['replications']} of {n} replications")
+    print_advice(s, console, waits=s.get("longest_waits") or [], replications=n)
     e = s.get("experiment") or {}
     if "precision_h" in e:
         half = e.get("half_width_h")

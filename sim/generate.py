@@ -221,8 +221,7 @@ demand:
   arrivals:
     window: ["07:00", "12:00"]   # parameters.md, Collect: Luohe Apr 2022 (OBS)
     profile: front-loaded        # 30/25/20/15/10 % an hour (EST)
-point_defaults:
-  stations: 4
+point_defaults:               # stations: each point's own, in the points CSV
   window: ["07:00", "12:00"]
   service: {{dist: lognormal, mean: 25s, sd: 10s}}   # parameters.md, Collect (EST)
   pool: 10                # parameters.md, Guidelines (REQ)

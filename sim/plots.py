@@ -32,7 +32,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, PercentF
 from .results.kpis import last_tubes
 from .results.result import ReplicationResult, Result
 from .stages import GROUP_COLOURS, SEGMENT_LABELS, SEGMENTS, STAGES
-from .units import format_clock
+from .units import format_minute
 
 if TYPE_CHECKING:
     from .experiment.sweep import Sweep
@@ -72,7 +72,7 @@ def clock(start: float, hours: float | None) -> str:
     """
     if hours is None or not math.isfinite(hours):
         return "--"
-    return format_clock(math.floor((start + hours * H) / 60.0 + 1e-6) * 60.0)
+    return format_minute(start + hours * H)
 
 
 def duration(hours: float) -> str:
@@ -321,7 +321,7 @@ def critical_path(result: Result, rep: int = 0) -> Figure:
         )
     ax.set_yticks(y, names)
     ax.set_xlim(0, total * 1.15 if total > 0 else 1.0)
-    ax.set_xlabel("hours since the first swab into the tube (mean over those tubes)")
+    ax.set_xlabel("hours since the tube's first resident joined the line (mean over those tubes)")
     ax.grid(True, axis="x", alpha=0.3)
     groups = [*path["group"], *([] if finished else ["open at the horizon"])]
     by_group = pd.Series(hours, index=groups).groupby(level=0, sort=False).sum()
@@ -339,7 +339,7 @@ def critical_path(result: Result, rep: int = 0) -> Figure:
     ax.set_title(
         _heading(
             result.scenario.round.name,
-            f"where the last tubes spent their time\n{who}: {duration(total)} from first swab to {end}",
+            f"where the last tubes spent their time\n{who}: {duration(total)} from joining the line to {end}",
         ),
         fontsize=12,
     )

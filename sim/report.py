@@ -42,9 +42,11 @@ CAPTIONS = {
     ),
     "critical_path": (
         "Where the last tubes spent their time",
-        "Mean time the last 1 % of tubes to be reported spent in each step, in order. "
-        "Waiting for pickup (orange) and lab queues (red) are the waits to shorten; "
-        "the longest is the bottleneck named above.",
+        "Mean time the last 1 % of tubes to be reported spent in each step, in order, from "
+        "their first resident's arrival at the point: the wait in line comes first. Waits "
+        "in line, for pickup (orange) and in lab queues (red) are the waits to shorten; "
+        "the longest is named above as where the last tubes waited longest (the bottleneck "
+        "is the resource whose next step buys the most time).",
     ),
     "lab_backlog": (
         "Lab backlog",
@@ -135,37 +137,216 @@ def _table(
 
 # -- sections ----------------------------------------------------------------------
 def _headline(result: Result, k: dict[str, Any], distribution: bool = False) -> str:
+    if result.replications > 1:
+        return _headline_replications(result, distribution)
     start = result.scenario.round.start
     good = k["finished"] and all(t["met"] for t in k["targets"])
     out = [f'<div class="verdict {"good" if good else "bad"}">{_e(verdict(k, start))}</div>']
-    several = result.replications > 1
-    overall = result.summary() if several else None
     header = ["target", "clock", "verdict", "spare time", "share reported by then"]
-    if several:
-        header.append(f"P(met) over {result.replications} replications")
     rows = []
-    for i, t in enumerate(k["targets"]):
+    for t in k["targets"]:
         spare = t.get("spare_h")
-        row = [
-            _e(f"{t['hours']:g} h"),
-            _e(clock(start, t["hours"])),
-            _badge(bool(t["met"])),
-            _e(duration(spare) if spare is not None and spare >= 0 else "--"),
-            _e(_pct(t["share_reported"], 1)),
-        ]
-        if overall is not None:
-            row.append(_e(f"{overall['targets'][i]['p_met']:.2f}"))
-        rows.append(row)
-    out.append(_table(header, rows, numeric=(3, 4, 5)))
-    if several:
-        shown = f"replication {_e(result.parts[0].replication)} of {result.replications}"
-        out.append(
-            f"<p>The distribution of completion times covers all {result.replications} "
-            f"replications; the other figures and the tables below show {shown}.</p>"
-            if distribution
-            else f"<p>The figures and tables below show {shown}.</p>"
+        rows.append(
+            [
+                _e(f"{t['hours']:g} h"),
+                _e(clock(start, t["hours"])),
+                _badge(bool(t["met"])),
+                _e(duration(spare) if spare is not None and spare >= 0 else "--"),
+                _e(_pct(t["share_reported"], 1)),
+            ]
         )
+    out.append(_table(header, rows, numeric=(3, 4)))
     return "\n".join(out)
+
+
+def _headline_replications(result: Result, distribution: bool) -> str:
+    """Several replications: the distribution is the answer (median, p90, P(met)), not one run."""
+    start = result.scenario.round.start
+    s = result.summary()
+    n = result.replications
+    c = s["completion"]
+    good = all(t["p_met"] >= 0.9 for t in s["targets"])
+    median, p90 = c.get("p50"), c.get("p90")
+    parts = [f"over {n} replications: last result median {_at(start, median)}"]
+    parts.append(f"p90 {_at(start, p90)}")
+    for t in s["targets"]:
+        low, high = t["p_met_ci"]
+        parts.append(f"P(met {t['hours']:g} h) {t['p_met']:.2f} [{low:.2f}, {high:.2f}]")
+    out = [f'<div class="verdict {"good" if good else "bad"}">{_e(", ".join(parts))}</div>']
+    header = ["target", "clock", "P(met)", "95 % interval", "replications met it",
+              "share reported by then (mean)"]  # fmt: skip
+    rows = []
+    for t in s["targets"]:
+        low, high = t["p_met_ci"]
+        rows.append(
+            [
+                _e(f"{t['hours']:g} h"),
+                _e(t["clock"]),
+                _e(f"{t['p_met']:.2f}"),
+                _e(f"[{low:.2f}, {high:.2f}]"),
+                _e(f"{t['replications_met']} of {n}"),
+                _e(_pct(t["share_reported"], 1)),
+            ]
+        )
+    out.append(_table(header, rows, numeric=(2, 3, 4, 5)))
+    unfinished = c.get("unfinished", 0)
+    if unfinished:
+        out.append(
+            f'<div class="warn"><p>{unfinished} of {n} replications did not finish by the '
+            "horizon: the mean completion time is unknown.</p></div>"
+        )
+    shown = f"replication {_e(result.parts[0].replication)} of {n}"
+    out.append(
+        f"<p>The distribution of completion times covers all {n} replications; the other "
+        f"figures and the tables below show {shown} in detail.</p>"
+        if distribution
+        else f"<p>The figures and tables below show {shown} in detail.</p>"
+    )
+    return "\n".join(out)
+
+
+def _by_hour(result: Result) -> str:
+    """Share of residents swabbed, delivered, tested and reported by every hour (with the
+    10-90 % band over replications), up to the first hour everything is reported."""
+    s = result.summary()
+    b = s.get("by_hour") or {}
+    if not b:
+        return ""
+    start = result.scenario.round.start
+    steps = ("swabbed", "delivered", "tested", "reported")
+    several = result.replications > 1
+
+    def cell(name: str, i: int) -> str:
+        if not several:
+            return _pct(b[name][i], 1)
+        d = b[name]
+        band = f" ({_pct(d['p10'][i])}-{_pct(d['p90'][i])})" if d["p90"][i] > d["p10"][i] else ""
+        return _pct(d["mean"][i], 1) + band
+
+    def share(name: str, i: int) -> float:
+        return float(b[name]["mean"][i] if several else b[name][i])
+
+    rows = []
+    for i, hours in enumerate(b["hours"]):
+        rows.append([_e(clock(start, hours)), _e(f"{hours:g} h"), *(_e(cell(n, i)) for n in steps)])
+        if share("reported", i) >= 1.0:
+            break
+    head = ["clock", "hours from start", *(f"{n} by then" for n in steps)]
+    note = (
+        f"<p>Mean share of the residents who came, over {result.replications} replications, "
+        "with the 10-90 % band of the replications in brackets.</p>"
+        if several
+        else "<p>Share of the residents who came.</p>"
+    )
+    return note + _table(head, rows, numeric=(1, 2, 3, 4, 5))
+
+
+def _warnings(result: Result) -> str:
+    """The pitfalls natsim found (:mod:`sim.checks`), as the terminal prints them."""
+    found = result.warnings
+    if not found:
+        return ""
+    items = "".join(f"<li>{_e(text)}</li>" for text in found)
+    return f'<div class="warn"><p><b>Warnings</b></p><ul>{items}</ul></div>'
+
+
+def _bottleneck(result: Result, k: dict[str, Any]) -> list[str]:
+    """The bottleneck from the levers, and where the last tubes waited longest."""
+    out = []
+    b = result.bottleneck()
+    if b is not None and b.get("resource") is not None:
+        what = RESOURCE_LABELS.get(b["resource"], b["resource"])
+        where = f" at {_e(b['where'])}" if b.get("where") else ""
+        ci = b.get("saves_h_ci")
+        interval = f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else ""
+        step, saves = f"{b['step']:g}", f"{b['saves_h']:.2f}"
+        out.append(
+            f"<p><b>Bottleneck</b>: {_e(what)}{where} &mdash; {_e(step)} more "
+            f"{_e(b['unit'])} ({_e(b['now'])} &rarr; {_e(b['to'])}) save "
+            f"{_e(saves)} h{_e(interval)} (see <i>What a step more buys</i>).</p>"
+        )
+    elif b is not None:
+        out.append(f"<p><b>Bottleneck</b>: none &mdash; {_e(b['why'])}.</p>")
+    w = k.get("longest_wait") or {}
+    if w:
+        what = RESOURCE_LABELS.get(w["stage"], w["stage"])
+        text = f"<b>The last tubes waited longest</b> for {_e(what)}"
+        if w.get("where"):
+            text += f" at {_e(w['where'])}"
+        text += f": {_e(SEGMENT_LABELS.get(w['segment'], w['segment']))} {_e(duration(w['hours']))}"
+        if w.get("utilisation") is not None:
+            window = w.get("busy_window") or ["", ""]
+            text += (
+                f"; {_e(_pct(w['utilisation']))} busy from its opening at {_e(str(window[0]))} "
+                f"to its last report at {_e(str(window[1]))}"
+            )
+        out.append(f"<p>{text}.</p>")
+    return out
+
+
+def _levers(result: Result) -> str:
+    """What a step more and a step fewer of each resource does, with paired intervals."""
+    table = result.levers
+    summary = (result.summary().get("levers") or {}) if table is None else None
+    if table is None:
+        why = (summary or {}).get("why")
+        return f"<p>The levers were {_e(why)}.</p>" if why else ""
+    if table.empty:
+        return "<p>This scenario has no resource to vary.</p>"
+    reps = int(table["replications"].iloc[0])
+    targets = [f"{t / 3600:g}h" for t in result.scenario.round.targets]
+    header = ["change", "now", "to", "last result", "change in last result"]
+    header += [f"P(met {t[:-1]} h) change" for t in targets]
+    costed = table["cost"].notna().any()
+    if costed:
+        header += ["cost", "hours saved per cost"]
+    # the steps that move the last result or a P(met); the rest are one sentence
+    meaningful = float((result.summary().get("levers") or {}).get("meaningful_h", 0.05))
+    moved = table["completion_h_delta"].abs() >= meaningful
+    for t in targets:
+        moved |= table[f"p_met_{t}_delta"].abs() > 0
+    shown = table[moved]
+    rows = []
+    for _, r in shown.iterrows():
+        low, high = r["completion_h_delta_low"], r["completion_h_delta_high"]
+        delta = f"{r['completion_h_delta']:+.2f} h"
+        if pd.notna(low) and pd.notna(high):
+            delta += f" [{low:+.2f}, {high:+.2f}]"
+        row = [_e(r["action"]), _e(r["now"]), _e(r["to"]), _e(f"{r['completion_h']:.2f} h"),
+               _e(delta)]  # fmt: skip
+        for t in targets:
+            d, lo, hi = (r[f"p_met_{t}_delta{x}"] for x in ("", "_low", "_high"))
+            text = f"{d:+.2f}" + (
+                f" [{lo:+.2f}, {hi:+.2f}]" if pd.notna(lo) and pd.notna(hi) else ""
+            )
+            row.append(_e(text))
+        if costed:
+            row += [
+                _e("--" if pd.isna(r["cost"]) else f"{r['cost']:,.4g}"),
+                _e("--" if pd.isna(r["saves_h_per_cost"]) else f"{r['saves_h_per_cost']:.3g}"),
+            ]
+        rows.append(row)
+    basis = (
+        f"the same {reps} replications as the scenario (common random numbers), paired "
+        "differences with their 95 % t intervals"
+        if reps > 1
+        else "the same replication as the scenario (common random numbers): one day's "
+        "difference, without an interval (run with --reps for intervals)"
+    )
+    intro = (
+        "<p>Each row is the scenario with one step more (or fewer) of one resource: one unit "
+        f"or 10 % of its units, whichever is larger, run on {basis}. Negative changes in the "
+        "last result are time saved.</p>"
+    )
+    numeric = tuple(range(1, len(header)))
+    rest = len(table) - len(shown)
+    tail = (
+        f"<p>The other {rest} of the {len(table)} steps change the last result by less than "
+        f"{meaningful * 60:.0f} min and no P(met); all are in <code>levers.csv</code>.</p>"
+        if rest
+        else ""
+    )
+    return intro + (_table(header, rows, numeric=numeric) if rows else "") + tail
 
 
 def _facts(result: Result, k: dict[str, Any]) -> str:
@@ -185,23 +366,7 @@ def _facts(result: Result, k: dict[str, Any]) -> str:
     ]
     when = "stage complete" if k["finished"] else "last event before the horizon"
     left.append(_table([when, "clock (hours from start)"], stage_rows))
-    right = []
-    b = k.get("bottleneck") or {}
-    if b:
-        what = RESOURCE_LABELS.get(b["stage"], b["stage"])
-        text = f"<b>Bottleneck</b>: {_e(what)}"
-        if b.get("where"):
-            text += f" at {_e(b['where'])}"
-        text += f" &mdash; the last tubes waited {_e(duration(b['hours']))} there"
-        if b.get("busy_share_in_window") is not None:
-            window = b.get("busy_window") or ["", ""]
-            text += (
-                f"; {_e(_pct(b['busy_share_in_window']))} busy from "
-                f"{_e(str(window[0])[:5])} to {_e(str(window[1])[:5])}"
-            )
-        elif b.get("utilisation") is not None:
-            text += f"; {_e(_pct(b['utilisation']))} utilised over the lab's working span"
-        right.append(f"<p>{text}.</p>")
+    right = _bottleneck(result, k)
     path = sorted(k.get("critical_path") or [], key=lambda r: -r["hours"])
     parts = [
         f"{_e(SEGMENT_LABELS.get(r['segment'], r['segment']))} {_e(duration(r['hours']))}"
@@ -375,15 +540,21 @@ def render(result: Result, figures: Sequence[str], rep: int = 0) -> str:
         f"horizon {_e(f'{sc.round.horizon / 3600:g}')} h &middot; seed {_e(result.seed)} &middot; "
         f"{result.replications} replication{'s' if result.replications != 1 else ''}"
     )
+    levers = _levers(result)
     body = [
         f"<h1>{name}</h1>",
         f'<p class="meta">{meta}</p>',
         "<h2>Headline</h2>",
         _headline(result, k, any(Path(f).stem == DISTRIBUTION for f in figures)),
+        _warnings(result),
         _unfinished(k),
         _facts(result, k),
+        "<h2>What a step more buys</h2>" if levers else "",
+        levers,
         "<h2>Figures</h2>",
         _figures(figures),
+        "<h2>Share done by the hour</h2>",
+        _by_hour(result),
         "<h2>Sampling points with the longest queues</h2>",
         _points_table(p.tables["points"], start),
         "<h2>Labs</h2>",

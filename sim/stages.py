@@ -12,8 +12,8 @@ derived from the same entries, so adding a stage is one entry here plus its
 rule in the lab.
 
 A :class:`Segment` is a stretch of a tube's life between two tube-table
-columns: the three before the lab (filling, pickup wait, transit) are listed
-here; each stage adds its wait and its run. The groups of segments carry the
+columns: the four before the lab (its first resident's wait in line, filling,
+pickup wait, transit) are listed here; each stage adds its wait and its run. The groups of segments carry the
 colours of the critical-path figure.
 """
 
@@ -122,11 +122,15 @@ class Segment:
     group: str  # the kind of time it is ("lab queue", "in process" ...): the figure's colour
     start: str  # tube-table columns
     end: str
-    resource: str | None  # what a wait waits for: "transport" or a stage name; None for a run
+    resource: str | None  # what a wait waits for: "sampling", "transport" or a stage; None: a run
 
 
 def _segments() -> tuple[Segment, ...]:
     out = [
+        Segment(
+            "line wait", "waiting in line", "waiting in line", "first_arrival_h", "first_swab_h",
+            "sampling",
+        ),
         Segment("filling", "filling tubes", "filling the tube", "first_swab_h", "sealed_h", None),
         Segment(
             "pickup wait", "pickup wait", "waiting for pickup", "sealed_h", "picked_up_h",
@@ -146,8 +150,13 @@ def _segments() -> tuple[Segment, ...]:
 SEGMENTS = _segments()
 SEGMENT_LABELS = {seg.name: seg.label for seg in SEGMENTS}
 #: what a bottleneck line calls the resource behind a wait
-RESOURCE_LABELS = {"transport": "transport", **{s.name: s.resource for s in STAGES}}
+RESOURCE_LABELS = {
+    "sampling": "sampling",
+    "transport": "transport",
+    **{s.name: s.resource for s in STAGES},
+}
 GROUP_COLOURS = {
+    "waiting in line": "#17becf",
     "filling the tube": "#1f77b4",
     "waiting for pickup": "#ff7f0e",
     "in transit": "#bcbd22",

@@ -84,6 +84,7 @@ class ReferenceOutcome:
     tube_last: np.ndarray
     tube_sealed: np.ndarray
     tube_size: np.ndarray
+    tube_arrival: np.ndarray  # when the tube's first resident came
     events: int  # SimPy events processed
 
     @property
@@ -133,6 +134,7 @@ def reference_point(
     tube_of = np.full(n, -1, dtype=np.int64)
     t_station: list[int] = []
     t_first: list[float] = []
+    t_arrival: list[float] = []
     t_last: list[float] = []
     t_sealed: list[float] = []
     t_size: list[int] = []
@@ -194,6 +196,7 @@ def reference_point(
                 tube = len(t_station)
                 t_station.append(j)
                 t_first.append(env.now)
+                t_arrival.append(arrivals[i])
                 t_last.append(math.nan)
                 t_sealed.append(math.nan)
                 t_size.append(0)
@@ -237,5 +240,6 @@ def reference_point(
         tube_last=np.array(t_last, dtype=float),
         tube_sealed=np.array(t_sealed, dtype=float),
         tube_size=np.array(t_size, dtype=np.int64),
+        tube_arrival=np.array(t_arrival, dtype=float),
         events=env.processed,
     )

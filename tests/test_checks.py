@@ -77,3 +77,111 @@ def test_warnings_are_printed_and_kept(zhaoling: sim.Scenario, tmp_path: Any) ->
     result = sim.run(sim.load_scenario(same))
     assert any("same place" in w for w in result.summary()["warnings"])
     assert sim.run(zhaoling).summary()["warnings"] == []
+
+
+@pytest.fixture(scope="module")
+def tiny() -> sim.Scenario:
+    return sim.load_scenario(SCENARIOS / "tiny.yaml")
+
+
+def message_of(scenario: sim.Scenario, code: str) -> str:
+    return next(f.message for f in check(scenario) if f.code == code)
+
+
+def test_demand_over_capacity_gives_the_tubes_a_day(zhaoling: sim.Scenario) -> None:
+    short = zhaoling.with_changes(
+        {"labs.henan-mobile-1.pcr.instruments": 10, "labs.luohe-cdc.pcr.instruments": 2}
+    )
+    message = message_of(short, "demand-over-capacity")
+    assert message.startswith("about 38,180 tubes are expected, but the labs can test at most")
+    assert "before the 14 h target (21:00)" in message
+    assert "tubes/h together" in message and "tubes a day" in message
+    assert "demand-over-capacity" not in codes(zhaoling)
+
+
+def test_sampling_short_of_stations_names_the_worst_point(zhaoling: sim.Scenario) -> None:
+    short = zhaoling.with_changes({"points.*.stations": 2})
+    message = message_of(short, "sampling-slow")
+    assert message.startswith("sampling is short of stations at ")
+    assert "h of swabbing for a 5 h window" in message and "at 2 stations" in message
+    assert "cannot finish swabbing before the first target (21:00)" in message
+    assert "sampling-slow" not in codes(zhaoling)
+
+
+def test_residents_before_their_point_opens(tiny: sim.Scenario) -> None:
+    late_open = tiny.with_changes({"points.A.window": ["07:30", "09:00"]})
+    message = message_of(late_open, "arrivals-before-opening")
+    assert "zone Z1 from 07:00, point A opens 07:30" in message
+    assert "arrivals-before-opening" not in codes(tiny)
+
+
+def test_arrivals_after_a_point_closes_are_an_error(tiny: sim.Scenario, tmp_path: Any) -> None:
+    with pytest.raises(sim.ScenarioError) as raised:
+        tiny.with_changes({"points.A.window": ["07:00", "07:30"]})
+    assert "points" in str(raised.value) and "clos" in str(raised.value)
+    # in a file: the error names the file and the field
+    text = (SCENARIOS / "tiny.yaml").read_text()
+    bad = tmp_path / "closed.yaml"
+    bad.write_text(text.replace("- {id: A,", '- {id: A, window: ["07:00", "07:30"],'))
+    with pytest.raises(sim.ScenarioError) as raised:
+        sim.load_scenario(bad)
+    assert str(bad) in str(raised.value) and "window" in str(raised.value)
+    tiny.with_changes({"points.A.window": ["07:00", "08:00"]})  # closing with the arrivals
+
+
+def test_a_default_no_point_uses_is_said(tmp_path: Any) -> None:
+    text = (
+        (SCENARIOS / "zhaoling.yaml").read_text().replace("csv: data/", f"csv: {SCENARIOS}/data/")
+    )
+    unused = tmp_path / "unused.yaml"
+    unused.write_text(text.replace("point_defaults:\n", "point_defaults:\n  stations: 3\n", 1))
+    message = message_of(sim.load_scenario(unused), "settings")
+    assert message.startswith("point_defaults.stations is used by no point")
+    assert "zhaoling-points.csv" in message and "--set points.*.stations=" in message
+
+
+def test_a_csv_column_overriding_a_default_at_some_points_is_said(tmp_path: Any) -> None:
+    (tmp_path / "points.csv").write_text("id,stations\nA,\nB,2\n")  # A's cell is empty
+    text = (SCENARIOS / "tiny.yaml").read_text()
+    text = text.replace(
+        "points:\n  - {id: A, lat: 33.570, lon: 114.040}\n"
+        "  - {id: B, lat: 33.580, lon: 114.050, stations: 2}\n",
+        "points: {csv: points.csv}\n",
+    )
+    assert "points: {csv: points.csv}" in text
+    path = tmp_path / "partial.yaml"
+    path.write_text(text)
+    loaded = sim.load_scenario(path)
+    assert [p.stations for p in loaded.points] == [1, 2]
+    message = message_of(loaded, "settings")
+    assert message == (
+        "point_defaults.stations is overridden at 1 of 2 points by their own stations (points.csv)"
+    )
+    # the points given in the file itself: the author sees both, nothing to say
+    assert "settings" not in codes(sim.load_scenario(SCENARIOS / "tiny.yaml"))
+
+
+def test_a_changed_default_says_how_many_points_kept_their_own(
+    tiny: sim.Scenario, zhaoling: sim.Scenario
+) -> None:
+    changed = tiny.with_changes({"point_defaults.stations": 3})
+    assert [p.stations for p in changed.points] == [3, 2]  # B keeps its own 2
+    assert message_of(changed, "settings") == (
+        "point_defaults.stations=3 changed the default: 1 of 2 points have their own stations "
+        "and keep it (to change every point: --set points.*.stations=...)"
+    )
+    every = tiny.with_changes({"points.*.stations": 3})
+    assert [p.stations for p in every.points] == [3, 3] and "settings" not in codes(every)
+    kept = zhaoling.with_changes({"point_defaults.stations": 2})
+    assert [p.stations for p in kept.points] == [p.stations for p in zhaoling.points]
+    n = len(zhaoling.points)
+    assert f"{n:,} of {n:,} points have their own stations" in message_of(kept, "settings")
+
+
+def test_a_horizon_that_cuts_the_round_off(tiny: sim.Scenario) -> None:
+    cut = sim.run(tiny.with_changes({"round.targets": ["3h"], "round.horizon": "3h"}))
+    warning = next(w for w in cut.warnings if "horizon" in w)
+    assert "ended the round before every result was out" in warning
+    assert "residents in" in warning and "completion time is unknown" in warning
+    assert cut.summary()["warnings"] == cut.warnings
+    assert not [w for w in sim.run(tiny).warnings if "horizon" in w]

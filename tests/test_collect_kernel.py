@@ -49,6 +49,7 @@ def test_one_station_no_waiting() -> None:
     assert out.swab_start.tolist() == [90.0 * i for i in range(25)]
     assert out.tube_sealed.tolist() == [900.0, 1800.0, 3660.0]
     assert out.tube_first.tolist() == [0.0, 900.0, 1800.0]
+    assert out.tube_arrival.tolist() == out.tube_first.tolist()  # nobody waited
     assert out.tube_last.tolist() == [840.0, 1740.0, 2190.0]
     assert out.tube_size.tolist() == [10, 10, 5]
     assert out.tube.tolist() == [0] * 10 + [1] * 10 + [2] * 5
@@ -67,6 +68,9 @@ def test_one_station_tube_change_builds_a_line() -> None:
     assert (out.swab_start - out.arrivals).tolist() == [60.0 * (i // 10) for i in range(30)]
     assert out.tube_sealed.tolist() == [360.0, 720.0, 1080.0]
     assert out.tube_size.tolist() == [10, 10, 10]
+    # a tube's first resident, r_{10k}, came at 300k and waited 60k in line
+    assert out.tube_arrival.tolist() == [0.0, 300.0, 600.0]
+    assert (out.tube_first - out.tube_arrival).tolist() == [0.0, 60.0, 120.0]
 
 
 def test_two_stations_simultaneous_arrivals_and_the_tie_rule() -> None:

@@ -21,7 +21,7 @@ from .conftest import random_tiny
 STEP = 900.0
 FIELDS = (
     "residents", "tube_bounds", "tube_station", "tube_first", "tube_last", "tube_sealed",
-    "tube_size", "stats", "first_arrival", "last_arrival",
+    "tube_size", "tube_arrival", "stats", "first_arrival", "last_arrival",
 )  # fmt: skip
 
 

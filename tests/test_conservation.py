@@ -147,7 +147,7 @@ def test_tables_are_tidy(result: sim.Result) -> None:
 def test_a_round_cut_during_sampling_says_where_everyone_is() -> None:
     """Horizon at 10:00, in the middle of sampling: tubes still filling are 'at point'."""
     sc = sim.load_scenario(SCENARIOS / "zhaoling.yaml").with_changes(
-        {"round.horizon": "3h", "round.targets": ["2h", "3h"], "point_defaults.stations": 2}
+        {"round.horizon": "3h", "round.targets": ["2h", "3h"], "points.*.stations": 2}
     )
     result = sim.run(sc)
     tubes, s = result.tubes, result.summary()

@@ -20,6 +20,7 @@ import pytest
 
 import sim
 from sim.experiment import DaskExecutor, ProcessExecutor, SerialExecutor, replicate, sweep
+from sim.experiment.levers import levers
 
 from .experiment_rounds import LAB_BOUND, load
 from .test_cli import natsim
@@ -115,7 +116,11 @@ def test_cli_run_on_dask_writes_the_same_summary(
         "--out", str(tmp_path / "dask"),
     )  # fmt: skip
     assert on_dask.returncode == 0, on_dask.stderr
-    serial = replicate(sim.load_scenario(path), 4, executor=SerialExecutor())
+    scenario = sim.load_scenario(path)
+    serial = replicate(scenario, 4, executor=SerialExecutor())
+    # the CLI measured the levers (cheap here) on Dask: the same as measured in-process
+    measured = levers(scenario, 4, seed=serial.seed, executor=SerialExecutor())
+    serial.attach_levers(measured.table, measured.summary())
     serial.save(tmp_path / "serial")
     a = json.loads((tmp_path / "dask" / "summary.json").read_text())
     b = json.loads((tmp_path / "serial" / "summary.json").read_text())

@@ -89,14 +89,16 @@ def test_stage_completions_and_targets(result: sim.Result) -> None:
 
 def test_critical_path_of_the_last_tube(result: sim.Result) -> None:
     path = {r["segment"]: r["hours"] for r in result.summary()["critical_path"]}
-    # the last tube (tube 2): filled 1890-3600, waited for pickup 3600-4500, PCR queue 10500-13200
+    # the last tube (tube 2): its first resident came at 1890 and was swabbed at once (no
+    # line), filled 1890-3600, waited for pickup 3600-4500, PCR queue 10500-13200
+    assert path["line wait"] == 0.0
     assert path["filling"] == pytest.approx((3600 - 1890) / H)
     assert path["pickup wait"] == pytest.approx(900 / H)
     assert path["PCR wait"] == pytest.approx(2700 / H)
     assert path["PCR"] == pytest.approx(4500 / H)
     assert sum(path.values()) == pytest.approx((18300 - 1890) / H)
-    bottleneck = result.summary()["bottleneck"]
-    assert bottleneck["stage"] == "pcr" and bottleneck["where"] == "L"
+    waited = result.summary()["longest_wait"]
+    assert waited["stage"] == "pcr" and waited["where"] == "L"
 
 
 def test_point_statistics(result: sim.Result) -> None:

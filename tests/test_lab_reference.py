@@ -74,6 +74,7 @@ def _ledger(n_tubes: int) -> Ledger:
         tube_first=np.zeros(n_tubes),
         tube_last=np.zeros(n_tubes),
         tube_sealed=np.zeros(n_tubes),
+        tube_arrival=np.zeros(n_tubes),
     )
 
 

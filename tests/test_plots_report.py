@@ -152,7 +152,7 @@ def test_critical_path_bars_follow_the_segments(result: sim.Result) -> None:
     labels = [t.get_text() for t in ax.get_yticklabels()]
     ys = [t for t in ax.get_yticks()]
     ordered = [label for _, label in sorted(zip(ys, labels, strict=True), reverse=True)]
-    assert ordered[0] == "filling tubes" and ordered[-1] == "report"
+    assert ordered[0] == "waiting in line" and ordered[-1] == "report"
     # same group, same colour
     colours: dict[str, tuple[float, ...]] = {}
     for row, bar in zip(path, bars, strict=True):
@@ -323,4 +323,4 @@ def test_report_of_replications_shows_the_completion_distribution(tmp_path: Path
     # a page drawn without that figure does not speak of it
     without = render(many, ["figures/cumulative.png"])
     assert "completion_distribution" not in without
-    assert "The figures and tables below show replication 0 of 3." in without
+    assert "The figures and tables below show replication 0 of 3 in detail." in without

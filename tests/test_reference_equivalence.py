@@ -68,10 +68,11 @@ def _draws(
 
 
 def _tube_table(out: PointOutcome | ReferenceOutcome) -> np.ndarray:
-    """Tubes as rows (seal, station, first, last, size), in a canonical order."""
+    """Tubes as rows (seal, station, first, last, size, first arrival), in a canonical order."""
     table = np.column_stack(
-        [out.tube_sealed, out.tube_station, out.tube_first, out.tube_last, out.tube_size]
-    ).astype(float)
+        [out.tube_sealed, out.tube_station, out.tube_first, out.tube_last, out.tube_size,
+         out.tube_arrival]
+    ).astype(float)  # fmt: skip
     return table[np.lexsort((table[:, 2], table[:, 1], table[:, 0]))]
 
 
@@ -214,6 +215,7 @@ def test_reference_passes_the_hand_computed_cases(monkeypatch: pytest.MonkeyPatc
             station=ref.station, tube=rank[ref.tube], tube_station=ref.tube_station[order],
             tube_first=ref.tube_first[order], tube_last=ref.tube_last[order],
             tube_sealed=ref.tube_sealed[order], tube_size=ref.tube_size[order],
+            tube_arrival=ref.tube_arrival[order],
         )  # fmt: skip
 
     monkeypatch.setattr(hand, "collect", as_collect)

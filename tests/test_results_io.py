@@ -22,7 +22,7 @@ import pytest
 
 import sim
 from sim.results.io import write_parquet
-from sim.results.kpis import busy_share, last_tubes, resource_use
+from sim.results.kpis import last_tubes, resource_use
 from sim.results.result import TABLES
 from sim.results.timeline import STEP_H, _cells, _group_offsets, _running, _running_by_group
 from sim.stages import STAGE_NAMES
@@ -197,24 +197,6 @@ def test_lab_use_equals_the_pandas_computation(seed: int) -> None:
     use = resource_use(plates, bags, scenario)
     got = list(zip(use["lab"], use["stage"], use["busy_h"], use["span_h"], strict=True))
     assert got == _resource_use_by_pandas(plates, bags, scenario)  # exact, not approx
-
-
-@pytest.mark.parametrize("stage", ["loading", "extraction", "pcr", "report"])
-def test_busy_share_equals_the_pandas_computation(stage: str) -> None:
-    plates, _, _ = _lab_frames(3)
-    start_col, end_col = {
-        "loading": ("formed_h", "loaded_h"),
-        "extraction": ("extraction_start_h", "extraction_end_h"),
-        "pcr": ("pcr_start_h", "pcr_end_h"),
-        "report": ("report_start_h", "reported_h"),
-    }[stage]
-    p = plates[plates["lab"] == "L2"]
-    if stage == "extraction":
-        p = p.drop_duplicates(["extraction_instrument", "extraction_start_h"])
-    t0, t1 = 20.0, 60.0
-    overlap = (np.minimum(p[end_col], t1) - np.maximum(p[start_col], t0)).clip(lower=0)
-    expected = float(overlap.sum()) / (3 * (t1 - t0))
-    assert busy_share(plates, "L2", stage, 3, t0, t1) == expected
 
 
 def test_timeline_counts_equal_counting_by_comparison() -> None:

@@ -59,6 +59,7 @@ def _run(
         tube_first=np.zeros(sum(sizes)),
         tube_last=np.zeros(sum(sizes)),
         tube_sealed=np.concatenate([np.array(v, dtype=float) for v in sealed.values()]),
+        tube_arrival=np.zeros(sum(sizes)),
     )
     stocks, lo = [], 0
     for i, (key, seals) in enumerate(sealed.items()):

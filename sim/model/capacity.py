@@ -58,14 +58,18 @@ def capacities(scenario: Scenario) -> list[Capacity]:
     return [lab_capacity(lab, bag) for lab in scenario.labs]
 
 
-def expected_tubes(scenario: Scenario) -> np.ndarray:
-    """Tubes each point is expected to fill: participation x its zones' people / pool, rounded up."""
+def expected_residents(scenario: Scenario) -> np.ndarray:
+    """Residents each point is expected to swab: participation x its zones' people."""
     zones = scenario.demand.zones
     codes = pd.Index([p.id for p in scenario.points]).get_indexer(zones.point)
     people = np.bincount(codes, weights=zones.population, minlength=len(scenario.points))
-    residents = people * scenario.demand.participation
+    return people * scenario.demand.participation
+
+
+def expected_tubes(scenario: Scenario) -> np.ndarray:
+    """Tubes each point is expected to fill: its expected residents / pool, rounded up."""
     pools = np.array([p.pool for p in scenario.points], dtype=float)
-    return np.ceil(residents / pools)
+    return np.ceil(expected_residents(scenario) / pools)
 
 
 def open_hours(scenario: Scenario, lab: Lab) -> float:

@@ -95,6 +95,7 @@ def serve_point(
     sealed_by: np.ndarray,
     t_station: np.ndarray,
     t_first: np.ndarray,
+    t_arrival: np.ndarray,
     t_last: np.ndarray,
     t_sealed: np.ndarray,
     t_size: np.ndarray,
@@ -145,6 +146,7 @@ def serve_point(
             current[j] = n_tubes
             t_station[n_tubes] = j
             t_first[n_tubes] = t
+            t_arrival[n_tubes] = a
             t_sealed[n_tubes] = np.nan
             n_tubes += 1
         tube = current[j]
@@ -192,6 +194,7 @@ class PointOutcome(NamedTuple):
     tube_last: np.ndarray
     tube_sealed: np.ndarray  # non-decreasing
     tube_size: np.ndarray
+    tube_arrival: np.ndarray  # when the tube's first resident came
 
 
 def collect(
@@ -211,6 +214,7 @@ def collect(
     free, count, current, nxt, sealed_by = fresh_stations(int(stations), float(open_t))
     t_station = np.empty(capacity, np.int32)
     t_first, t_last, t_sealed = np.empty(capacity), np.empty(capacity), np.empty(capacity)
+    t_arrival = np.empty(capacity)
     t_size = np.zeros(capacity, np.int32)
     start, station, tube, _, k, _ = serve_point(
         a, np.ascontiguousarray(service, dtype=np.float64), float(close_t), int(pool),
@@ -218,8 +222,8 @@ def collect(
         np.ascontiguousarray(calendar.start, dtype=np.float64),
         np.ascontiguousarray(calendar.length, dtype=np.float64),
         np.ascontiguousarray(calendar.rule, dtype=np.int8),
-        free, count, current, nxt, sealed_by, t_station, t_first, t_last, t_sealed, t_size,
-        0, INF,
+        free, count, current, nxt, sealed_by, t_station, t_first, t_arrival, t_last, t_sealed,
+        t_size, 0, INF,
     )  # fmt: skip
     order = _seal_order(t_sealed[:k])
     rank = np.empty_like(order)
@@ -232,6 +236,7 @@ def collect(
         tube=rank[tube],
         tube_station=t_station[:k][order],
         tube_first=t_first[:k][order],
+        tube_arrival=t_arrival[:k][order],
         tube_last=t_last[:k][order],
         tube_sealed=t_sealed[:k][order],
         tube_size=t_size[:k][order],
@@ -508,6 +513,7 @@ def _collect_points(
     st_sealed: np.ndarray,
     tin_station: np.ndarray,
     tin_first: np.ndarray,
+    tin_arrival: np.ndarray,
     tin_last: np.ndarray,
     tin_sealed: np.ndarray,
     tin_size: np.ndarray,
@@ -528,7 +534,7 @@ def _collect_points(
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-    np.ndarray,
+    np.ndarray, np.ndarray,
 ]:  # fmt: skip
     """A run of points in one compiled call: :func:`serve_point`, tubes ordered by seal
     time and :func:`point_statistics`, point after point over concatenated arrays.
@@ -560,6 +566,7 @@ def _collect_points(
         capacity += tin_bounds[p + 1] - tin_bounds[p] if resumed else 0
     t_station = np.empty(capacity, np.int32)
     t_first = np.empty(capacity)
+    t_arrival = np.empty(capacity)
     t_last = np.empty(capacity)
     t_sealed = np.empty(capacity)
     t_size = np.empty(capacity, np.int32)
@@ -619,6 +626,7 @@ def _collect_points(
         room = (hi - lo) // pool[p] + c + 1 + before
         ts = np.empty(room, np.int32)
         tf = np.empty(room)
+        ta = np.empty(room)
         tl = np.empty(room)
         tsl = np.empty(room)
         tsz = np.zeros(room, np.int32)
@@ -626,6 +634,7 @@ def _collect_points(
             b0 = tin_bounds[p]
             ts[:before] = tin_station[b0 : b0 + before]
             tf[:before] = tin_first[b0 : b0 + before]
+            ta[:before] = tin_arrival[b0 : b0 + before]
             tl[:before] = tin_last[b0 : b0 + before]
             tsl[:before] = tin_sealed[b0 : b0 + before]
             tsz[:before] = tin_size[b0 : b0 + before]
@@ -633,7 +642,7 @@ def _collect_points(
         s = service[lo:hi]
         st, sta, tb, served, k, finished = serve_point(
             a, s, close_t[p], pool[p], changes, cal_start, cal_length, cal_rule,
-            free, count, current, nxt, sealed_by, ts, tf, tl, tsl, tsz, before, stop,
+            free, count, current, nxt, sealed_by, ts, tf, ta, tl, tsl, tsz, before, stop,
         )  # fmt: skip
         done[p] = finished
         served_out[p] = served
@@ -645,6 +654,7 @@ def _collect_points(
             rank[o] = r
             t_station[k_done + r] = ts[o]
             t_first[k_done + r] = tf[o]
+            t_arrival[k_done + r] = ta[o]
             t_last[k_done + r] = tl[o]
             t_sealed[k_done + r] = tsl[o]
             t_size[k_done + r] = tsz[o]
@@ -691,7 +701,7 @@ def _collect_points(
         q_done += m
     return (
         t_station[:k_done], t_first[:k_done], t_last[:k_done], t_sealed[:k_done],
-        t_size[:k_done], tubes, stats, q_time[:q_done], q_count[:q_done], q_length,
+        t_size[:k_done], t_arrival[:k_done], tubes, stats, q_time[:q_done], q_count[:q_done], q_length,
         start, station, tube, done, served_out, out_free, out_count, out_current, out_nxt,
         out_sealed, w_out[:w_done], w_length,
     )  # fmt: skip
@@ -705,6 +715,7 @@ class CollectedRun(NamedTuple):
     tube_last: np.ndarray
     tube_sealed: np.ndarray  # NaN for a tube still open when the piece stopped
     tube_size: np.ndarray
+    tube_arrival: np.ndarray  # when the tube's first resident came
     tubes: np.ndarray  # per point; each point's tubes in seal order (opening order if not done)
     stats: np.ndarray  # one row of STAT_FIELDS per point
     queue_time: np.ndarray
@@ -744,6 +755,7 @@ class Collection:
     tube_last: np.ndarray
     tube_sealed: np.ndarray
     tube_size: np.ndarray
+    tube_arrival: np.ndarray  # when each tube's first resident came
     stats: np.ndarray  # one row of STAT_FIELDS per point
     first_arrival: np.ndarray  # of each point (NaN when nobody came)
     last_arrival: np.ndarray
@@ -798,6 +810,7 @@ class CollectionState:
     tube_last: np.ndarray
     tube_sealed: np.ndarray
     tube_size: np.ndarray
+    tube_arrival: np.ndarray
     acc: np.ndarray
     waits_bounds: np.ndarray
     waits: np.ndarray
@@ -931,6 +944,7 @@ def collect_round(
     tube_last = joined("tube_last", np.float64)
     tube_sealed = joined("tube_sealed", np.float64)
     tube_size = joined("tube_size", np.int32)
+    tube_arrival = joined("tube_arrival", np.float64)
     state = None
     if stopping:
         began = joined("served", np.int64)
@@ -955,6 +969,7 @@ def collect_round(
             tube_last=tube_last,
             tube_sealed=tube_sealed,
             tube_size=tube_size,
+            tube_arrival=tube_arrival,
             acc=acc,
             waits_bounds=_cumulative(joined("waits_length", np.int64)),
             waits=joined("waits", np.float64),
@@ -968,6 +983,7 @@ def collect_round(
         tube_last=tube_last,
         tube_sealed=tube_sealed,
         tube_size=tube_size,
+        tube_arrival=tube_arrival,
         stats=np.concatenate([part.stats for part in parts])
         if parts
         else np.zeros((0, len(STAT_FIELDS))),
@@ -1003,6 +1019,7 @@ class _Resume(NamedTuple):
     sealed_by: np.ndarray
     tube_station: np.ndarray
     tube_first: np.ndarray
+    tube_arrival: np.ndarray
     tube_last: np.ndarray
     tube_sealed: np.ndarray
     tube_size: np.ndarray
@@ -1022,7 +1039,7 @@ def _resume_arrays(
         zero = np.zeros(n + 1, np.int64)
         return _Resume(
             False, _EMPTY_F, _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_I,
-            _EMPTY_I32, _EMPTY_F, _EMPTY_F, _EMPTY_F, _EMPTY_I32, zero,
+            _EMPTY_I32, _EMPTY_F, _EMPTY_F, _EMPTY_F, _EMPTY_F, _EMPTY_I32, zero,
             np.tile(fresh_accumulators(), (n, 1)), _EMPTY_F, zero, np.zeros(n, np.bool_),
         )  # fmt: skip
     s0, s1 = station_bounds[run.start], station_bounds[run.stop]
@@ -1032,7 +1049,8 @@ def _resume_arrays(
         True,
         resume.free[s0:s1], resume.count[s0:s1], resume.current[s0:s1], resume.nxt[s0:s1],
         resume.sealed_by[s0:s1],
-        resume.tube_station[t0:t1], resume.tube_first[t0:t1], resume.tube_last[t0:t1],
+        resume.tube_station[t0:t1], resume.tube_first[t0:t1], resume.tube_arrival[t0:t1],
+        resume.tube_last[t0:t1],
         resume.tube_sealed[t0:t1], resume.tube_size[t0:t1],
         resume.tube_bounds[run.start : run.stop + 1] - t0,
         resume.acc[run].copy(), resume.waits[w0:w1],

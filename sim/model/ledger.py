@@ -114,6 +114,7 @@ class Ledger:
     tube_first: np.ndarray
     tube_last: np.ndarray
     tube_sealed: np.ndarray
+    tube_arrival: np.ndarray  # when the tube's first resident came to the point
     tube_trip: np.ndarray = field(init=False)
     tube_picked_up: np.ndarray = field(init=False)
     tube_delivered: np.ndarray = field(init=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,19 @@ from .transport import PointStock, build_transport
 
 Detail = Literal["tubes", "residents"]
 QUEUE_STEP = 15 * 60.0  # the timeline's step (point queues, residents swabbed), seconds
+
+
+class Sampled(NamedTuple):
+    """A round's collection and its swab counts, to run other variants of the round on.
+
+    Collection reads only the round's clock, the demand, the points and the
+    sampling disruptions (nothing downstream feeds back into a line), so a
+    variant that changes only vehicles or labs has the same collection in the
+    same replication: :class:`Round` takes it instead of collecting again.
+    """
+
+    collection: Collection
+    swab_counts: np.ndarray
 
 
 @dataclass
@@ -79,9 +92,10 @@ class Round:
         seed: int | None = None,
         detail: Detail = "tubes",
         state: RoundState | None = None,
+        sampled: Sampled | None = None,
     ) -> None:
         with collector_paused():  # see sim.gc_pause: building makes no cycles worth collecting
-            self._build(scenario, replication, seed, detail, state)
+            self._build(scenario, replication, seed, detail, state, sampled)
 
     def _build(
         self,
@@ -90,6 +104,7 @@ class Round:
         seed: int | None,
         detail: Detail,
         state: RoundState | None,
+        sampled: Sampled | None,
     ) -> None:
         clock = time.perf_counter()
         self.scenario = scenario
@@ -102,6 +117,8 @@ class Round:
             )
         if state is not None and detail == "residents":
             raise ValueError("a round carried on from a state keeps no residents' table")
+        if sampled is not None and (state is not None or detail == "residents"):
+            raise ValueError("a round on another's collection starts afresh and keeps no residents")
         self.detail = detail
         self.streams = Streams(self.seed, replication)
         self.step = QUEUE_STEP
@@ -115,10 +132,14 @@ class Round:
         )
         if state is not None:
             self.swab_counts[:] = state.collection.swabbed
-        points = collect_round(
-            scenario, self.streams, QUEUE_STEP, self.swab_counts, detail == "residents",
-            resume=self.resumed_from,
-        )  # fmt: skip
+        if sampled is not None:
+            points = sampled.collection
+            self.swab_counts[:] = sampled.swab_counts
+        else:
+            points = collect_round(
+                scenario, self.streams, QUEUE_STEP, self.swab_counts, detail == "residents",
+                resume=self.resumed_from,
+            )  # fmt: skip
         self.collection = points
         self.wall = {"collect_s": time.perf_counter() - clock}
 
@@ -131,6 +152,7 @@ class Round:
             tube_first=points.tube_first,
             tube_last=points.tube_last,
             tube_sealed=points.tube_sealed,
+            tube_arrival=points.tube_arrival,
         )
         restoring = state is not None
         self.engine = engine = Engine(state.time if state is not None else 0.0)
@@ -152,6 +174,11 @@ class Round:
         if state is not None:
             restore(self, state)
         self.wall["build_s"] = time.perf_counter() - clock - self.wall["collect_s"]
+
+    @property
+    def sampled(self) -> Sampled:
+        """This round's collection, for variants that change only vehicles or labs."""
+        return Sampled(self.collection, self.swab_counts.copy())
 
     @property
     def now(self) -> float:

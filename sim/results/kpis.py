@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..stages import BAG_STAGES, PLATE_STAGES, SEGMENTS, STAGE_NAMES, STAGES, Stage, stage
+from ..units import format_minute
 
 H = 3600.0
 LAST_SHARE = 0.01  # "the last tubes": the last 1 % reported (at least one tube)
@@ -181,25 +182,6 @@ def resource_use(plates: pd.DataFrame, bags: pd.DataFrame, scenario: Any) -> pd.
     return pd.DataFrame(rows)
 
 
-def busy_share(
-    plates: pd.DataFrame, lab: str, name: str, units: int, t0: float, t1: float
-) -> float:
-    """Share of ``units`` busy in plate stage ``name`` at ``lab`` between t0 and t1 (hours)."""
-    st = stage(name)
-    if st.unit != "plate":
-        raise ValueError(f"busy_share reads plate stages; '{name}' works on {st.unit}s")
-    if t1 <= t0 or not len(plates):
-        return 0.0
-    rows = np.flatnonzero(_codes(plates["lab"], [lab]) == 0)
-    start, end = _float(plates, f"{st.start}_h")[rows], _float(plates, f"{st.end}_h")[rows]
-    if st.batch is not None and st.server_column:  # a run of several plates counts once
-        runs = _first_rows(plates[st.server_column].to_numpy()[rows], start)
-        start, end = start[runs], end[runs]
-    overlap = np.minimum(end, t1) - np.maximum(start, t0)
-    overlap = np.where(overlap < 0, 0.0, overlap)  # as clip(lower=0): NaN stays NaN
-    return _sum(overlap) / (units * (t1 - t0))
-
-
 def summarise(
     scenario: Any,
     seed: int,
@@ -221,24 +203,13 @@ def summarise(
     residents_swabbed = int(residents_arrived - points["unswabbed_at_horizon"].sum())
     sealed = tubes["sealed_h"].notna()
     reported = tubes["reported_h"]
-    finished = bool(reported.notna().all()) and residents_swabbed == residents_arrived
-    completion = float(reported.max()) if finished and len(tubes) else None
-    weights = tubes["residents"].to_numpy()
-    targets = []
-    for t in scenario.round.targets:
-        th = t / H
-        by = (reported <= th).to_numpy()
-        share = float(weights[by].sum() / max(residents_arrived, 1))
-        met = completion is not None and completion <= th
-        targets.append(
-            {
-                "hours": th,
-                "clock": _clock(start, th),
-                "met": bool(met),
-                "spare_h": (th - completion) if completion is not None else None,
-                "share_reported": share,
-            }
-        )
+    finished, completion, targets = outcome(
+        scenario,
+        reported.to_numpy(dtype=float),
+        tubes["residents"].to_numpy(),
+        residents_arrived,
+        residents_swabbed,
+    )
     stages = {
         "last_swab": _max(points["last_swab_h"]),
         "last_delivery": _max(tubes["delivered_h"]),
@@ -262,7 +233,7 @@ def summarise(
         "stages_h": stages,
         "targets": targets,
         "critical_path": path.to_dict("records"),
-        "bottleneck": _bottleneck(path, last, tubes, plates, use, scenario),
+        "longest_wait": _longest_wait(path, last, use, scenario),
         "longest_queue": _longest_queue(points),
         "utilisation": _utilisation(use, points, trips, sum(r.vehicles for r in routes)),
         "unfinished": _unfinished(tubes, points),
@@ -270,23 +241,88 @@ def summarise(
     return summary
 
 
+def outcome(
+    scenario: Any,
+    reported_h: np.ndarray,
+    residents: np.ndarray,
+    arrived: int,
+    swabbed: int,
+) -> tuple[bool, float | None, list[dict[str, Any]]]:
+    """Whether the round finished, its completion (hours) and each target's verdict.
+
+    ``reported_h``: each tube's report time in hours (NaN: not reported by the
+    horizon); ``residents``: each tube's residents. The round is finished when
+    every resident who came was swabbed and every tube reported; a target is met
+    when it finished by then; its share is of the residents who came. The one
+    statement of these rules: the KPIs and the levers (:mod:`sim.experiment.levers`)
+    read them from here.
+    """
+    start = scenario.round.start
+    finished = bool(not np.isnan(reported_h).any()) and swabbed == arrived
+    completion = float(reported_h.max()) if finished and len(reported_h) else None
+    targets = []
+    for t in scenario.round.targets:
+        th = t / H
+        share = float(residents[reported_h <= th].sum() / max(arrived, 1))
+        met = completion is not None and completion <= th
+        targets.append(
+            {
+                "hours": th,
+                "clock": _clock(start, th),
+                "met": bool(met),
+                "spare_h": (th - completion) if completion is not None else None,
+                "share_reported": share,
+            }
+        )
+    return finished, completion, targets
+
+
+#: the steps of a round a resident's share is counted at, by the hour: (name, tube column)
+PROGRESS = (
+    ("swabbed", None),
+    ("delivered", "delivered_h"),
+    ("tested", f"{stage('pcr').tube_end}_h"),
+    ("reported", "reported_h"),
+)
+
+
+def by_hour(
+    scenario: Any, swabbed: np.ndarray, step_h: float, tubes: pd.DataFrame, arrived: int
+) -> dict[str, list[float]]:
+    """Share of the residents who came that were swabbed, delivered, tested (PCR done) and
+    reported by each whole hour from the start to the horizon.
+
+    ``swabbed[k]``: residents swabbed by ``k * step_h`` hours (the replication's swab
+    counts); the other steps count each tube's residents at its time in that column.
+    """
+    hours = np.arange(1, int(np.ceil(scenario.round.horizon / H - 1e-9)) + 1, dtype=float)
+    out: dict[str, list[float]] = {"hours": hours.tolist()}
+    denominator = max(arrived, 1)
+    weights = tubes["residents"].to_numpy(dtype=float)
+    for name, column in PROGRESS:
+        if column is None:
+            index = np.minimum(np.rint(hours / step_h).astype(np.int64), len(swabbed) - 1)
+            counts = swabbed[index].astype(float)
+        else:
+            times = tubes[column].to_numpy(dtype=float)
+            order = np.argsort(times, kind="stable")
+            ranked = np.cumsum(weights[order])
+            position = np.searchsorted(times[order], hours, side="right")
+            counts = np.where(position > 0, ranked[np.maximum(position - 1, 0)], 0.0)
+        out[name] = (counts / denominator).tolist()
+    return out
+
+
 def _max(series: pd.Series) -> float | None:
     return float(series.max()) if series.notna().any() else None
 
 
 def _clock(start: float, hours: float | None) -> str | None:
-    from ..units import format_clock
-
-    return None if hours is None else format_clock(start + hours * H)
+    return None if hours is None else format_minute(start + hours * H)
 
 
-def _bottleneck(
-    path: pd.DataFrame,
-    last: pd.DataFrame,
-    tubes: pd.DataFrame,
-    plates: pd.DataFrame,
-    use: pd.DataFrame,
-    scenario: Any,
+def _longest_wait(
+    path: pd.DataFrame, last: pd.DataFrame, use: pd.DataFrame, scenario: Any
 ) -> dict[str, Any]:
     """The wait that held the last tubes (``last``) longest, and how busy the resource behind it was."""
     waits = [(seg.name, seg.resource) for seg in SEGMENTS if seg.resource is not None]
@@ -295,7 +331,7 @@ def _bottleneck(
     hours = dict(zip(path["segment"], path["hours"], strict=True))
     name, resource = max(waits, key=lambda w: hours.get(w[0], 0.0))
     out: dict[str, Any] = {"segment": name, "stage": resource, "hours": hours.get(name, 0.0)}
-    if resource == "transport":
+    if resource in ("sampling", "transport"):  # waits at a point: name the point
         out["where"] = str(last["point"].mode().iloc[0]) if len(last) else None
         return out
     labs = last["lab"].dropna()
@@ -304,17 +340,16 @@ def _bottleneck(
     lab = str(labs.mode().iloc[0])
     out["where"] = lab
     row = use[(use["lab"] == lab) & (use["stage"] == resource)]
-    out["utilisation"] = float(row["utilisation"].iloc[0]) if len(row) else None
-    if stage(resource).unit == "plate" and len(plates):
-        t0 = float(tubes.loc[tubes["lab"] == lab, "delivered_h"].min())
-        t1 = (
-            float(last["reported_h"].max())
-            if last["reported_h"].notna().any()
-            else float(scenario.round.horizon / H)
-        )
-        units = int(row["units"].iloc[0]) if len(row) else 1
-        out["busy_window"] = [_clock(scenario.round.start, t0), _clock(scenario.round.start, t1)]
-        out["busy_share_in_window"] = busy_share(plates, lab, resource, units, t0, t1)
+    if len(row):
+        # the one utilisation (labs.parquet's): busy over units x the span from opening
+        opens = scenario.lab(lab).opens
+        opened = 0.0 if opens is None else (opens - scenario.round.start) / H
+        span = float(row["span_h"].iloc[0])
+        out["utilisation"] = float(row["utilisation"].iloc[0])
+        out["busy_window"] = [
+            _clock(scenario.round.start, opened),
+            _clock(scenario.round.start, opened + span),
+        ]
     return out
 
 

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..checks import check
+from ..checks import check, horizon_cut
 from ..gc_pause import collector_paused
-from ..model.world import Replication
+from ..model.world import QUEUE_STEP, Replication
 from ..scenario.schema import Scenario
 from .io import atomic_write, manifest_basics, to_json, write_parquet, write_scenario
-from .kpis import resource_use, summarise
+from .kpis import PROGRESS, by_hour, outcome, resource_use, summarise
 from .tables import (
     _bag_columns,
     _plate_columns,
@@ -35,6 +35,7 @@ from .tables import (
     point_table,
     stop_table,
     trip_table,
+    tube_reported_h,
     tube_table,
     vehicle_table,
 )
@@ -90,9 +91,12 @@ def _kpis(
     bags: pd.DataFrame,
     use: pd.DataFrame,
 ) -> dict[str, Any]:
-    return summarise(
+    kpis = summarise(
         rep.scenario, rep.seed, rep.replication, tubes, points, plates, bags, trips, rep.routes, use
     )
+    step_h = QUEUE_STEP / 3600.0
+    kpis["by_hour"] = by_hour(rep.scenario, rep.swabbed, step_h, tubes, kpis["residents_arrived"])
+    return kpis
 
 
 def kpis_only(rep: Replication) -> ReplicationResult:
@@ -104,6 +108,28 @@ def kpis_only(rep: Replication) -> ReplicationResult:
     tubes, plates, points, trips, bags, use = _core(rep)
     kpis = _kpis(rep, tubes, plates, points, trips, bags, use)
     return ReplicationResult(rep.replication, {}, kpis, None, dict(rep.wall))
+
+
+def outcome_only(rep: Replication) -> dict[str, Any]:
+    """One replication's outcome as a ``kpis`` row has it (``finished``, ``completion_h``,
+    ``met_<T>`` and ``share_reported_<T>`` per target), read from the records without
+    building any table: what an experiment that only compares outcomes needs."""
+    points = rep.points
+    arrived = int(points["residents"].sum())
+    swabbed = int(arrived - points["unswabbed_at_horizon"].sum())
+    finished, completion, targets = outcome(
+        rep.scenario, tube_reported_h(rep), rep.ledger.tube_size, arrived, swabbed
+    )
+    row: dict[str, Any] = {
+        "replication": rep.replication,
+        "finished": finished,
+        "completion_h": np.nan if completion is None else completion,
+    }
+    for t in targets:
+        label = f"{t['hours']:g}h"
+        row[f"met_{label}"] = t["met"]
+        row[f"share_reported_{label}"] = t["share_reported"]
+    return row
 
 
 def tabulate(rep: Replication) -> ReplicationResult:
@@ -152,6 +178,40 @@ class Result:
         self.experiment = dict(experiment or {})
         self._tables: dict[str, pd.DataFrame] = {}
         self._warnings: list[str] | None = None
+        #: what a step more and fewer of each resource does (:mod:`sim.experiment.levers`)
+        self.levers: pd.DataFrame | None = None
+        self._levers_summary: dict[str, Any] | None = None
+
+    def attach_levers(self, table: pd.DataFrame, summary: dict[str, Any]) -> None:
+        """Keep the levers measured on this result's scenario and seed: ``summary()`` then
+        names the bottleneck from them, and ``save`` writes ``tables/levers.parquet``."""
+        self.levers = table
+        self._levers_summary = summary
+
+    def skip_levers(self, why: str) -> None:
+        """Record that the levers were not measured, and why (``summary()["levers"]``)."""
+        self.levers = None
+        self._levers_summary = {"measured": False, "why": why}
+
+    def bottleneck(self) -> dict[str, Any] | None:
+        """The resource whose next step buys the most time, from the levers: None when the
+        levers were not measured; ``{"resource": None, ...}`` when no step buys time."""
+        if self._levers_summary is None or self._levers_summary.get("measured") is False:
+            return None
+        best = self._levers_summary.get("limiting")
+        if best is None:
+            return {
+                "resource": None,
+                "why": "no step more of any resource saves "
+                f"{self._levers_summary.get('meaningful_h', 0.05):g} h or more",
+            }
+        keys = ("resource", "where", "lever", "label", "action", "step", "unit", "now", "to")
+        out = {k: best.get(k) for k in keys}
+        out["saves_h"] = -best["completion_h_delta"]
+        low, high = best.get("completion_h_delta_low"), best.get("completion_h_delta_high")
+        out["saves_h_ci"] = None if low is None or high is None else [-high, -low]
+        out["replications"] = best.get("replications")
+        return out
 
     # -- tables ------------------------------------------------------------------
     def table(self, name: str) -> pd.DataFrame:
@@ -240,10 +300,14 @@ class Result:
     # -- headline ----------------------------------------------------------------
     @property
     def warnings(self) -> list[str]:
-        """The pitfalls found in the scenario before it was run (:mod:`sim.checks`)."""
+        """The pitfalls found in the scenario before it was run (:mod:`sim.checks`), and
+        after it a horizon that cut the round off."""
         if self._warnings is None:
             known = [p.warnings for p in self.parts if p.warnings is not None]
-            self._warnings = known[0] if known else [f.message for f in check(self.scenario)]
+            before = known[0] if known else [f.message for f in check(self.scenario)]
+            unfinished = [p.kpis.get("unfinished", {}) for p in self.parts]
+            after = [f.message for f in horizon_cut(self.scenario, unfinished)]
+            self._warnings = [*before, *after]
         return list(self._warnings)
 
     @property
@@ -269,6 +333,7 @@ class Result:
             single["warnings"] = self.warnings
             if self.experiment:
                 single["experiment"] = dict(self.experiment)
+            self._add_levers(single)
             return single
         from ..stats import LEVEL, describe, wilson
 
@@ -307,18 +372,56 @@ class Result:
             "stages_h": {s: d["mean"] for s, d in stages.items()},
             "stages": stages,
             "targets": targets,
-            "bottlenecks": self._bottlenecks(),
+            "longest_waits": self._longest_waits(),
+            "by_hour": self._by_hour_bands(),
             "warnings": self.warnings,
         }
         if self.experiment:
             out["experiment"] = dict(self.experiment)
+        self._add_levers(out)
         return out
 
-    def _bottlenecks(self) -> list[dict[str, Any]]:
-        """How often each stage (and place) was the bottleneck, most frequent first."""
+    @property
+    def by_hour(self) -> pd.DataFrame:
+        """Share of residents swabbed, delivered, tested and reported by every hour: one row
+        per replication and hour (what ``tables/by_hour.parquet`` holds)."""
+        frames = []
+        for p in self.parts:
+            b = p.kpis.get("by_hour")
+            if b:
+                frame = pd.DataFrame({k: b[k] for k in ("hours", *(n for n, _ in PROGRESS))})
+                frame.insert(0, "replication", p.replication)
+                frames.append(frame)
+        if not frames:
+            return pd.DataFrame(columns=["replication", "hours", *(n for n, _ in PROGRESS)])
+        return pd.concat(frames, ignore_index=True)
+
+    def _by_hour_bands(self) -> dict[str, Any]:
+        """Per hour, each step's mean share over the replications and its 10-90 % band."""
+        frame = self.by_hour
+        if frame.empty:
+            return {}
+        out: dict[str, Any] = {"hours": sorted(frame["hours"].unique().tolist())}
+        grouped = frame.groupby("hours")
+        for name, _ in PROGRESS:
+            g = grouped[name]
+            out[name] = {
+                "mean": g.mean().tolist(),
+                "p10": g.quantile(0.1).tolist(),
+                "p90": g.quantile(0.9).tolist(),
+            }
+        return out
+
+    def _add_levers(self, summary: dict[str, Any]) -> None:
+        if self._levers_summary is not None:
+            summary["bottleneck"] = self.bottleneck()
+            summary["levers"] = self._levers_summary
+
+    def _longest_waits(self) -> list[dict[str, Any]]:
+        """How often each resource (and place) held the last tubes longest, most often first."""
         counts: dict[tuple[str, str], int] = {}
         for p in self.parts:
-            b = p.kpis.get("bottleneck") or {}
+            b = p.kpis.get("longest_wait") or {}
             if b.get("stage"):
                 key = (str(b["stage"]), str(b.get("where") or ""))
                 counts[key] = counts.get(key, 0) + 1
@@ -386,6 +489,12 @@ class Result:
         residents = self.residents
         if residents is not None:
             write_parquet(residents, tables / "residents.parquet")
+        by_hour = self.by_hour
+        if not by_hour.empty:
+            write_parquet(by_hour, tables / "by_hour.parquet")
+        if self.levers is not None:
+            write_parquet(self.levers, tables / "levers.parquet")
+            self.levers.to_csv(folder / "levers.csv", index=False)
         atomic_write(folder / "summary.json", to_json(self.summary()).encode())
         write_scenario(self.scenario, folder)
         record: dict[str, Any] = {

@@ -182,6 +182,7 @@ def tube_table(
         "point": _categorical(led.tube_point, _ids(sc.points)),
         "station": led.tube_station.copy(),
         "residents": led.tube_size.copy(),
+        "first_arrival_h": _censored_hours(led.tube_arrival, sc.round.horizon),
         "first_swab_h": _censored_hours(led.tube_first, sc.round.horizon),
         "last_swab_h": _censored_hours(led.tube_last, sc.round.horizon),
         "sealed_h": _censored_hours(led.tube_sealed, sc.round.horizon),
@@ -199,6 +200,14 @@ def tube_table(
         cols[name] = per_tube[k]
     cols["status"] = _status(cols)
     return _frame(cols)
+
+
+def tube_reported_h(rep: Replication) -> np.ndarray:
+    """Each tube's report time in hours (NaN: not reported by the horizon), without the
+    rest of the tube table: what a replication's outcome needs."""
+    last = 2 * len(PLATE_STAGES) - 1  # the last plate stage's end: the report
+    reported = np.fromiter((p.times[last] for p in rep.ledger.plates), float)
+    return np.take(_hours_or_nan(reported), rep.ledger.tube_plate)
 
 
 def _status(cols: dict[str, Any]) -> pd.Categorical:

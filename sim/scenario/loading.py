@@ -83,8 +83,11 @@ def _load(path: Path, overrides: Iterable[str]) -> Scenario:
     data, origins = parse_yaml(text, name)
     if not isinstance(data, dict):
         raise ScenarioError(name, 1, "", "a scenario must be a mapping (round:, demand:, ...)")
-    data = _expand_tables(data, origins, path.parent, name)
+    own: list[frozenset[str]] = []
+    source: list[str] = []
+    data = _expand_tables(data, origins, path.parent, name, own, source)
     scenario = validate(data, origins, name)
+    _record_provenance(scenario, data, own, source[0] if source else name)
     changes = dict(parse_assignment(item) for item in overrides)
     if changes:
         scenario = scenario.with_changes(changes)
@@ -172,10 +175,48 @@ def _read_csv(
         raise ScenarioError(str(csv_path), None, "", f"not a readable CSV: {exc}") from None
 
 
+INLINE = "points: in the file"  # where points come from when no CSV gives them
+
+
+def _record_provenance(
+    scenario: Scenario, data: dict[str, Any], own: list[frozenset[str]], source: str
+) -> None:
+    """Tell each point which settings it gave itself, and note a default no point uses (or,
+    from a CSV, one its column overrides at some points)."""
+    if len(own) != len(scenario.points):
+        return
+    for point, fields in zip(scenario.points, own, strict=True):
+        point._own = fields
+    defaults = data.get("point_defaults")
+    notes = []
+    if isinstance(defaults, dict):
+        for key in defaults:
+            overriding = sum(key in fields for fields in own)
+            if overriding == len(own):
+                notes.append(
+                    f"point_defaults.{key} is used by no point: every point has its own {key} "
+                    f"({source}); change it there, or with --set points.*.{key}=..."
+                )
+            elif overriding and source != INLINE:  # a CSV column is easy to overlook
+                notes.append(
+                    f"point_defaults.{key} is overridden at {overriding:,} of {len(own):,} "
+                    f"points by their own {key} ({source})"
+                )
+    scenario._notes = (*scenario._notes, *notes)
+
+
 def _expand_tables(
-    data: dict[str, Any], origins: dict[Loc, Origin], base: Path, name: str
+    data: dict[str, Any],
+    origins: dict[Loc, Origin],
+    base: Path,
+    name: str,
+    own: list[frozenset[str]] | None = None,
+    source: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Replace ``{csv: file}`` references by their rows, keeping each row's line."""
+    """Replace ``{csv: file}`` references by their rows, keeping each row's line.
+
+    ``own`` is filled with each point's settings of its own (its CSV columns or its
+    keys in the file), ``source`` with where the points come from."""
     data = dict(data)
     demand = data.get("demand")
     if isinstance(demand, dict) and "zones" in demand:
@@ -207,8 +248,16 @@ def _expand_tables(
                 origins[("points", i, key) if key else ("points", i)] = (csv_name, i + 2)
         built = _points_from_template(data.get("point_defaults"), rows)
         data["points"] = built if built is not None else rows
+        if own is not None and source is not None:
+            own.extend(frozenset(row) - {"id"} for row in rows)
+            source.append(ref)
     points = data.get("points")
     if isinstance(points, list) and not (points and isinstance(points[0], Point)):
+        if own is not None and source is not None and not source:
+            own.extend(
+                frozenset(p) - {"id"} if isinstance(p, dict) else frozenset() for p in points
+            )
+            source.append(INLINE)
         data["points"] = _merge_defaults(data.get("point_defaults"), points, origins)
     transport = data.get("transport")
     if isinstance(transport, dict) and isinstance(transport.get("travel"), dict):

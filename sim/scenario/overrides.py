@@ -1,11 +1,10 @@
 """Variants of a scenario by dotted paths: ``labs.city-cdc.pcr.instruments=30``.
 
 One mechanism serves the CLI's ``--set``, notebooks' ``Scenario.with_changes``
-and (later) sweeps. A path walks mappings by key and lists by element ``id``
-(or position); ``*`` means every element. Changing ``point_defaults.X``
-changes X at every point too, because points hold their effective settings;
-set ``points.<id>.X`` afterwards to single one out. The result is validated
-again, so a variant is as trustworthy as a file.
+and sweeps. A path walks mappings by key and lists by element ``id`` (or
+position); ``*`` means every element. A point's own setting wins over
+``point_defaults`` (see :func:`apply_changes`). The result is validated again,
+so a variant is as trustworthy as a file.
 """
 
 from __future__ import annotations
@@ -42,9 +41,19 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def apply_changes(scenario: Model, changes: dict[str, Any]) -> Model:
-    """A validated copy of ``scenario`` with each dotted path set to its value."""
+    """A validated copy of ``scenario`` with each dotted path set to its value.
+
+    One precedence rule, as in a file: a point's own setting (its CSV column, its
+    key in the file, or a change to ``points.<id>.X``) wins over
+    ``point_defaults``. So a change to ``point_defaults.X`` changes the default and
+    every point that uses it; points with their own X keep it (the scenario's
+    ``notes`` say how many), and ``points.*.X`` changes every point.
+    """
     data = _dump(scenario)
     zones = _zones(scenario)
+    points = getattr(scenario, "points", ())
+    own = [set(getattr(p, "own", ())) for p in points]
+    notes = list(getattr(scenario, "notes", ()))
     for path, value in changes.items():
         parts = path.split(".")
         if parts[:2] == ["demand", "zones"]:
@@ -56,11 +65,26 @@ def apply_changes(scenario: Model, changes: dict[str, Any]) -> Model:
             continue
         _assign(data, parts, value, path)
         if parts[0] == "point_defaults" and len(parts) > 1:
-            for point in data["points"]:
+            field = parts[1]
+            kept = 0
+            for k, point in enumerate(data["points"]):
+                if k < len(own) and field in own[k]:
+                    kept += 1
+                    continue
                 _assign(point, parts[1:], copy.deepcopy(value), path)
+            if kept:
+                notes.append(
+                    f"{path}={_shown(value)} changed the default: {kept:,} of "
+                    f"{len(data['points']):,} points have their own {field} and keep it "
+                    f"(to change every point: --set points.*.{'.'.join(parts[1:])}=...)"
+                )
+        elif parts[0] == "points" and len(parts) > 2:
+            for k in _positions(data["points"], parts[1], path):
+                if k < len(own):
+                    own[k].add(parts[2])
     data["demand"]["zones"] = zones
     try:
-        return type(scenario).model_validate(data)
+        out = type(scenario).model_validate(data)
     except ValidationError as exc:
         err = translate(exc, {}, "--set")
         raise ScenarioError(
@@ -69,6 +93,25 @@ def apply_changes(scenario: Model, changes: dict[str, Any]) -> Model:
             err.field,
             f"{err.message} (after {', '.join(f'{k}={v}' for k, v in changes.items())})",
         ) from None
+    _carry(out, own, notes)
+    return out
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def _positions(items: list[Any], key: str, path: str) -> list[int]:
+    """Where the elements a path's ``key`` names stand in ``items`` (``*``: all)."""
+    chosen = {id(x) for x in _select(items, key, path)}
+    return [k for k, item in enumerate(items) if id(item) in chosen]
+
+
+def _carry(scenario: BaseModel, own: list[set[str]], notes: list[str]) -> None:
+    """Give a re-validated copy the points' own settings and the notes of the original."""
+    for point, fields in zip(getattr(scenario, "points", ()), own, strict=False):
+        point._own = frozenset(fields)
+    scenario._notes = tuple(dict.fromkeys(notes))  # type: ignore[attr-defined]
 
 
 def get_values(scenario: BaseModel, path: str) -> list[Any]:
@@ -112,7 +155,10 @@ def fix_distributions(scenario: Model) -> Model:
     fixed = walk(data)
     fixed["transport"]["travel"]["noise_cv"] = 0.0
     fixed["demand"]["zones"] = _zones(scenario)
-    return type(scenario).model_validate(fixed)
+    out = type(scenario).model_validate(fixed)
+    own = [set(getattr(p, "own", ())) for p in getattr(scenario, "points", ())]
+    _carry(out, own, list(getattr(scenario, "notes", ())))
+    return out
 
 
 def _mean_of(node: dict[str, Any]) -> float:

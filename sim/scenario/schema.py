@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -55,6 +56,13 @@ FRONT_LOADED = (0.30, 0.25, 0.20, 0.15, 0.10)  # parameters.md, Collect: arrival
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when the settings are equal: what loading noted about where they came from
+        (private attributes: a point's own settings, a scenario's notes) does not count."""
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
 
 
 def _pair_to_window(value: Any) -> Any:
@@ -171,11 +179,22 @@ class PointParams(Frozen):
 
 
 class Point(PointParams):
-    """A sampling point: stations fed by one line, pooling k residents a tube."""
+    """A sampling point: stations fed by one line, pooling k residents a tube.
+
+    A point holds its effective settings; ``own`` names those it set itself (in
+    its CSV row or its entry in the file) rather than took from
+    ``point_defaults``, which is what a change of a default does not touch.
+    """
 
     id: str = Field(min_length=1)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
+    _own: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def own(self) -> frozenset[str]:
+        """The settings this point gave itself (not from ``point_defaults``)."""
+        return self._own
 
     @property
     def location(self) -> tuple[float, float] | None:
@@ -379,6 +398,13 @@ class Scenario(Frozen):
     transport: Transport = Transport()
     labs: tuple[Lab, ...] = Field(min_length=1)
     disruptions: tuple[Disruption, ...] = ()
+    _notes: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What loading the file and applying changes noticed (a default no point uses, a
+        change that some points' own settings kept out): shown with the warnings."""
+        return self._notes
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -407,6 +433,7 @@ class Scenario(Frozen):
                 raise Misplaced(("demand", "zones", row, "open"), "before the round starts")
         if self.demand.arrivals.window.open < start:
             raise Misplaced(("demand", "arrivals", "window"), "opens before the round starts")
+        self._check_arrivals_before_closing()
         for i, lab in enumerate(self.labs):
             if lab.opens is not None and lab.opens < start:
                 raise Misplaced(("labs", i, "opens"), "before the round starts")
@@ -443,6 +470,34 @@ class Scenario(Frozen):
                     raise Misplaced(("labs", i, "location"), "automatic routes need lab locations")
         self._check_disruptions(point_ids, lab_ids)
         return self
+
+    def _check_arrivals_before_closing(self) -> None:
+        """Residents must arrive while their point is open: closing stops service, so a zone
+        whose residents would come after its point closed is an error (coming early is fine:
+        they wait for the opening)."""
+        zones = self.demand.zones
+        if not len(zones):
+            return
+        default = self.demand.arrivals.window
+        closes = np.array([(p.window or default).close for p in self.points])
+        index = pd.Index([p.id for p in self.points]).get_indexer(zones.point)
+        arrive_until = np.where(np.isnan(zones.close), default.close, zones.close)
+        late = arrive_until > closes[index]
+        if not late.any():
+            return
+        row = int(np.argmax(late))
+        point = self.points[int(index[row])]
+        where = "its own close" if not np.isnan(zones.close[row]) else "demand.arrivals.window"
+        loc: tuple[str | int, ...] = ("demand", "zones", row, "close")
+        if point.window is not None:
+            loc = ("points", int(index[row]), "window")
+        raise Misplaced(
+            loc,
+            f"point '{point.id}' closes at {format_clock(float(closes[index[row]]))} but the "
+            f"residents of zone '{zones.id[row]}' arrive until {format_clock(float(arrive_until[row]))} "
+            f"({where}); closing stops service: open the point longer or end the arrivals earlier "
+            f"({int(late.sum()):,} zones in all)",
+        )
 
     def _check_disruptions(self, point_ids: set[str], lab_ids: set[str]) -> None:
         routes = self.transport.routes
