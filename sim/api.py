@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .footprint import refuse_if_too_big
 from .model.world import Detail, run_replication
 from .results.result import Result, tabulate
 from .scenario import Scenario, load_scenario
@@ -23,6 +24,7 @@ def run(
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
+    refuse_if_too_big(scenario, detail)  # a run that cannot fit fails now, with the figures
     seed = scenario.round.seed if seed is None else seed
     parts = [
         tabulate(run_replication(scenario, r, seed=seed, detail=detail))

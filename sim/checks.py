@@ -140,7 +140,7 @@ def _sampling_slow(scenario: Scenario) -> list[Finding]:
     message = (
         f"sampling is short of stations at {int(slow.sum()):,} of {len(need):,} points: they need "
         f"more than their window to swab their residents at the stations' mean pace "
-        f"(worst {p.id}: {need[worst] / H:.1f} h of swabbing for a {window[worst] / H:g} h "
+        f"(worst {p.id}: {need[worst] / H:,.1f} h of swabbing for a {window[worst] / H:g} h "
         f"window, {residents[worst]:,.0f} residents at {p.stations} stations), so lines outlast "
         "the window"
     )

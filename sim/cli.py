@@ -4,6 +4,13 @@ Exit codes: 0 done, 2 the scenario or the command line is wrong (one line on
 stderr naming file, line and field; no traceback), 130 interrupted (Ctrl-C;
 finished replications are kept and ``--resume`` completes the run).
 
+A run folder (``--out``) is complete or absent: it is written under a temporary
+name and renamed when every file is there (:func:`sim.results.io.staged`). An
+``--out`` that already holds something is refused unless ``--force`` (the old
+folder is replaced once the new one is complete) or ``--resume`` into the
+folder of the interrupted run; one that cannot be written (a file, no
+permission, a full disk) exits 2 with one line and leaves nothing behind.
+
 ``run`` simulates one replication, or many (``--reps``, ``--precision``) with
 probabilities of meeting the targets; ``sweep`` runs a grid of variants;
 ``compare`` sets two runs side by side; ``plan`` searches for the cheapest
@@ -13,15 +20,19 @@ processes (``--workers``) or on Dask (``--dask``); see docs/experiments.md.
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 import sys
+import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .scenario import ScenarioError, load_scenario
 
@@ -67,6 +78,12 @@ ResumeOpt = Annotated[
     bool,
     typer.Option(help="Reuse the replications already finished in --out (after an interruption)"),
 ]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Replace --out if it holds something (once the new folder is complete)"
+    ),
+]
 OutOpt = Annotated[
     Path | None, typer.Option("--out", "-o", help="Results folder (default runs/<name>-<time>)")
 ]
@@ -76,8 +93,9 @@ SeedOpt = Annotated[
 
 
 def _fail(message: str) -> NoReturn:
-    """One line on stderr, exit code 2."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    """One line on stderr per problem (``message`` may hold several lines), exit code 2."""
+    for line in message.splitlines() or [""]:
+        err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -166,6 +184,71 @@ def _interrupted(folder: Path, out_given: bool) -> NoReturn:
 
 
 @contextmanager
+def _writing(folder: Path) -> Iterator[None]:
+    """Exit 2 with one line when the run folder is taken or cannot be written (a file in the
+    way, no permission, a full disk); the half-written copy is removed by then."""
+    from .results.io import FolderTaken, RunFolderError
+
+    try:
+        yield
+    except FolderTaken as exc:
+        if exc.interrupted:
+            _fail(
+                f"{folder} holds the replications of an interrupted run: --resume completes "
+                "it, --force replaces it"
+            )
+        _fail(f"{folder} exists and is not empty: --force replaces it")
+    except RunFolderError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        kept = _tidy_store(folder)
+        more = f"; its {kept} finished replications are kept for --resume" if kept else ""
+        _fail(f"{folder}: cannot write the run folder: {exc.strerror or exc}{more}")
+
+
+def _tidy_store(folder: Path) -> int:
+    """After a failed write, how many finished replications the store in ``folder`` keeps
+    (for --resume once the disk has room); a store of none is removed, and ``folder`` with
+    it if that leaves it empty, so a failed run leaves no folder behind."""
+    from .experiment.store import ReplicationStore
+
+    store = ReplicationStore(folder)
+    kept = sum(store.count(key) for key in store.variants())
+    if not kept:
+        shutil.rmtree(store.root, ignore_errors=True)
+        with suppress(OSError):
+            folder.rmdir()
+    return kept
+
+
+def _prepare_out(folder: Path, force: bool, resume: bool) -> None:
+    """Refuse, before anything runs, an --out that cannot become the run folder: a file, a
+    folder that cannot be written, or one that holds something already (unless --force, or
+    --resume into the interrupted run's own folder). --resume first finds that run's
+    replications; --force drops the old folder's, so the new folder holds only its own."""
+    from .results.io import STORE, check_target, recover_store
+
+    with _writing(folder):
+        if resume:
+            recover_store(folder)
+        check_target(folder, replace=force or resume, store_ok=force or resume)
+        if force and not resume:
+            shutil.rmtree(folder / STORE, ignore_errors=True)
+
+
+def _warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: str | None = None,
+) -> None:
+    """A warning (e.g. a corrupt stored replication skipped) as one line on stderr."""
+    err.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
 def _experiment(
     workers: int | None, dask: str | None, folder: Path, out_given: bool
 ) -> Iterator[tuple[Executor, ProgressFn | None]]:
@@ -176,7 +259,9 @@ def _experiment(
     """
     with _executor(workers, dask) as executor, _progress() as progress:
         try:
-            yield executor, progress
+            with warnings.catch_warnings():
+                warnings.showwarning = _warning
+                yield executor, progress
         except KeyboardInterrupt:
             _interrupted(folder, out_given)
 
@@ -190,6 +275,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     assert isinstance(sc, Scenario)
     from .checks import check
     from .console import print_warnings
+    from .footprint import TooBig, estimate, refuse_if_too_big
 
     zones = sc.demand.zones
     console = Console()
@@ -197,7 +283,23 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
         f"{scenario}: valid — {sc.round.name}: {len(zones):,} zones, {zones.total_population:,} people, "
         f"{len(sc.points):,} points, {sum(p.stations for p in sc.points):,} stations, {len(sc.labs)} labs"
     )
-    print_warnings([f.message for f in check(sc)], console)
+    console.print(f"  size: {estimate(sc).describe()} (estimated)")
+    warnings = [f.message for f in check(sc)]
+    try:
+        refuse_if_too_big(sc)
+    except TooBig as exc:
+        warnings.insert(0, f"natsim run would refuse this scenario: {exc}")
+    print_warnings(warnings, console)
+
+
+def _fits(sc: Scenario, detail: str = "tubes", at_once: int = 1) -> None:
+    """Refuse at once, with the figures, a run that would not fit in this machine."""
+    from .footprint import TooBig, refuse_if_too_big
+
+    try:
+        refuse_if_too_big(sc, detail, at_once)
+    except TooBig as exc:
+        _fail(str(exc))
 
 
 @app.command()
@@ -238,6 +340,7 @@ def run(
     workers: WorkersOpt = None,
     dask: DaskOpt = None,
     resume: ResumeOpt = False,
+    force: ForceOpt = False,
     levers: Annotated[
         bool | None,
         typer.Option(
@@ -275,23 +378,22 @@ def run(
     if deterministic:
         sc = sc.deterministic()
     costs = _lever_costs(sc, cost)
+    _fits(sc, detail, min(reps, workers or os.cpu_count() or 1) if reps > 1 else 1)
     lever_options = (levers, lever_reps, costs)
     if reps > 1 or precision is not None or resume:
         _run_replications(
             sc, out, seed, detail, figures, reps, precision, max_reps, workers, dask, resume,
-            lever_options,
+            force, lever_options,
         )  # fmt: skip
         return
-    result = run_round(sc, seed=seed, detail=detail)  # type: ignore[arg-type]
     folder = out or default_folder(sc.round.name)
+    _prepare_out(folder, force, resume)
+    result = run_round(sc, seed=seed, detail=detail)  # type: ignore[arg-type]
     if levers is not False:
         with _experiment(workers, dask, folder, out is not None) as (executor, progress):
             _measure_levers(result, lever_options, executor, progress)
-    result.save(folder, command=_command())
-    if figures:
-        from .report import write_figures_and_report
-
-        write_figures_and_report(result, folder)
+    with _writing(folder):
+        result.save(folder, command=_command(), report=figures, replace=force)
     print_summary(result.summary(), sc.round.start, str(folder), report=figures)
 
 
@@ -307,6 +409,7 @@ def _run_replications(
     workers: int | None,
     dask: str | None,
     resume: bool,
+    force: bool,
     lever_options: tuple[bool | None, int | None, dict[str, float] | None],
 ) -> None:
     """``natsim run --reps N``: replications on the chosen executor, resumable."""
@@ -327,6 +430,7 @@ def _run_replications(
     if resume and out is None:
         _fail("--resume needs --out FOLDER: the folder of the interrupted run")
     folder = out or default_folder(sc.round.name)
+    _prepare_out(folder, force, resume)
     seed = sc.round.seed if seed is None else seed
     if resume:
         keys = ReplicationStore(folder).variants()
@@ -335,7 +439,10 @@ def _run_replications(
                 f"--resume: {folder} holds replications of another scenario, seed or natsim "
                 "version; run without --resume, or choose another --out"
             )
-    with _experiment(workers, dask, folder, out is not None) as (executor, progress):
+    with (
+        _writing(folder),
+        _experiment(workers, dask, folder, out is not None) as (executor, progress),
+    ):
         result = replicate(
             sc,
             reps,
@@ -350,12 +457,11 @@ def _run_replications(
         )
         if lever_options[0] is not False:
             _measure_levers(result, lever_options, executor, progress)
-        where = executor.description
-    result.save(folder, command=_command(), manifest={"executor": where})
-    if figures:  # the report also draws the completion distribution of the replications
-        from .report import write_figures_and_report
-
-        write_figures_and_report(result, folder)
+        manifest = {"executor": executor.description}
+        # the report also draws the completion distribution of the replications
+        result.save(
+            folder, command=_command(), manifest=manifest, report=figures, replace=force or resume
+        )
     print_replications(result.summary(), sc.round.start, str(folder), report=figures)
 
 
@@ -427,6 +533,7 @@ def sweep(
     workers: WorkersOpt = None,
     dask: DaskOpt = None,
     resume: ResumeOpt = False,
+    force: ForceOpt = False,
     figures: Annotated[bool, typer.Option(help="Write figures/sweep.png")] = True,
 ) -> None:
     """Run every combination of the --vary values with the same replications (common random numbers)."""
@@ -440,12 +547,17 @@ def sweep(
     assert isinstance(sc, Scenario)
     try:
         grid(sc, vary)  # check every path and value before anything runs
+        _fits(sc, at_once=workers or os.cpu_count() or 1)
     except ScenarioError as exc:
         _fail(str(exc))
     if resume and out is None:
         _fail("--resume needs --out FOLDER: the folder of the interrupted sweep")
     folder = out or default_folder(f"{sc.round.name} sweep")
-    with _experiment(workers, dask, folder, out is not None) as (executor, progress):
+    _prepare_out(folder, force, resume)
+    with (
+        _writing(folder),
+        _experiment(workers, dask, folder, out is not None) as (executor, progress),
+    ):
         result = run_sweep(
             sc,
             vary,
@@ -456,14 +568,10 @@ def sweep(
             resume=resume,
             progress=progress,
         )
-        where = executor.description
-    result.save(folder, command=_command(), manifest={"executor": where})
-    if figures:
-        from .plots import DPI
-        from .plots import sweep as sweep_figure
-
-        (folder / "figures").mkdir(exist_ok=True)
-        sweep_figure(result).savefig(folder / "figures" / "sweep.png", dpi=DPI)
+        manifest = {"executor": executor.description}
+        result.save(
+            folder, command=_command(), manifest=manifest, figures=figures, replace=force or resume
+        )
     print_sweep(result, str(folder))
 
 
@@ -478,14 +586,18 @@ def compare(
     """Paired differences B - A of two runs' KPIs, and which is better at each target."""
     from .console import print_comparison
     from .experiment.compare import compare as compare_runs
+    from .results.io import RunFolderError
 
-    for path in (run_a, run_b):
-        if not (path / "tables" / "kpis.parquet").exists():
-            _fail(f"{path}: not a run folder (no tables/kpis.parquet)")
-    table = compare_runs(run_a, run_b)
+    try:  # refuses a folder that is not complete, and names a corrupt file
+        table = compare_runs(run_a, run_b)
+    except RunFolderError as exc:
+        _fail(str(exc))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            table.to_csv(out, index=False)
+        except OSError as exc:
+            _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
     print_comparison(table)
 
 
@@ -533,6 +645,7 @@ def plan(
     workers: WorkersOpt = None,
     dask: DaskOpt = None,
     resume: ResumeOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Find the cheapest combination of resources meeting the target with the confidence."""
     from .console import print_plan
@@ -544,6 +657,7 @@ def plan(
 
     sc = _load(scenario, set_)
     assert isinstance(sc, Scenario)
+    _fits(sc, at_once=workers or os.cpu_count() or 1)
     try:
         target_h = parse_duration(target) / 3600.0
     except ValueError as exc:
@@ -571,7 +685,11 @@ def plan(
     if max_reps is not None and reps is not None and max_reps < reps:
         _fail("--max-reps: must be at least --reps")
     folder = out or default_folder(f"{sc.round.name} plan")
-    with _experiment(workers, dask, folder, out is not None) as (executor, progress):
+    _prepare_out(folder, force, resume)
+    with (
+        _writing(folder),
+        _experiment(workers, dask, folder, out is not None) as (executor, progress),
+    ):
         result = run_plan(
             sc,
             target_h,
@@ -587,8 +705,8 @@ def plan(
             resume=resume,
             progress=progress,
         )
-        where = executor.description
-    result.save(folder, command=_command(), manifest={"executor": where})
+        manifest = {"executor": executor.description}
+        result.save(folder, command=_command(), manifest=manifest, replace=force or resume)
     print_plan(result, str(scenario), str(folder))
 
 

@@ -141,7 +141,9 @@ def test_a_default_no_point_uses_is_said(tmp_path: Any) -> None:
 
 
 def test_a_csv_column_overriding_a_default_at_some_points_is_said(tmp_path: Any) -> None:
-    (tmp_path / "points.csv").write_text("id,stations\nA,\nB,2\n")  # A's cell is empty
+    (tmp_path / "points.csv").write_text(  # A's stations cell is empty
+        "id,lat,lon,stations\nA,33.570,114.040,\nB,33.580,114.050,2\n"
+    )
     text = (SCENARIOS / "tiny.yaml").read_text()
     text = text.replace(
         "points:\n  - {id: A, lat: 33.570, lon: 114.040}\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -125,7 +126,7 @@ def test_bad_input_exits_2_with_one_line(
         assert proc.returncode == 2, proc.stdout + proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1, proc.stderr
-        assert f"{path}:{line}: {expect}:" in lines[0]
+        assert re.search(rf"{re.escape(str(path))}:{line}:\d+: {re.escape(expect)}:", lines[0])
         assert "Traceback" not in proc.stderr
 
 
@@ -135,7 +136,7 @@ def test_bad_set_and_bad_option_exit_2() -> None:
     )
     assert (
         proc.returncode == 2
-        and "labs[0].pcr.instruments" in proc.stderr
+        and "labs.L.pcr.instruments" in proc.stderr
         and "Traceback" not in proc.stderr
     )
     proc = natsim("run", str(SCENARIOS / "tiny.yaml"), "--detail", "everything")

@@ -24,13 +24,31 @@ STEPS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module", params=["finished", "cut short"])
+@pytest.fixture(scope="module", params=["finished", "cut short", "lines past the horizon"])
 def result(request: pytest.FixtureRequest) -> sim.Result:
     sc = sim.load_scenario(SCENARIOS / "zhaoling.yaml")
     if request.param == "cut short":
         # a 9 h horizon stops the round with tubes everywhere: at points, on the road, in labs
         sc = sc.with_changes({"round.horizon": "9h", "round.targets": ["8h", "9h"]})
+    if request.param == "lines past the horizon":
+        # one station a point: lines that would last beyond the 9 h horizon
+        sc = sc.with_changes(
+            {"points.*.stations": 1, "round.horizon": "9h", "round.targets": ["8h", "9h"]}
+        )
     return sim.run(sc, detail="residents")
+
+
+def test_nothing_happens_after_the_horizon(result: sim.Result) -> None:
+    horizon = result.scenario.round.horizon / 3600
+    for name in ("tubes", "plates", "points", "bags"):
+        table = result.table(name)
+        hours = table[[c for c in table.columns if c.endswith("_h")]].to_numpy(dtype=float)
+        assert not (hours > horizon + 1e-9).any(), name
+    stages = result.summary()["stages_h"]
+    for stage, hours in stages.items():
+        assert hours is None or hours <= horizon + 1e-9, stage
+    if result.summary()["unfinished"].get("residents_not_swabbed"):
+        assert stages["last_swab"] is None  # a stage not every resident got through has no end
 
 
 def test_every_resident_is_swabbed_once_into_one_tube(result: sim.Result) -> None:

@@ -217,7 +217,7 @@ def test_resource_paths_are_checked(lab_round: sim.Scenario) -> None:
         parse_resource("labs.L.pcr.run=1..4", lab_round)
     with pytest.raises(ScenarioError, match="MIN 5 is above MAX 2"):
         parse_resource("labs.L.pcr.instruments=5..2", lab_round)
-    with pytest.raises(ScenarioError, match=r"--resource.*labs\[0\]\.pcr\.instruments"):
+    with pytest.raises(ScenarioError, match=r"--resource.*labs\.L\.pcr\.instruments"):
         parse_resource("labs.L.pcr.instruments=0..4", lab_round)
     with pytest.raises(ScenarioError, match="--cost"):
         plan(lab_round, 4.5, 0.8, ["labs.L.pcr.instruments=1..3"], {"labs.L.loading.staff": 2.0})

@@ -66,7 +66,7 @@ def test_grid_of_two_paths_and_validation(lab_round: sim.Scenario) -> None:
     assert isinstance(plots.sweep(result), Figure)
     with pytest.raises(ScenarioError, match=r"--vary.*labs\.nowhere"):
         sweep(lab_round, {"labs.nowhere.pcr.instruments": [1, 2]}, reps=1, workers=1)
-    with pytest.raises(ScenarioError, match=r"--vary.*labs\[0\]\.pcr\.instruments"):
+    with pytest.raises(ScenarioError, match=r"--vary.*labs\.L\.pcr\.instruments"):
         sweep(lab_round, {"labs.L.pcr.instruments": [0, 2]}, reps=1, workers=1)
 
 

@@ -232,7 +232,10 @@ NESTED_POINTS = (
         "    - {id: Z2, population: 30, point: B}\n"
         "    - {id: Z3, population: 10, point: C}",
     )
-    .replace("matrix: {L: {A: 10min}, A: {L: 10min}}", "matrix: null")
+    .replace(
+        "matrix: {L: {A: 10min}, A: {L: 10min}}",
+        "matrix: {L: {A: 10min, C: 10min}, A: {B: 5min}, B: {C: 5min}}",
+    )
     .replace("{id: R, points: [A], lab: L}", "{id: R, points: [A, B, C], lab: L}")
 )
 

@@ -17,7 +17,6 @@ meeting it decides first, then the share reported by then.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..results.io import RunFolderError, check_run_folder, read_json, read_parquet
 from ..results.result import Result
 from ..stats import LEVEL, mean_interval, newcombe, t_quantile
 
@@ -42,16 +42,18 @@ class Side:
 
 
 def side(run: Result | str | Path, name: str) -> Side:
-    """A run given as a Result or as a run folder written by ``natsim run``."""
+    """A run given as a Result or as a complete run folder written by ``natsim run``
+    (:class:`~sim.results.io.RunFolderError` otherwise)."""
     if isinstance(run, Result):
         return Side(name, run.seed, run.kpis)
     folder = Path(run)
+    check_run_folder(folder)  # a run killed before it finished is not compared
     path = folder / "tables" / "kpis.parquet"
     if not path.exists():
-        raise FileNotFoundError(f"{folder}: not a run folder (no tables/kpis.parquet)")
-    summary_path = folder / "summary.json"
-    seed = json.loads(summary_path.read_text()).get("seed") if summary_path.exists() else None
-    return Side(str(folder), seed, pd.read_parquet(path))
+        raise RunFolderError(f"{folder}: not a run folder (no tables/kpis.parquet)")
+    summary = read_json(folder / "summary.json")
+    seed = summary.get("seed") if isinstance(summary, dict) else None
+    return Side(str(folder), seed, read_parquet(path))
 
 
 def _targets(kpis: pd.DataFrame) -> list[str]:

@@ -30,6 +30,7 @@ import os
 import pickle
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -176,6 +177,21 @@ class ProcessExecutor(Executor):
 
 
 # -- Dask --------------------------------------------------------------------------
+def _reachable(address: str, seconds: float = 3.0) -> None:
+    """Fail at once when nothing listens at a tcp:// scheduler address: Dask itself keeps
+    retrying a refused connection for its whole timeout (30 s) before it says so."""
+    if not address.startswith("tcp://"):
+        return
+    host, _, port = address[len("tcp://") :].rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"'{address}' is not tcp://HOST:PORT")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=seconds):
+            pass
+    except OSError as exc:
+        raise OSError(f"nothing answers at {host}:{port} ({exc.strerror or exc})") from None
+
+
 class DaskExecutor(Executor):
     """A Dask distributed cluster: ``"local"`` (a LocalCluster here) or a scheduler address.
 
@@ -201,6 +217,7 @@ class DaskExecutor(Executor):
             )
             self._client: Any = Client(self._cluster)
         else:
+            _reachable(address)
             self._client = Client(address, timeout=timeout)
             self._client.wait_for_workers(1, timeout=timeout)
         self.address = address

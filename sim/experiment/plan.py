@@ -47,7 +47,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ..results.io import atomic_write, manifest_basics, to_json, write_scenario
+from ..results.io import atomic_write, manifest_basics, staged, to_json, write_scenario
 from ..scenario import Scenario, ScenarioError, load_scenario
 from ..stats import LEVEL, normal_quantile, quantile, wilson
 from .executors import Executor
@@ -363,24 +363,29 @@ class Plan:
         }
 
     def save(
-        self, folder: str | Path, command: str | None = None, manifest: dict[str, Any] | None = None
+        self,
+        folder: str | Path,
+        command: str | None = None,
+        manifest: dict[str, Any] | None = None,
+        *,
+        replace: bool = False,
     ) -> Path:
-        """Write ``plan.json``, ``evidence.csv``/``.parquet``, the scenario and the manifest."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(folder / "plan.json", to_json(self.summary()).encode())
-        evidence = self.evidence
-        atomic_write(folder / "evidence.csv", evidence.to_csv(index=False).encode())
-        evidence.to_parquet(folder / "evidence.parquet", index=False)
-        write_scenario(self.scenario, folder)
-        info = {
-            **manifest_basics(command),
-            "scenario": self.scenario.round.name,
-            "seed": self.seed,
-            **(manifest or {}),
-        }
-        atomic_write(folder / "manifest.json", to_json(info).encode())
-        return folder
+        """Write ``plan.json``, ``evidence.csv``/``.parquet``, the scenario and the manifest:
+        complete or not at all, as :meth:`sim.Result.save` (``replace`` likewise)."""
+        with staged(folder, replace) as tmp:
+            atomic_write(tmp / "plan.json", to_json(self.summary()).encode())
+            evidence = self.evidence
+            atomic_write(tmp / "evidence.csv", evidence.to_csv(index=False).encode())
+            evidence.to_parquet(tmp / "evidence.parquet", index=False)
+            write_scenario(self.scenario, tmp)
+            info = {
+                **manifest_basics(command),
+                "scenario": self.scenario.round.name,
+                "seed": self.seed,
+                **(manifest or {}),
+            }
+            atomic_write(tmp / "manifest.json", to_json(info).encode())
+        return Path(folder)
 
 
 def plan(

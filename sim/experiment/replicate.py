@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.world import Detail, run_replication
+from ..results.io import recover_store
 from ..results.result import ReplicationResult, Result, kpis_only, tabulate
 from ..scenario import Scenario, load_scenario
 from ..stats import describe
@@ -82,6 +83,8 @@ class Runner:
     ) -> None:
         self._own = executor is None
         self.executor = executor if executor is not None else make_executor(workers, dask)
+        if folder is not None and resume:
+            recover_store(Path(folder))  # left beside the folder by a run killed as it finished
         self.store = ReplicationStore(folder) if folder is not None else None
         self.resume = resume
         self.progress = progress

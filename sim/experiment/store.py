@@ -17,7 +17,9 @@ changed scenario gets a new key and is simulated afresh.
 
 Each file is written atomically (temporary file, then rename) as soon as the
 replication finishes, so a run killed at any moment — even with SIGKILL —
-leaves only complete files behind. The KPIs are stored as JSON; Python writes
+leaves only complete files behind. A file damaged later (truncated, edited) is
+skipped with a :class:`StoreWarning` when the store is read, so that
+replication is simulated again and its file rewritten. The KPIs are stored as JSON; Python writes
 floats with ``repr`` (shortest round-trip), so they read back bit for bit.
 :func:`normalise` passes fresh results through the same JSON round trip, so an
 uninterrupted run and a resumed one aggregate exactly the same values.
@@ -28,16 +30,23 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..results.io import atomic_write, to_json
+from ..results.io import STORE, atomic_write, to_json
 from ..results.result import ReplicationResult
 from ..scenario.schema import Scenario
 
-FOLDER = "replications"
+FOLDER = STORE
+#: what every stored replication's KPIs hold (what :attr:`sim.Result.kpis` reads)
+KPI_KEYS = ("finished", "completion_h", "residents_swabbed", "tubes", "stages_h", "targets")
+
+
+class StoreWarning(UserWarning):
+    """A stored replication that cannot be read: it is simulated again."""
 
 
 @functools.cache
@@ -104,15 +113,30 @@ class ReplicationStore:
         atomic_write(self._dir(key) / f"{part.replication:06d}.json", to_json(record).encode())
 
     def load(self, key: str) -> dict[int, ReplicationResult]:
-        """Every stored replication of ``key``, by replication number (KPIs only)."""
+        """Every stored replication of ``key``, by replication number (KPIs only).
+
+        A file that is not a complete record (truncated, corrupt, another file's
+        number) is left out with a :class:`StoreWarning` naming it: the caller runs
+        that replication again, and saving it replaces the file.
+        """
         folder = self._dir(key)
         if not folder.is_dir():
             return {}
         out: dict[int, ReplicationResult] = {}
         for path in sorted(folder.glob("[0-9]*.json")):
-            record = json.loads(path.read_text())
-            r = int(record["replication"])
-            out[r] = ReplicationResult(r, {}, record["kpis"], None, record.get("wall", {}))
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                r, kpis, wall = int(record["replication"]), record["kpis"], record.get("wall", {})
+                if path.stem != f"{r:06d}" or not all(k in kpis for k in KPI_KEYS):
+                    raise ValueError("not the record its name says")
+            except (ValueError, KeyError, TypeError) as exc:
+                warnings.warn(
+                    f"{path}: corrupt stored replication ({exc}); simulating it again",
+                    StoreWarning,
+                    stacklevel=2,
+                )
+                continue
+            out[r] = ReplicationResult(r, {}, kpis, None, wall)
         return out
 
     def count(self, key: str) -> int:

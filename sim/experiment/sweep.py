@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..results.io import atomic_write, manifest_basics, to_json, write_scenario
+from ..results.io import atomic_write, manifest_basics, staged, to_json, write_scenario
 from ..results.result import Result
 from ..scenario import Scenario, load_scenario
 from ..stats import LEVEL, mean_interval
@@ -112,26 +112,36 @@ class Sweep:
         folder: str | Path,
         command: str | None = None,
         manifest: dict[str, Any] | None = None,
+        *,
+        figures: bool = False,
+        replace: bool = False,
     ) -> Path:
         """Write ``sweep.parquet``/``.csv``, ``replications.parquet``, ``summary.json``,
-        the base scenario and ``manifest.json`` (the figure is drawn by :func:`sim.plots.sweep`)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.table.to_parquet(folder / "sweep.parquet", index=False)
-        atomic_write(folder / "sweep.csv", self.table.to_csv(index=False).encode())
-        self.replications.to_parquet(folder / "replications.parquet", index=False)
-        atomic_write(folder / "summary.json", to_json(self.summary()).encode())
-        write_scenario(self.scenario, folder)
-        info = {
-            **manifest_basics(command),
-            "scenario": self.scenario.round.name,
-            "seed": self.seed,
-            "replications": self.reps,
-            "variants": len(self.variants),
-            **(manifest or {}),
-        }
-        atomic_write(folder / "manifest.json", to_json(info).encode())
-        return folder
+        the base scenario, ``manifest.json`` and with ``figures`` ``figures/sweep.png``
+        (:func:`sim.plots.sweep`): complete or not at all, as
+        :meth:`sim.Result.save` (``replace`` likewise)."""
+        with staged(folder, replace) as tmp:
+            self.table.to_parquet(tmp / "sweep.parquet", index=False)
+            atomic_write(tmp / "sweep.csv", self.table.to_csv(index=False).encode())
+            self.replications.to_parquet(tmp / "replications.parquet", index=False)
+            atomic_write(tmp / "summary.json", to_json(self.summary()).encode())
+            write_scenario(self.scenario, tmp)
+            info = {
+                **manifest_basics(command),
+                "scenario": self.scenario.round.name,
+                "seed": self.seed,
+                "replications": self.reps,
+                "variants": len(self.variants),
+                **(manifest or {}),
+            }
+            atomic_write(tmp / "manifest.json", to_json(info).encode())
+            if figures:
+                from ..plots import DPI
+                from ..plots import sweep as sweep_figure
+
+                (tmp / "figures").mkdir()
+                sweep_figure(self).savefig(tmp / "figures" / "sweep.png", dpi=DPI)
+        return Path(folder)
 
 
 def grid(

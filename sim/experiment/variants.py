@@ -13,13 +13,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..scenario import Scenario, ScenarioError, apply_changes, parse_assignment
+from ..scenario.errors import ScenarioErrors
 from ..scenario.overrides import get_values
 
 
 def renamed(exc: ScenarioError, option: str) -> ScenarioError:
     """The same error, attributed to ``option`` instead of ``--set``."""
     file = option if exc.file == "--set" else exc.file
-    return ScenarioError(file, exc.line, exc.field, exc.message)
+    if isinstance(exc, ScenarioErrors):
+        return ScenarioErrors([renamed(e, option) for e in exc.errors], exc.more)
+    return ScenarioError(file, exc.line, exc.field, exc.message, exc.column)
 
 
 def variant(scenario: Scenario, changes: Mapping[str, Any], option: str = "--set") -> Scenario:

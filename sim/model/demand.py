@@ -74,7 +74,8 @@ class ZoneIndex:
             window = scenario.demand.arrivals.window
             lo, hi = window.open - scenario.round.start, window.close - scenario.round.start
             pops = zones.population[order]
-            totals = np.add.reduceat(pops, self._bounds[:-1]) if pops.size else pops
+            # a point no zone names has no residents (reduceat would fail on its empty slice)
+            totals = np.bincount(codes, weights=zones.population, minlength=n_points)
             for i in range(n_points):
                 a, b = self._bounds[i], self._bounds[i + 1]
                 self._groups[i] = (

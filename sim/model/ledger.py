@@ -148,6 +148,7 @@ class Ledger:
         if self.stops:
             lo, hi, trip, depart = _fields(self.stops, ("lo", "hi", "trip", "depart"))
             lo, hi = lo.astype(np.int64), hi.astype(np.int64)
+            _check_ranges(lo, hi, self.n_tubes)
             _fill(self.tube_trip, lo, hi, trip.astype(np.int64))
             _fill(self.tube_picked_up, lo, hi, depart)
             # delivered when its trip reached a lab (NaN: still on the road)
@@ -156,6 +157,7 @@ class Ledger:
         if self.bags:
             lo, hi, lab, bag, received = _fields(self.bags, ("lo", "hi", "lab", "id", "received"))
             lo, hi = lo.astype(np.int64), hi.astype(np.int64)
+            _check_ranges(lo, hi, self.n_tubes)
             _fill(self.tube_lab, lo, hi, lab.astype(np.int32))
             _fill(self.tube_bag, lo, hi, bag.astype(np.int64))
             _fill(self.tube_received, lo, hi, received)
@@ -165,6 +167,7 @@ class Ledger:
             ).reshape(-1, 2)
             counts = np.fromiter(map(len, map(_RANGES, self.plates)), np.int64, len(self.plates))
             plate = np.repeat(np.arange(len(self.plates), dtype=np.int64), counts)
+            _check_ranges(ranges[:, 0], ranges[:, 1], self.n_tubes)
             _fill(self.tube_plate, ranges[:, 0].copy(), ranges[:, 1].copy(), plate)
 
 
@@ -179,6 +182,13 @@ def _fields(records: list[Any], names: tuple[str, ...]) -> list[np.ndarray]:
 
 
 _RANGES = attrgetter("ranges")
+
+
+def _check_ranges(lo: np.ndarray, hi: np.ndarray, n: int) -> None:
+    """The compiled fill does not check bounds: a range outside the tubes is a bug to stop
+    at, never a write past the array."""
+    if lo.size and (lo.min() < 0 or hi.max() > n or (hi < lo).any()):
+        raise RuntimeError(f"a tube range outside 0..{n}: {int(lo.min())}..{int(hi.max())}")
 
 
 @njit(cache=True)

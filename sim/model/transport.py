@@ -85,6 +85,8 @@ class PointStock:
         return self.sealed[k] if k < len(self.sealed) else np.inf
 
     def take(self, n: int) -> list[BagSpec]:
+        if not 0 < n <= len(self.sealed) - self.taken:  # each tube is picked up once
+            raise RuntimeError(f"point {self.key}: {n} tubes asked, {self.held(np.inf)} there")
         lo = self.lo + self.taken
         self.taken += n
         hi = self.lo + self.taken
@@ -356,6 +358,10 @@ class RouteService:
         stock = trip.plan[trip.position][1]
         now = self.engine.env.now
         ledger = self.ledger
+        # another vehicle of the route may have taken tubes from this point while this one
+        # handed over: it takes what it found on arrival, of what is still there (a tube
+        # is picked up once)
+        n = min(n, stock.held(now))
         if n > 0:
             taken = stock.take(n)
             lo, hi = taken[0][0], taken[-1][1]

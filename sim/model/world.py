@@ -270,6 +270,7 @@ def _points_table(scenario: Scenario, points: Collection) -> pd.DataFrame:
     empty = n == 0
     last_seal = np.full(n.size, np.nan)
     last_seal[~empty] = points.tube_sealed[points.tube_bounds[1:][~empty] - 1] / 3600
+    horizon = scenario.round.horizon
     span = np.maximum(value["last_swab"] - open_t, 1e-9)
 
     def unless_empty(x: np.ndarray) -> np.ndarray:
@@ -285,8 +286,11 @@ def _points_table(scenario: Scenario, points: Collection) -> pd.DataFrame:
             "close_h": close_t / 3600,
             "first_arrival_h": points.first_arrival / 3600,
             "last_arrival_h": points.last_arrival / 3600,
-            "last_swab_h": unless_empty(value["last_swab"] / 3600),
-            "last_seal_h": last_seal,
+            # a swab after the horizon did not happen within the round: NaN, as in the tubes
+            "last_swab_h": unless_empty(
+                np.where(value["last_swab"] > horizon, np.nan, value["last_swab"] / 3600)
+            ),
+            "last_seal_h": np.where(last_seal > horizon / 3600, np.nan, last_seal),
             "peak_queue": value["peak_queue"].astype(np.int64),
             "peak_queue_h": unless_empty(value["peak_queue_at"] / 3600),
             "mean_wait_min": unless_empty(value["mean_wait"] / 60),

@@ -10,7 +10,14 @@
       manifest.json       natsim version, seed, replications, command line, timings
       figures/*.png       pictures (written by sim.plots)
 
-``load_run(folder)`` gives the tables back as DataFrames.
+A run folder is complete or absent: :func:`staged` has it written under a
+temporary sibling name (``.<name>.partial-<pid>``) that becomes ``<name>`` by
+one rename once every file is written, so a run killed at any moment leaves no
+half folder under the name asked for. The one thing kept in ``<name>`` while
+the run goes on is an experiment's replications store (``replications/``, see
+:mod:`sim.experiment.store`), which a killed run leaves for ``--resume``.
+``load_run(folder)`` gives the tables back as DataFrames, and refuses (with
+:class:`RunFolderError`) a folder that is not complete or a file that is corrupt.
 
 Tables are written by :func:`write_parquet`, which hands pyarrow the frame's
 numpy columns as they are (no pandas conversion), and picks an encoding per
@@ -23,11 +30,16 @@ as NaN, as in the DataFrame. Each file carries pandas' schema metadata, so
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import platform
+import re
+import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +52,25 @@ import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
     from ..scenario.schema import Scenario
+
+#: the replications store of an experiment inside its folder (:mod:`sim.experiment.store`)
+STORE = "replications"
+#: what a complete run folder always holds (written by every ``save``)
+REQUIRED = ("manifest.json", "summary.json")
+
+
+class RunFolderError(ValueError):
+    """A folder that is not a complete run folder, a corrupt file in one, or a folder that
+    cannot become one; the message is one line naming the folder or file."""
+
+
+class FolderTaken(RunFolderError):
+    """The folder to write holds something already; ``replace`` (``--force``) replaces it."""
+
+    def __init__(self, folder: Path, interrupted: bool) -> None:
+        #: whether it holds only the replications store of an unfinished run
+        self.interrupted = interrupted
+        super().__init__(f"{folder} exists and is not empty; save(..., replace=True) replaces it")
 
 
 def default_folder(scenario_name: str, root: str | Path = "runs") -> Path:
@@ -186,13 +217,191 @@ def write_scenario(scenario: Scenario, folder: Path) -> None:
     write_parquet(scenario.demand.zones.to_frame(), folder / "zones.parquet")
 
 
+# -- complete or absent --------------------------------------------------------
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?:partial|replaced)-(?P<pid>[0-9]+)")
+
+
+def partial_folder(folder: Path) -> Path:
+    """The temporary sibling this process writes ``folder`` under."""
+    return folder.parent / f".{folder.name}.partial-{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` may still be writing (when in doubt: yes)."""
+    if pid <= 0 or pid == os.getpid() or os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        pass
+    return True
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    """Temporary siblings of ``folder`` left by processes that no longer run (killed)."""
+    if not folder.parent.is_dir():
+        return []
+    out = []
+    for path in folder.parent.glob(f".{glob.escape(folder.name)}.*-*"):
+        match = _LEFTOVER.fullmatch(path.name)
+        if match and match["name"] == folder.name and not _alive(int(match["pid"])):
+            out.append(path)
+    return sorted(out)
+
+
+def check_target(folder: Path, replace: bool = False, store_ok: bool = True) -> None:
+    """Raise :class:`RunFolderError` unless ``folder`` may be written as a run folder.
+
+    It may when it is absent or empty, or holds only an experiment's replications
+    store (unless not ``store_ok``); with ``replace`` also when it is a natsim folder
+    (never a folder of other files: replacing removes it). The nearest existing
+    folder on the way must be writable, so a run does not fail only at its end.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise RunFolderError(f"{folder}: is a file, not a folder")
+    names = set(os.listdir(folder)) if folder.is_dir() else set()
+    others = names - ({STORE} if store_ok else set())
+    if others and not replace:
+        raise FolderTaken(folder, interrupted=names == {STORE})
+    if names - {STORE} and not names & set(REQUIRED):
+        raise RunFolderError(
+            f"{folder}: holds files that are not a natsim run's (no manifest.json); "
+            "choose another folder"
+        )
+    for place in (folder.parent, folder):
+        existing = next((p for p in (place, *place.parents) if p.exists()), Path("."))
+        if not existing.is_dir():
+            raise RunFolderError(f"{folder}: {existing} is a file, not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise RunFolderError(f"{folder}: cannot write in {existing} (permission denied)")
+
+
+@contextmanager
+def staged(folder: str | Path, replace: bool = False) -> Iterator[Path]:
+    """Write a run folder completely or not at all: yields the empty folder to write it in.
+
+    That is a temporary sibling (:func:`partial_folder`); when the block ends
+    without error it is renamed to ``folder``, taking along the replications store
+    an experiment kept in ``folder``; an existing ``folder`` is replaced (only with
+    ``replace``, see :func:`check_target`). On any error, Ctrl-C included, the
+    temporary folder is removed and ``folder`` is left as it was.
+    """
+    folder = Path(os.path.abspath(folder))  # a name to rename to, even for "."
+    check_target(folder, replace)
+    tmp = partial_folder(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True)  # left by an earlier process with this pid
+    tmp.mkdir()
+    try:
+        yield tmp
+        _publish(tmp, folder, replace)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for path in _leftovers(folder):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _publish(tmp: Path, folder: Path, replace: bool) -> None:
+    """Rename ``tmp`` to ``folder``, with the store ``folder`` holds moved into it first.
+
+    A folder holding nothing else (or absent) is replaced by one atomic rename;
+    an old run folder is renamed aside first and removed after. Killed between
+    those renames, ``folder`` is absent or still the old run, and the store is in
+    ``tmp``, where :func:`recover_store` finds it.
+    """
+    check_target(folder, replace)  # nothing else has taken it meanwhile
+    store, aside = folder / STORE, folder.parent / f".{folder.name}.replaced-{os.getpid()}"
+    moved = store.is_dir()
+    if moved:
+        os.rename(store, tmp / STORE)
+    try:
+        try:
+            os.replace(tmp, folder)  # folder absent or (POSIX) an empty directory
+        except OSError:
+            if not folder.is_dir():
+                raise
+            shutil.rmtree(aside, ignore_errors=True)  # left by an earlier process with this pid
+            os.rename(folder, aside)
+            os.rename(tmp, folder)
+    except BaseException:
+        with suppress(OSError):  # put back what was there
+            if aside.exists() and not folder.exists():
+                os.rename(aside, folder)
+            if moved:
+                os.rename(tmp / STORE, store)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def recover_store(folder: Path) -> bool:
+    """Move back into ``folder`` the replications store a run killed while renaming its
+    finished folder left in its temporary sibling (see :func:`_publish`), so that
+    ``--resume`` finds it; whether there was one."""
+    folder = Path(os.path.abspath(folder))
+    if (folder / STORE).is_dir():
+        return False
+    found = [p for p in _leftovers(folder) if (p / STORE).is_dir()]
+    if not found:
+        return False
+    newest = max(found, key=lambda p: (p / STORE).stat().st_mtime)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.rename(newest / STORE, folder / STORE)
+    shutil.rmtree(newest, ignore_errors=True)
+    return True
+
+
+def check_run_folder(folder: Path) -> None:
+    """Raise :class:`RunFolderError` unless ``folder`` is a complete run folder: a folder
+    under its own name (not a temporary one) holding manifest.json and summary.json."""
+    if _LEFTOVER.fullmatch(folder.name):
+        raise RunFolderError(
+            f"{folder}: a run folder being written, or left half-written by a killed run "
+            "(a temporary name); not a complete run folder"
+        )
+    if not folder.is_dir():
+        raise RunFolderError(f"{folder}: not a run folder (no such folder)")
+    for name in REQUIRED:
+        if not (folder / name).is_file():
+            why = f"{folder}: not a complete run folder (no {name})"
+            if (folder / STORE).is_dir():
+                why += f": an interrupted run; --resume --out {folder} completes it"
+            raise RunFolderError(why)
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file of a run folder; :class:`RunFolderError` naming it if it is corrupt."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise RunFolderError(f"{path}: corrupt JSON ({exc})") from None
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet table of a run folder; :class:`RunFolderError` naming it if it is corrupt."""
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunFolderError(f"{path}: not a readable Parquet file ({reason})") from None
+
+
 def load_run(folder: str | Path) -> dict[str, Any]:
-    """A finished run folder as ``{"summary": dict, "manifest": dict, <table>: DataFrame}``."""
+    """A complete run folder as ``{"summary": dict, "manifest": dict, <table>: DataFrame}``.
+
+    Raises :class:`RunFolderError` (one line, naming the folder or file) for a
+    folder that is not complete — absent, under a temporary name, or without its
+    manifest or summary, as a run killed before it finished leaves it — and for a
+    corrupt JSON or Parquet file.
+    """
     folder = Path(folder)
+    check_run_folder(folder)
     out: dict[str, Any] = {
-        "summary": json.loads((folder / "summary.json").read_text()),
-        "manifest": json.loads((folder / "manifest.json").read_text()),
+        "summary": read_json(folder / "summary.json"),
+        "manifest": read_json(folder / "manifest.json"),
     }
     for path in sorted((folder / "tables").glob("*.parquet")):
-        out[path.stem] = pd.read_parquet(path)
+        out[path.stem] = read_parquet(path)
     return out

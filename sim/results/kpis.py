@@ -210,11 +210,14 @@ def summarise(
         residents_arrived,
         residents_swabbed,
     )
+    # a stage is complete when every resident's tube is through it by the horizon; until
+    # then its completion is unknown (None), never the latest time of those that got through
+    swabbed_all = residents_swabbed == residents_arrived
     stages = {
-        "last_swab": _max(points["last_swab_h"]),
-        "last_delivery": _max(tubes["delivered_h"]),
-        "last_pcr": _max(tubes[f"{stage('pcr').tube_end}_h"]),
-        "last_report": _max(reported),
+        "last_swab": _max(points["last_swab_h"]) if swabbed_all else None,
+        "last_delivery": _complete(tubes["delivered_h"]),
+        "last_pcr": _complete(tubes[f"{stage('pcr').tube_end}_h"]),
+        "last_report": _complete(reported),
     }
     last = last_tubes(tubes) if len(tubes) else tubes
     path = _path(last) if len(tubes) else pd.DataFrame(columns=["segment", "group", "hours"])
@@ -253,17 +256,20 @@ def outcome(
     ``reported_h``: each tube's report time in hours (NaN: not reported by the
     horizon); ``residents``: each tube's residents. The round is finished when
     every resident who came was swabbed and every tube reported; a target is met
-    when it finished by then; its share is of the residents who came. The one
+    when it finished by then; its share is of the residents who came. When nobody
+    came, the round is finished at its start and every share is 1. The one
     statement of these rules: the KPIs and the levers (:mod:`sim.experiment.levers`)
     read them from here.
     """
     start = scenario.round.start
     finished = bool(not np.isnan(reported_h).any()) and swabbed == arrived
     completion = float(reported_h.max()) if finished and len(reported_h) else None
+    if arrived == 0:  # nobody came (a small district's draw): nothing to wait for
+        completion = 0.0
     targets = []
     for t in scenario.round.targets:
         th = t / H
-        share = float(residents[reported_h <= th].sum() / max(arrived, 1))
+        share = float(residents[reported_h <= th].sum() / arrived) if arrived else 1.0
         met = completion is not None and completion <= th
         targets.append(
             {
@@ -308,13 +314,19 @@ def by_hour(
             order = np.argsort(times, kind="stable")
             ranked = np.cumsum(weights[order])
             position = np.searchsorted(times[order], hours, side="right")
-            counts = np.where(position > 0, ranked[np.maximum(position - 1, 0)], 0.0)
-        out[name] = (counts / denominator).tolist()
+            ranked = np.concatenate([[0.0], ranked])  # ranked[k]: the first k tubes
+            counts = ranked[position]
+        out[name] = (counts / denominator if arrived else np.ones_like(counts)).tolist()
     return out
 
 
 def _max(series: pd.Series) -> float | None:
     return float(series.max()) if series.notna().any() else None
+
+
+def _complete(series: pd.Series) -> float | None:
+    """When the last of ``series`` happened, if all of them did (NaN: not by the horizon)."""
+    return float(series.max()) if len(series) and series.notna().all() else None
 
 
 def _clock(start: float, hours: float | None) -> str | None:

@@ -25,7 +25,7 @@ from ..checks import check, horizon_cut
 from ..gc_pause import collector_paused
 from ..model.world import QUEUE_STEP, Replication
 from ..scenario.schema import Scenario
-from .io import atomic_write, manifest_basics, to_json, write_parquet, write_scenario
+from .io import atomic_write, manifest_basics, staged, to_json, write_parquet, write_scenario
 from .kpis import PROGRESS, by_hour, outcome, resource_use, summarise
 from .tables import (
     _bag_columns,
@@ -470,19 +470,40 @@ class Result:
 
     # -- saving ------------------------------------------------------------------
     def save(
-        self, folder: str | Path, command: str | None = None, manifest: dict[str, Any] | None = None
+        self,
+        folder: str | Path,
+        command: str | None = None,
+        manifest: dict[str, Any] | None = None,
+        *,
+        report: bool = False,
+        replace: bool = False,
     ) -> Path:
-        """Write the run folder: summary.json, Parquet tables, scenario, manifest.
+        """Write the run folder, complete or not at all: summary.json, Parquet tables,
+        scenario, manifest, and with ``report`` the figures and report.html too (what
+        ``natsim run`` writes).
 
-        ``manifest`` entries (e.g. where the replications ran) are added to
-        manifest.json. Tables no replication kept (``sim.replicate`` keeps the full
-        tables of the first replication only) are not written; ``kpis.parquet``
-        always is.
+        The files are written into a temporary sibling renamed to ``folder`` once all
+        are there (:func:`~sim.results.io.staged`), so ``folder`` never holds half a
+        run. An existing non-empty ``folder`` raises
+        :class:`~sim.results.io.FolderTaken` unless ``replace`` (the old folder is
+        then replaced once the new one is complete); the replications store an
+        experiment kept in it (``replications/``) is kept. ``manifest`` entries (e.g.
+        where the replications ran) are added to manifest.json. Tables no replication
+        kept (``sim.replicate`` keeps the full tables of the first replication only)
+        are not written; ``kpis.parquet`` always is.
         """
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        with staged(folder, replace) as tmp:
+            self._write(tmp, command, manifest)
+            if report:
+                from ..report import write_figures_and_report
+
+                write_figures_and_report(self, tmp)
+        return Path(folder)
+
+    def _write(self, folder: Path, command: str | None, manifest: dict[str, Any] | None) -> None:
+        """Write the files of the run folder into ``folder`` (an empty folder)."""
         tables = folder / "tables"
-        tables.mkdir(exist_ok=True)
+        tables.mkdir()
         for name in TABLES:
             if self.has_table(name):
                 write_parquet(self.table(name), tables / f"{name}.parquet")
@@ -506,7 +527,6 @@ class Result:
             **(manifest or {}),
         }
         atomic_write(folder / "manifest.json", to_json(record).encode())
-        return folder
 
     def __repr__(self) -> str:
         s = self.summary()

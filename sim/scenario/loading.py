@@ -12,6 +12,8 @@ otherwise read them as sexagesimal integers (420).
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,6 +25,7 @@ from pydantic import Field, ValidationError
 
 from ..gc_pause import collector_paused
 from .errors import CSV_ROWS, Loc, Origin, ScenarioError, dotted, nearest_origin, translate
+from .files import MAX_CSV_BYTES, MAX_YAML_BYTES, decode, read_text, regular_file
 from .schema import Count, Frozen, Point, Scenario, WindowField
 from .zones import ZoneProblem, ZoneTable
 
@@ -76,10 +79,7 @@ def _load(path: Path, overrides: Iterable[str]) -> Scenario:
     from .overrides import parse_assignment
 
     name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(name, None, "", f"cannot read: {exc.strerror}") from None
+    text = read_text(path, name, MAX_YAML_BYTES)
     data, origins = parse_yaml(text, name)
     if not isinstance(data, dict):
         raise ScenarioError(name, 1, "", "a scenario must be a mapping (round:, demand:, ...)")
@@ -99,15 +99,24 @@ def validate(data: dict[str, Any], origins: dict[Loc, Origin], name: str) -> Sce
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise translate(exc, origins, name) from None
+        raise translate(exc, origins, name, data, Scenario) from None
 
 
 # libyaml's parser when PyYAML was built with it: ten times faster, with the same marks
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+#: values a scenario may expand to: a city's YAML holds a few thousand (its tables are CSV
+#: files); this bounds what aliases of aliases ("billion laughs") can make of a small file
+MAX_VALUES = 2_000_000
+_PLAIN_TAGS = {
+    f"tag:yaml.org,2002:{t}"
+    for t in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")
+}
+
+
 def parse_yaml(text: str, name: str) -> tuple[Any, dict[Loc, Origin]]:
-    """Python data from YAML text, plus the (file, line) of every value by its path."""
+    """Python data from YAML text, plus the (file, line, column) of every value by its path."""
     try:
         loader = _Loader(text)
         try:
@@ -115,31 +124,73 @@ def parse_yaml(text: str, name: str) -> tuple[Any, dict[Loc, Origin]]:
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(name, line, "", f"not valid YAML: {problem}") from None
+        raise _yaml_error(exc, name) from None
     origins: dict[Loc, Origin] = {}
     if node is None:
         return {}, origins
-    return _build(node, (), origins, name, loader), origins
+    budget = [MAX_VALUES]
+    try:
+        return _build(node, (), origins, name, loader, budget), origins
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, name) from None
+
+
+def _yaml_error(exc: yaml.YAMLError, name: str) -> ScenarioError:
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    column = mark.column + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc)
+    return ScenarioError(name, line, "", f"not valid YAML: {problem}", column)
+
+
+def _origin(name: str, node: yaml.Node) -> Origin:
+    return (name, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
 def _build(
-    node: yaml.Node, loc: Loc, origins: dict[Loc, Origin], name: str, loader: yaml.SafeLoader
+    node: yaml.Node,
+    loc: Loc,
+    origins: dict[Loc, Origin],
+    name: str,
+    loader: yaml.SafeLoader,
+    budget: list[int],
 ) -> Any:
-    origins[loc] = (name, node.start_mark.line + 1)
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ScenarioError(
+            name, node.start_mark.line + 1, dotted(loc),
+            f"the file expands to more than {MAX_VALUES:,} values (YAML aliases of aliases?): "
+            "put big tables in CSV files", node.start_mark.column + 1,
+        )  # fmt: skip
+    if node.tag not in _PLAIN_TAGS:
+        raise ScenarioError(
+            name, node.start_mark.line + 1, dotted(loc),
+            f"unknown YAML tag '{node.tag}': a scenario is plain YAML (no ! tags)",
+            node.start_mark.column + 1,
+        )  # fmt: skip
+    origins[loc] = _origin(name, node)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ScenarioError(
+                    name, key_node.start_mark.line + 1, dotted(loc), "a key must be a plain word",
+                    key_node.start_mark.column + 1,
+                )  # fmt: skip
             key = str(loader.construct_object(key_node))
             if key in out:
-                raise ScenarioError(name, key_node.start_mark.line + 1, key, "duplicate key")
-            out[key] = _build(value_node, (*loc, key), origins, name, loader)
-            origins[(*loc, key)] = (name, key_node.start_mark.line + 1)
+                raise ScenarioError(
+                    name, key_node.start_mark.line + 1, dotted((*loc, key)), "duplicate key",
+                    key_node.start_mark.column + 1,
+                )  # fmt: skip
+            out[key] = _build(value_node, (*loc, key), origins, name, loader, budget)
+            origins[(*loc, key)] = _origin(name, key_node)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*loc, i), origins, name, loader) for i, item in enumerate(node.value)]
+        return [
+            _build(item, (*loc, i), origins, name, loader, budget)
+            for i, item in enumerate(node.value)
+        ]
     if isinstance(node, yaml.ScalarNode) and node.style is None and _CLOCKLIKE.match(node.value):
         return node.value
     return loader.construct_object(node, deep=True)
@@ -162,17 +213,43 @@ def _read_csv(
     base: Path, ref: str, loc: Loc, origins: dict[Loc, Origin], name: str
 ) -> pd.DataFrame:
     csv_path = base / ref
+    shown = str(csv_path)
+    if not csv_path.exists() and not csv_path.is_symlink():
+        _, line, column = origins.get(loc, (name, None, None))
+        raise ScenarioError(name, line, dotted(loc), f"no such file '{ref}'", column)
+    regular_file(csv_path, shown, MAX_CSV_BYTES)
+    try:
+        raw = csv_path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(shown, None, "", f"cannot read: {exc.strerror}") from None
+    text = decode(raw, shown)
+    if not text.strip():
+        raise ScenarioError(shown, 1, "", "the file is empty: a CSV starts with a header line")
     try:
         # ids and references stay text ("007" is not 7); numbers parse natively, and a
         # column holding a bad value comes back as text for the validators to point at
-        text = {"id": str, "point": str, "from": str, "to": str, "open": str, "close": str}
-        return pd.read_csv(csv_path, dtype=text, keep_default_na=False, na_values=[""])
-    except FileNotFoundError:
-        raise ScenarioError(
-            name, origins.get(loc, (name, None))[1], dotted(loc), f"no such file '{ref}'"
-        ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ScenarioError(str(csv_path), None, "", f"not a readable CSV: {exc}") from None
+        kinds = {"id": str, "point": str, "from": str, "to": str, "open": str, "close": str}
+        return pd.read_csv(io.StringIO(text), dtype=kinds, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise _csv_error(text, shown, exc) from None
+
+
+def _csv_error(text: str, shown: str, exc: Exception) -> ScenarioError:
+    """A CSV that pandas cannot read, located by the first row whose field count differs
+    from the header's (counted by the csv module, which knows quoted line breaks)."""
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(rows, [])
+        for row in rows:
+            if row and len(row) != len(header):
+                return ScenarioError(
+                    shown, rows.line_num, "",
+                    f"{len(row)} fields where the header has {len(header)} "
+                    f"({', '.join(header)})",
+                )  # fmt: skip
+    except csv.Error as problem:
+        return ScenarioError(shown, rows.line_num, "", f"not a readable CSV: {problem}")
+    return ScenarioError(shown, None, "", f"not a readable CSV: {exc}")
 
 
 INLINE = "points: in the file"  # where points come from when no CSV gives them
@@ -245,7 +322,7 @@ def _expand_tables(
                     row[key] = _number(row[key])
             rows.append(row)
             for key in (*row, "", *POINT_CSV_COLUMNS):
-                origins[("points", i, key) if key else ("points", i)] = (csv_name, i + 2)
+                origins[("points", i, key) if key else ("points", i)] = (csv_name, i + 2, None)
         built = _points_from_template(data.get("point_defaults"), rows)
         data["points"] = built if built is not None else rows
         if own is not None and source is not None:
@@ -294,31 +371,27 @@ def _zone_table(value: Any, base: Path, origins: dict[Loc, Origin], name: str) -
             try:
                 return ZoneTable.from_frame(pd.read_parquet(base / parquet))
             except (OSError, ValueError) as exc:
-                line = origins.get(loc, (name, None))[1]
+                _, line, column = origins.get(loc, (name, None, None))
                 raise ScenarioError(
-                    name, line, "demand.zones", f"cannot read '{parquet}': {exc}"
+                    name, line, "demand.zones", f"cannot read '{parquet}': {exc}", column
                 ) from None
         if ref is not None:
             frame = _read_csv(base, ref, loc, origins, name)
-            origins[(*loc, CSV_ROWS)] = (str(base / ref), 2)  # row i is on line i + 2
+            origins[(*loc, CSV_ROWS)] = (str(base / ref), 2, None)  # row i is on line i + 2
             return ZoneTable.from_frame(frame)
         if isinstance(value, list):
             return ZoneTable.from_records(value)
     except ZoneProblem as exc:
         row_loc: Loc = loc if exc.row is None else (*loc, exc.row)
-        file, line = nearest_origin(
+        file, line, column = nearest_origin(
             (*row_loc, exc.column) if exc.column else row_loc, origins, name
         )
         if exc.row is None and ref is not None:
-            file, line = str(base / ref), 1
+            file, line, column = str(base / ref), 1, None
         field = dotted((*row_loc, exc.column) if exc.column else row_loc)
-        raise ScenarioError(file, line, field, str(exc)) from None
-    raise ScenarioError(
-        name,
-        origins.get(loc, (name, None))[1],
-        "demand.zones",
-        "zones must be a list or {csv: file}",
-    )
+        raise ScenarioError(file, line, field, str(exc), column) from None
+    _, line, column = origins.get(loc, (name, None, None))
+    raise ScenarioError(name, line, "demand.zones", "zones must be a list or {csv: file}", column)
 
 
 def _merge_defaults(defaults: Any, points: list[Any], origins: dict[Loc, Origin]) -> list[Any]:

@@ -86,7 +86,7 @@ def apply_changes(scenario: Model, changes: dict[str, Any]) -> Model:
     try:
         out = type(scenario).model_validate(data)
     except ValidationError as exc:
-        err = translate(exc, {}, "--set")
+        err = translate(exc, {}, "--set", data, type(scenario))
         raise ScenarioError(
             "--set",
             None,

@@ -49,7 +49,11 @@ Speed = Annotated[
 """Metres per second, written "30km/h" in YAML."""
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
-Count = Annotated[int, Field(ge=1)]
+#: a count of servers, vehicles, tubes...: at least one, and at most a number that can be
+#: meant (a city's busiest point has tens of stations, its fleet thousands of vehicles)
+MAX_COUNT = 100_000
+MAX_HORIZON = 31 * 24 * HOUR  # a round that runs a month is a campaign
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 
 FRONT_LOADED = (0.30, 0.25, 0.20, 0.15, 0.10)  # parameters.md, Collect: arrival profile (EST)
 
@@ -100,6 +104,12 @@ class RoundSpec(Frozen):
     def _targets_inside_horizon(self) -> RoundSpec:
         if any(t > self.horizon for t in self.targets):
             raise ValueError("every target must lie within the horizon")
+        if self.horizon > MAX_HORIZON:
+            raise Misplaced(
+                ("horizon",),
+                f"{self.horizon / HOUR:,.0f} h: a round is simulated for at most "
+                f"{MAX_HORIZON / HOUR:,.0f} h ({MAX_HORIZON / (24 * HOUR):.0f} days)",
+            )
         return self
 
 
@@ -144,6 +154,18 @@ class Demand(Frozen):
     zones: ZoneTable
     participation: Share = 0.95  # parameters.md, Collect: participation 0.95 (OBS/EST)
     arrivals: Arrivals
+
+    @model_validator(mode="after")
+    def _someone_comes(self) -> Demand:
+        """A round nobody comes to has no answer (no completion, no share): say so now,
+        not as a crash in the labs or an empty report."""
+        if not len(self.zones):
+            raise Misplaced(("zones",), "no zones: the table has no rows")
+        if self.zones.total_population == 0:
+            raise Misplaced(("zones",), "every zone's population is 0: nobody would come")
+        if self.participation == 0:
+            raise Misplaced(("participation",), "0: nobody would come")
+        return self
 
 
 class Relief(Frozen):
@@ -459,6 +481,7 @@ class Scenario(Frozen):
             missing = [p.id for p in self.points if p.id not in seen]
             if missing:
                 raise Misplaced(("transport", "routes"), f"point '{missing[0]}' is on no route")
+            self._check_travel(routes)
         else:
             for i, p in enumerate(self.points):
                 if p.location is None:
@@ -470,6 +493,45 @@ class Scenario(Frozen):
                     raise Misplaced(("labs", i, "location"), "automatic routes need lab locations")
         self._check_disruptions(point_ids, lab_ids)
         return self
+
+    def _check_travel(self, routes: tuple[Route, ...]) -> None:
+        """Every drive a listed route needs has a time: a matrix entry (either way) or the
+        coordinates of both ends; otherwise the run would stop at the first such drive."""
+        matrix = self.transport.travel.matrix or {}
+        where = {p.id: p.location for p in self.points}
+        where.update({lab.id: lab.location for lab in self.labs})
+        point_index = {p.id: i for i, p in enumerate(self.points)}
+        lab_index = {lab.id: i for i, lab in enumerate(self.labs)}
+        any_lab = self.transport.dispatch.rule != "route" or (
+            self.transport.dispatch.overflow_after is not None
+        )
+
+        def known(a: str, b: str) -> bool:
+            return (
+                a == b
+                or b in matrix.get(a, {})
+                or a in matrix.get(b, {})
+                or (where.get(a) is not None and where.get(b) is not None)
+            )
+
+        for route in routes:
+            labs = [lab.id for lab in self.labs] if any_lab else [route.lab]
+            legs = list(zip((route.lab, *route.points), (*route.points, route.lab), strict=True))
+            legs += [(route.points[-1], lab) for lab in labs] + [(lab, route.lab) for lab in labs]
+            for a, b in legs:
+                if known(a, b):
+                    continue
+                end = a if where.get(a) is None else b
+                loc: tuple[str | int, ...] = (
+                    ("points", point_index[end], "lat")
+                    if end in point_index
+                    else ("labs", lab_index[end], "location")
+                )
+                raise Misplaced(
+                    loc,
+                    f"no travel time between '{a}' and '{b}' (route {route.id}): give "
+                    f"{end}'s coordinates, or a transport.travel.matrix entry",
+                )
 
     def _check_arrivals_before_closing(self) -> None:
         """Residents must arrive while their point is open: closing stops service, so a zone

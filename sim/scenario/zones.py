@@ -18,6 +18,7 @@ import pandas as pd
 from ..units import format_clock, parse_clock
 
 REQUIRED = ("id", "population", "point")
+MAX_POPULATION = 100_000_000  # people in one zone: more than the largest city
 OPTIONAL = ("lat", "lon", "open", "close")
 
 
@@ -134,7 +135,14 @@ class ZoneTable:
 
 def _integers(series: pd.Series, column: str) -> np.ndarray:
     values = pd.to_numeric(series, errors="coerce")
-    bad = values.isna().to_numpy() | (values.to_numpy(dtype=float) % 1 != 0)
+    numbers = values.to_numpy(dtype=float)
+    huge = np.abs(numbers) > MAX_POPULATION  # before the cast: 1e30 is no int64
+    if huge.any():
+        row = int(np.argmax(huge))
+        raise ZoneProblem(
+            row, column, f"'{series.iloc[row]}' is more than {MAX_POPULATION:,}: cannot be meant"
+        )
+    bad = values.isna().to_numpy() | (numbers % 1 != 0)
     if bad.any():
         raise ZoneProblem(
             int(np.argmax(bad)),
