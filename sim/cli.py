@@ -248,6 +248,13 @@ def _warning(
     err.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True)
 
 
+@app.callback()
+def _every_command() -> None:
+    # Python warnings (numpy, pandas, natsim's own) as one "warning:" line each on stderr,
+    # like the errors: nothing else goes there
+    warnings.showwarning = _warning
+
+
 @contextmanager
 def _experiment(
     workers: int | None, dask: str | None, folder: Path, out_given: bool
@@ -284,12 +291,12 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
         f"{len(sc.points):,} points, {sum(p.stations for p in sc.points):,} stations, {len(sc.labs)} labs"
     )
     console.print(f"  size: {estimate(sc).describe()} (estimated)")
-    warnings = [f.message for f in check(sc)]
+    found = [f.message for f in check(sc)]
     try:
         refuse_if_too_big(sc)
     except TooBig as exc:
-        warnings.insert(0, f"natsim run would refuse this scenario: {exc}")
-    print_warnings(warnings, console)
+        found.insert(0, f"natsim run would refuse this scenario: {exc}")
+    print_warnings(found, console)
 
 
 def _fits(sc: Scenario, detail: str = "tubes", at_once: int = 1) -> None:
