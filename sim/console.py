@@ -75,6 +75,7 @@ def print_summary(
     ]
     console.print("  the last tubes spent: " + " | ".join(parts[:6]))
     print_advice(s, console, wait=s.get("longest_wait") or {})
+    print_positives(s.get("positives"), console)
     q = s.get("longest_queue") or {}
     if q:
         at = format_minute(start + q["at_h"] * 3600)
@@ -91,6 +92,25 @@ def print_summary(
         )
     if folder:
         console.print(f"  results in {folder}/" + ("  (report.html)" if report else ""))
+
+
+def print_positives(positives: dict[str, Any] | None, console: Console) -> None:
+    """The positives line: what the pooled tubes read and what testing members one a tube
+    finds (means over replications when the figures are statistics)."""
+    if not positives:
+        return
+
+    def value(key: str) -> float:
+        v = positives[key]
+        return float(v["mean"] if isinstance(v, dict) else v)
+
+    console.print(
+        f"  positives: {value('positive_tubes'):,.0f} tubes read positive -> "
+        f"{value('recalled_residents'):,.0f} residents tested one a tube, "
+        f"{value('confirmed_positives'):,.0f} confirmed of {value('cases'):,.0f} cases "
+        f"({value('missed_positives'):,.0f} missed); {value('tests_per_resident'):.3f} tests "
+        "a resident (the follow-up's timing is not simulated yet)"
+    )
 
 
 def _resource(resource: str | None, where: str | None) -> str:
@@ -242,6 +262,7 @@ def print_replications(
             highlight=False,
         )
     print_advice(s, console, waits=s.get("longest_waits") or [], replications=n)
+    print_positives(s.get("positives"), console)
     e = s.get("experiment") or {}
     if "precision_h" in e:
         half = e.get("half_width_h")

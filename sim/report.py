@@ -388,6 +388,16 @@ def _facts(result: Result, k: dict[str, Any]) -> str:
         right.append(f"<p>{text}.</p>")
     else:
         right.append("<p><b>Queues</b>: no lines formed at any sampling point.</p>")
+    pos = k.get("positives")
+    if pos:
+        right.append(
+            f"<p><b>Positives</b>: {pos['positive_tubes']:,} tubes read positive; "
+            f"{pos['recalled_residents']:,} residents tested one a tube; "
+            f"{pos['confirmed_positives']:,} confirmed of {pos['cases']:,} cases "
+            f"({pos['missed_positives']:,} missed, {pos['false_positives']:,} false positives); "
+            f"{pos['tests_per_resident']:.3f} tests a resident. The time the follow-up "
+            "takes is not simulated yet.</p>"
+        )
     util = k.get("utilisation") or {}
     if util:
         right.append(

@@ -27,6 +27,7 @@ from .engine import Engine
 from .geo import routes_for
 from .lab import Labs
 from .ledger import Ledger
+from .positives import TubeReads, read_tubes
 from .state import RoundState, capture, merge_queues, restore
 from .transport import PointStock, build_transport
 
@@ -62,6 +63,7 @@ class Replication:
     swabbed: np.ndarray  # residents swabbed by k * QUEUE_STEP, k = 0 .. horizon / QUEUE_STEP
     residents: pd.DataFrame | None = None
     wall: dict[str, float] = field(default_factory=dict)
+    reads: TubeReads | None = None  # what each tube read (None: no positives section)
 
 
 def run_replication(
@@ -249,6 +251,14 @@ class Round:
             swabbed=np.cumsum(self.swab_counts)[: self.steps],
             residents=residents,
             wall={**self.wall, "events": float(self.engine.scheduled)},
+            reads=self._reads(),
+        )
+
+    def _reads(self) -> TubeReads | None:
+        """What each tube reads, with a positives section (drawn from its own streams)."""
+        led = self.ledger
+        return read_tubes(
+            self.scenario, led.tube_size, led.tube_point, led.tube_station, self.streams
         )
 
 

@@ -96,6 +96,8 @@ def _kpis(
     )
     step_h = QUEUE_STEP / 3600.0
     kpis["by_hour"] = by_hour(rep.scenario, rep.swabbed, step_h, tubes, kpis["residents_arrived"])
+    if rep.reads is not None:
+        kpis["positives"] = rep.reads.summary(kpis["residents_arrived"])
     return kpis
 
 
@@ -290,6 +292,8 @@ class Result:
             }
             for stage, value in k["stages_h"].items():
                 row[f"{stage}_h"] = np.nan if value is None else value
+            for key, value in (k.get("positives") or {}).items():
+                row[key] = value
             for t in k["targets"]:
                 label = f"{t['hours']:g}h"
                 row[f"met_{label}"] = t["met"]
@@ -376,6 +380,8 @@ class Result:
             "by_hour": self._by_hour_bands(),
             "warnings": self.warnings,
         }
+        if "positives" in first:  # each count's mean, sd and interval over replications
+            out["positives"] = {key: describe(k[key]) for key in first["positives"]}
         if self.experiment:
             out["experiment"] = dict(self.experiment)
         self._add_levers(out)

@@ -199,6 +199,11 @@ def tube_table(
     for k, (name, _) in enumerate(_TUBE_PLATE_TIMES):
         cols[name] = per_tube[k]
     cols["status"] = _status(cols)
+    if rep.reads is not None:  # with a positives section: what each tube holds and reads
+        cols["cases"] = rep.reads.cases
+        cols["reads_positive"] = rep.reads.positive
+        cols["single_tubes"] = rep.reads.singles
+        cols["confirmed"] = rep.reads.confirmed
     return _frame(cols)
 
 

@@ -408,6 +408,62 @@ class Disruption(Frozen):
         return self.from_ + self.for_
 
 
+PoolSize = Literal[1, 5, 10, 20]
+
+
+class Households(Frozen):
+    """Residents come in households: members are swabbed one after another at one station,
+    so they tend to share a tube; a member of a household with a case is positive with
+    ``secondary_rate``."""
+
+    sizes: tuple[Count, ...] = Field(min_length=1)
+    weights: tuple[Annotated[float, Field(gt=0)], ...] | None = None
+    secondary_rate: Share = 0.0
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> Households:
+        if self.weights is not None and len(self.weights) != len(self.sizes):
+            raise ValueError(f"{len(self.weights)} weights for {len(self.sizes)} sizes")
+        return self
+
+    @property
+    def shares(self) -> np.ndarray:
+        """The probability of each size."""
+        w = np.ones(len(self.sizes)) if self.weights is None else np.array(self.weights)
+        return w / w.sum()
+
+
+class Positives(Frozen):
+    """Who is positive and what the test reads (``positives:``).
+
+    Each resident is a case with probability ``prevalence`` (``zones`` overrides it
+    per zone id), independently, or in ``households``; a tube with a case reads
+    positive with the ``sensitivity`` of its pool size (dilution: given per pool
+    size, 1 when not given), a tube without one with ``false_positive_rate``. A
+    positive pooled tube's residents are recalled and tested one a tube (each
+    single tube read by the same rules). All of it is drawn from its own
+    streams: changing it moves no arrival, swab or lab time.
+    """
+
+    prevalence: Share = 0.0
+    zones: dict[str, Share] = Field(default_factory=dict)
+    households: Households | None = None
+    sensitivity: dict[PoolSize, Share] = Field(default_factory=dict)
+    false_positive_rate: Share = 0.0
+
+    @property
+    def active(self) -> bool:
+        """Whether anything can read positive (otherwise nothing is drawn at all)."""
+        return (
+            self.prevalence > 0
+            or any(v > 0 for v in self.zones.values())
+            or (self.false_positive_rate > 0)
+        )
+
+    def sensitivity_of(self, pool: int) -> float:
+        return float(self.sensitivity.get(pool, 1.0))  # type: ignore[call-overload]
+
+
 class Scenario(Frozen):
     """One district's round: demand, points, transport, labs. Frozen; copy to vary."""
 
@@ -420,6 +476,7 @@ class Scenario(Frozen):
     transport: Transport = Transport()
     labs: tuple[Lab, ...] = Field(min_length=1)
     disruptions: tuple[Disruption, ...] = ()
+    positives: Positives = Positives()
     _notes: tuple[str, ...] = PrivateAttr(default=())
 
     @property
@@ -492,6 +549,11 @@ class Scenario(Frozen):
                 if lab.location is None:
                     raise Misplaced(("labs", i, "location"), "automatic routes need lab locations")
         self._check_disruptions(point_ids, lab_ids)
+        if self.positives.zones:
+            known = set(self.demand.zones.id)
+            for zone in self.positives.zones:
+                if zone not in known:
+                    raise Misplaced(("positives", "zones", zone), f"no zone '{zone}'")
         return self
 
     def _check_travel(self, routes: tuple[Route, ...]) -> None:
