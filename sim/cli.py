@@ -385,7 +385,9 @@ def run(
     if deterministic:
         sc = sc.deterministic()
     costs = _lever_costs(sc, cost)
-    _fits(sc, detail, min(reps, workers or os.cpu_count() or 1) if reps > 1 else 1)
+    # replications, a precision target and the levers run one replication per worker
+    parallel = reps > 1 or precision is not None or levers is not False
+    _fits(sc, detail, (workers or os.cpu_count() or 1) if parallel else 1)
     lever_options = (levers, lever_reps, costs)
     if reps > 1 or precision is not None or resume:
         _run_replications(

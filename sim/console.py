@@ -177,7 +177,11 @@ def print_advice(
         f"{reps} replication{'s' if reps != 1 else ''}, paired" if reps > 1 else "this replication"
     )
     if b.get("resource") is None:
-        console.print(f"  bottleneck: none — {b['why']} ({basis})")
+        why = str(b["why"])
+        if why.startswith("not judged: "):
+            console.print(f"  bottleneck: not judged — {why[len('not judged: ') :]}")
+        else:
+            console.print(f"  bottleneck: none — {why} ({basis})")
     else:
         step = f"{b['step']:g} more {b['unit']}"
         console.print(

@@ -283,3 +283,19 @@ def test_a_refused_dask_address_fails_in_seconds() -> None:
     )  # fmt: skip
     assert time.monotonic() - started < 15
     assert proc.returncode == 2 and "nothing answers at 127.0.0.1:9" in proc.stderr
+
+
+def test_every_missing_key_of_an_entry_is_named(tmp_path: Path) -> None:
+    text = TINY.replace(
+        "    - {id: R1, points: [A, B], lab: L, vehicles: 1}", "    - {vehicles: 1}"
+    )
+    err = error_of(write(tmp_path, text))
+    assert [e.field for e in err.problems] == [
+        "transport.routes[0].id", "transport.routes[0].points", "transport.routes[0].lab",
+    ]  # fmt: skip
+
+
+def test_a_short_row_then_a_long_row_blames_the_long_one(tmp_path: Path) -> None:
+    (tmp_path / "zones.csv").write_text("id,population,point\nZ1,40\nZ2,20,B\nZ3,5,A,9\n")
+    err = error_of(csv_scenario(tmp_path, "zones.csv"))
+    assert err.line == 4 and "4 fields where the header has 3" in err.message

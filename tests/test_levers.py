@@ -250,3 +250,39 @@ def test_levers_are_skipped_by_default_when_they_would_take_long(tmp_path: Path)
     s = result.summary()
     assert s["levers"] == {"measured": False, "why": "not measured by default: about 60 s"}
     assert "bottleneck" not in s or s.get("bottleneck") is None
+
+
+def test_a_second_measurement_in_one_process_does_not_reuse_the_first(
+    zhaoling: sim.Scenario,
+) -> None:
+    path = "labs.henan-mobile-1.pcr.instruments"
+    levers(zhaoling, reps=1, seed=1, only=[path], workers=1)
+    second = levers(zhaoling, reps=1, seed=2, only=[path], workers=1)
+    fresh = sim.run(zhaoling.with_changes({path: 51}), seed=2).summary()["completion_h"]
+    row = second.table.set_index("direction").loc["more"]
+    assert row["completion_h"] == pytest.approx(fresh, abs=1e-12)
+
+
+def test_a_lab_whose_id_has_a_dot(ample: sim.Scenario, tmp_path: Path) -> None:
+    path = tmp_path / "dot.yaml"
+    path.write_text(
+        AMPLE.replace("lab: L}", "lab: L.1}")
+        .replace("- id: L\n", "- id: L.1\n")
+        .replace("{L: {A: 10min}, A: {L: 10min}}", "{L.1: {A: 10min}, A: {L.1: 10min}}")
+    )
+    scenario = sim.load_scenario(path)
+    names = [lever.name for lever in find_levers(scenario)]
+    assert "labs.0.pcr.instruments" in names
+    assert not levers(scenario, reps=1, workers=1, only=["labs.0.pcr.instruments"]).table.empty
+
+
+def test_levers_of_a_round_the_horizon_cuts_are_not_judged(ample: sim.Scenario) -> None:
+    cut = ample.with_changes(
+        {**SLOW["pcr"][0], "round.horizon": "2h", "round.targets": ["1h", "2h"]}
+    )
+    measured = levers(cut, reps=1, workers=1)
+    assert (measured.table["censored"] == 1).all()  # one replication: counted once
+    assert measured.unjudged() is not None
+    result = sim.run(cut)
+    result.attach_levers(measured.table, measured.summary())
+    assert result.summary()["bottleneck"]["why"].startswith("not judged: every run ended")

@@ -124,3 +124,17 @@ def test_positives_from_the_command_line(tmp_path: Path) -> None:
     assert run["summary"]["positives"]["cases"] > 0
     bad = natsim("validate", str(SCENARIOS / "tiny.yaml"), "--set", "positives.prevalence=2")
     assert bad.returncode == 2 and "positives.prevalence" in bad.stderr
+
+
+def test_sensitivity_by_pool_size_from_a_file(tmp_path: Path) -> None:
+    text = (SCENARIOS / "tiny.yaml").read_text() + (
+        "positives: {prevalence: 0.1, sensitivity: {1: 0.99, 10: 0.9}}\n"
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    loaded = sim.load_scenario(path)
+    assert loaded.positives.sensitivity_of(10) == 0.9 and loaded.positives.sensitivity_of(1) == 0.99
+    run = sim.run(loaded)
+    run.save(tmp_path / "run")
+    again = sim.load_scenario(tmp_path / "run" / "scenario.yaml")  # the run folder's own copy
+    assert again.positives == loaded.positives

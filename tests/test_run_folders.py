@@ -355,3 +355,17 @@ def test_resume_finds_the_replications_of_a_run_killed_while_renaming(
     assert sim.load_run(out)["summary"]["replications"] == 3
     again = {p.name: p.stat().st_mtime_ns for p in out.glob("replications/*/0*.json")}
     assert again == stored and siblings(out) == []
+
+
+def test_force_never_removes_files_natsim_did_not_write(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    (folder / "src").mkdir(parents=True)
+    (folder / "manifest.json").write_text('{"a": 1}')  # not natsim's
+    (folder / "notes.txt").write_text("keep me")
+    code, output = cli("run", TINY, "--no-figures", "--no-levers", "--out", str(folder), "--force")
+    assert code == 2 and "not a natsim run's (notes.txt, src)" in one_error_line(output)
+    assert (folder / "notes.txt").read_text() == "keep me" and (folder / "src").is_dir()
+    (folder / "notes.txt").unlink()
+    (folder / "src").rmdir()
+    code, output = cli("run", TINY, "--no-figures", "--no-levers", "--out", str(folder), "--force")
+    assert code == 2 and "no natsim manifest.json" in one_error_line(output)

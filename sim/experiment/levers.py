@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,13 @@ def _point_key(scenario: Scenario, i: int) -> str:
     """How a change path names point ``i``: its id, or its position if the id has a dot."""
     pid = scenario.points[i].id
     return str(i) if "." in pid else pid
+
+
+def _lab_key(scenario: Scenario, lab_id: str) -> str:
+    """How a change path names a lab: its id, or its position if the id has a dot."""
+    if "." not in lab_id:
+        return lab_id
+    return str([lab.id for lab in scenario.labs].index(lab_id))
 
 
 def _spread(load: np.ndarray, units: np.ndarray, step: int, add: bool) -> np.ndarray:
@@ -191,7 +199,7 @@ def _lab_levers(scenario: Scenario, lab_id: str) -> list[Lever]:
     for st in STAGES:
         units = st.units(lab)
         step = step_of(units)
-        path = f"labs.{lab_id}.{st.name}.{st.servers}"
+        path = f"labs.{_lab_key(scenario, lab_id)}.{st.name}.{st.servers}"
         fewer = {path: units - step} if units - step >= 1 else None
         lever = Lever(
             path, f"{st.resource} {st.servers} at {lab_id}", st.name, lab_id, st.servers,
@@ -209,7 +217,7 @@ def _openings(scenario: Scenario) -> list[Lever]:
     for lab in scenario.labs:
         if lab.opens is None or lab.opens <= start:
             continue
-        path = f"labs.{lab.id}.opens"
+        path = f"labs.{_lab_key(scenario, lab.id)}.opens"
         earlier = max(start, lab.opens - OPENING_STEP_H * H)
         later = lab.opens + OPENING_STEP_H * H
         lever = Lever(
@@ -240,14 +248,16 @@ def estimate_seconds(result: Any, found: Sequence[Lever], reps: int, workers: in
 
 #: a unit of work: (variant, replication, the variant whose collection it may share or -1)
 Item = tuple[int, int, int]
-_SAMPLED: dict[tuple[int, int], Sampled] = {}  # per worker process: the last collections
+#: per worker process: the last collections, by (measurement, variant, replication); the
+#: measurement's token keeps one call's collections from serving another (another seed)
+_SAMPLED: dict[tuple[str, int, int], Sampled] = {}
 
 
-def _outcome(context: tuple[tuple[Scenario, ...], int], item: Item) -> dict[str, Any]:
+def _outcome(context: tuple[tuple[Scenario, ...], int, str], item: Item) -> dict[str, Any]:
     """The outcome of one replication of one variant (the worker-side function; pure)."""
-    scenarios, seed = context
+    scenarios, seed, token = context
     v, r, shares = item
-    key = (id(scenarios[shares]), r) if shares >= 0 else None
+    key = (token, shares, r) if shares >= 0 else None
     sampled = _SAMPLED.get(key) if key is not None else None
     run = Round(scenarios[v], r, seed=seed, sampled=sampled)
     if key is not None and sampled is None:
@@ -324,7 +334,7 @@ class Levers:
                     "now": now,
                     "to": to,
                     "replications": len(diff),
-                    "censored": int(np.isnan(done).sum() + np.isnan(base).sum()),
+                    "censored": int((np.isnan(done) | np.isnan(base)).sum()),
                     "completion_h": float(np.mean(filled)),
                     "completion_h_delta": float(mean),
                     "completion_h_delta_low": np.nan if low is None else low,
@@ -381,6 +391,17 @@ class Levers:
             return None
         return _record(best)
 
+    def unjudged(self) -> str | None:
+        """Why no bottleneck can be named from the last result, when it cannot: every step
+        more ended at the horizon in every replication, so their differences say nothing."""
+        more = self.table[self.table["direction"] == "more"] if len(self.table) else self.table
+        if len(more) and (more["censored"] == more["replications"]).all():
+            return (
+                "every run ended at the horizon with results still to come, with or without a "
+                "step more, so the last result cannot judge them (lengthen round.horizon)"
+            )
+        return None
+
     def records(self) -> list[dict[str, Any]]:
         """The table as JSON-ready rows (what ``summary.json["levers"]`` holds)."""
         return [_record(row) for _, row in self.table.iterrows()]
@@ -395,6 +416,7 @@ class Levers:
             "step": f"one unit or {STEP_SHARE:.0%} of the class, whichever is larger",
             "meaningful_h": MEANINGFUL_H,
             "limiting": self.limiting(),
+            "unjudged": self.unjudged(),
             "top": [_record(row) for _, row in self.top(3).iterrows()],
             "rows": self.records(),
         }
@@ -463,7 +485,8 @@ def levers(
     try:
         if progress:
             progress(0, len(items), "lever variants x replications")
-        for (v, r, _), row in executor.map(_outcome, (scenarios, seed), items):
+        context = (scenarios, seed, uuid.uuid4().hex)
+        for (v, r, _), row in executor.map(_outcome, context, items):
             results[(v, r)] = row
             if progress:
                 progress(len(results), len(items), "lever variants x replications")

@@ -59,6 +59,24 @@ STORE = "replications"
 REQUIRED = ("manifest.json", "summary.json")
 
 
+#: every name natsim writes at the top of a run, sweep or plan folder: replacing (--force)
+#: never removes a folder that holds anything else
+RUN_NAMES = {
+    STORE, *REQUIRED, "tables", "figures", "scenario.yaml", "zones.parquet", "report.html",
+    "levers.csv", "evidence.csv", "evidence.parquet", "plan.json", "sweep.csv", "sweep.parquet",
+    "replications.parquet",
+}  # fmt: skip
+
+
+def _natsim_manifest(path: Path) -> bool:
+    """Whether ``path`` is a manifest natsim wrote (a JSON object naming natsim's version)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "natsim" in data
+
+
 class RunFolderError(ValueError):
     """A folder that is not a complete run folder, a corrupt file in one, or a folder that
     cannot become one; the message is one line naming the folder or file."""
@@ -265,11 +283,14 @@ def check_target(folder: Path, replace: bool = False, store_ok: bool = True) -> 
     others = names - ({STORE} if store_ok else set())
     if others and not replace:
         raise FolderTaken(folder, interrupted=names == {STORE})
-    if names - {STORE} and not names & set(REQUIRED):
-        raise RunFolderError(
-            f"{folder}: holds files that are not a natsim run's (no manifest.json); "
-            "choose another folder"
-        )
+    if names - {STORE}:
+        foreign = sorted(names - RUN_NAMES)
+        if foreign or not _natsim_manifest(folder / "manifest.json"):
+            what = f" ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''})"
+            raise RunFolderError(
+                f"{folder}: holds files that are not a natsim run's"
+                f"{what if foreign else ' (no natsim manifest.json)'}; choose another folder"
+            )
     for place in (folder.parent, folder):
         existing = next((p for p in (place, *place.parents) if p.exists()), Path("."))
         if not existing.is_dir():

@@ -201,6 +201,9 @@ class Result:
         if self._levers_summary is None or self._levers_summary.get("measured") is False:
             return None
         best = self._levers_summary.get("limiting")
+        unjudged = self._levers_summary.get("unjudged")
+        if best is None and unjudged:
+            return {"resource": None, "why": f"not judged: {unjudged}"}
         if best is None:
             return {
                 "resource": None,

@@ -120,18 +120,25 @@ def translate(
         if e["type"] != "too_short"
         or not any(len(o) > len(e["loc"]) and o[: len(e["loc"])] == tuple(e["loc"]) for o in locs)
     ]
-    # a union reports one error per member; the deepest path is the member that fitted best
+    # a union reports its errors per member: keep every error of the member that fitted
+    # best (the one whose deepest error goes deepest)
     groups: dict[Loc, list[Any]] = {}
     for e in errors:
         groups.setdefault(_before_union(tuple(e["loc"])), []).append(e)
-    found = [
-        _one(max(group, key=lambda e: len(data_path(tuple(e["loc"])))), origins, name, data, model)
-        for group in groups.values()
-    ]
+    found = []
+    for head, group in groups.items():
+        best = max(group, key=lambda e: len(data_path(tuple(e["loc"]))))
+        member = _member(tuple(best["loc"]), len(head))
+        found += [
+            _one(e, origins, name, data, model)
+            for e in group
+            if _member(tuple(e["loc"]), len(head)) == member
+        ]
     # one value written once and wrong at many entries (a default every point takes): once
-    same: dict[tuple[str, int | None, int | None, str], list[ScenarioError]] = {}
+    same: dict[tuple[str, int | None, int | None, str, str], list[ScenarioError]] = {}
     for problem in found:
-        key = (problem.file, problem.line, problem.column, problem.message)
+        leaf = problem.field.rsplit(".", 1)[-1]
+        key = (problem.file, problem.line, problem.column, problem.message, leaf)
         same.setdefault(key, []).append(problem)
     out = []
     for group in same.values():
@@ -191,6 +198,11 @@ def _before_union(loc: Loc) -> Loc:
         if isinstance(part, str) and _is_member(part):
             return loc[:n]
     return loc
+
+
+def _member(loc: Loc, at: int) -> str | int | None:
+    """The union member an error's location names at position ``at`` (None: no union)."""
+    return loc[at] if len(loc) > at else None
 
 
 def _is_member(part: str) -> bool:

@@ -235,13 +235,13 @@ def _read_csv(
 
 
 def _csv_error(text: str, shown: str, exc: Exception) -> ScenarioError:
-    """A CSV that pandas cannot read, located by the first row whose field count differs
-    from the header's (counted by the csv module, which knows quoted line breaks)."""
+    """A CSV that pandas cannot read, located by the first row with more fields than the
+    header (counted by the csv module, which knows quoted line breaks)."""
     rows = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(rows, [])
         for row in rows:
-            if row and len(row) != len(header):
+            if len(row) > len(header):  # pandas fills short rows; a long one it cannot
                 return ScenarioError(
                     shown, rows.line_num, "",
                     f"{len(row)} fields where the header has {len(header)} "

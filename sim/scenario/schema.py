@@ -460,6 +460,16 @@ class Positives(Frozen):
             or (self.false_positive_rate > 0)
         )
 
+    @field_validator("sensitivity", mode="before")
+    @classmethod
+    def _pool_keys(cls, value: Any) -> Any:
+        """YAML keys are read as text: ``{10: 0.95}`` in a file arrives as ``{"10": 0.95}``."""
+        if isinstance(value, dict):
+            return {
+                int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in value.items()
+            }
+        return value
+
     def sensitivity_of(self, pool: int) -> float:
         return float(self.sensitivity.get(pool, 1.0))  # type: ignore[call-overload]
 
