@@ -248,11 +248,21 @@ def _warning(
     err.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True)
 
 
-@app.callback()
-def _every_command() -> None:
+@app.callback(invoke_without_command=True)
+def _every_command(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, help="Print natsim's version and exit"),
+    ] = False,
+) -> None:
     # Python warnings (numpy, pandas, natsim's own) as one "warning:" line each on stderr,
     # like the errors: nothing else goes there
     warnings.showwarning = _warning
+    if version:
+        from .version import __version__
+
+        Console().print(f"natsim {__version__}", highlight=False)
+        raise typer.Exit(0)
 
 
 @contextmanager

@@ -141,3 +141,10 @@ def test_bad_set_and_bad_option_exit_2() -> None:
     )
     proc = natsim("run", str(SCENARIOS / "tiny.yaml"), "--detail", "everything")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_version() -> None:
+    from sim.version import __version__
+
+    proc = natsim("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"natsim {__version__}"
