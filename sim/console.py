@@ -75,7 +75,8 @@ def print_summary(
     ]
     console.print("  the last tubes spent: " + " | ".join(parts[:6]))
     print_advice(s, console, wait=s.get("longest_wait") or {})
-    print_positives(s.get("positives"), console)
+    print_positives(s.get("positives"), console, timed="followup" in s)
+    print_followup(s.get("followup"), start, console)
     q = s.get("longest_queue") or {}
     if q:
         at = format_minute(start + q["at_h"] * 3600)
@@ -94,7 +95,9 @@ def print_summary(
         console.print(f"  results in {folder}/" + ("  (report.html)" if report else ""))
 
 
-def print_positives(positives: dict[str, Any] | None, console: Console) -> None:
+def print_positives(
+    positives: dict[str, Any] | None, console: Console, timed: bool = False
+) -> None:
     """The positives line: what the pooled tubes read and what testing members one a tube
     finds (means over replications when the figures are statistics)."""
     if not positives:
@@ -109,7 +112,38 @@ def print_positives(positives: dict[str, Any] | None, console: Console) -> None:
         f"{value('recalled_residents'):,.0f} residents tested one a tube, "
         f"{value('confirmed_positives'):,.0f} confirmed of {value('cases'):,.0f} cases "
         f"({value('missed_positives'):,.0f} missed); {value('tests_per_resident'):.3f} tests "
-        "a resident (the follow-up's timing is not simulated yet)"
+        "a resident" + ("" if timed else " (positives.followup times the follow-up)")
+    )
+
+
+def print_followup(followup: dict[str, Any] | None, start: float, console: Console) -> None:
+    """The follow-up line: when the last single-tube result of the recalls is out, and each
+    target judged for it (P(met) over replications)."""
+    if not followup:
+        return
+    if "completion" in followup:  # over replications
+        c = followup["completion"]
+        done = (
+            "unknown (some replications unfinished)" if c["mean"] is None else f"{c['mean']:.1f} h"
+        )
+        verdicts = "   ".join(
+            f"{t['hours']:g} h: P(met) {t['p_met']:.2f} [{t['p_met_ci'][0]:.2f}, {t['p_met_ci'][1]:.2f}]"
+            for t in followup["targets"]
+        )
+        console.print(f"  follow-up: last single-tube result, mean {done}   {verdicts}")
+        return
+    if followup["completion_h"] is None:
+        console.print(
+            f"  follow-up: [red]unfinished at the horizon[/red]: {followup['recalls_done']:,} of "
+            f"{followup['recalls']:,} recalls have their single-tube results"
+        )
+        return
+    verdicts = "   ".join(
+        f"{t['hours']:g} h target: {'MET' if t['met'] else 'MISSED'}" for t in followup["targets"]
+    )
+    console.print(
+        f"  follow-up: {followup['recalls']:,} recalls, last single-tube result "
+        f"{_at(start, followup['completion_h'])}   {verdicts}"
     )
 
 
@@ -266,7 +300,8 @@ def print_replications(
             highlight=False,
         )
     print_advice(s, console, waits=s.get("longest_waits") or [], replications=n)
-    print_positives(s.get("positives"), console)
+    print_positives(s.get("positives"), console, timed="followup" in s)
+    print_followup(s.get("followup"), start, console)
     e = s.get("experiment") or {}
     if "precision_h" in e:
         half = e.get("half_width_h")

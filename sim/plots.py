@@ -239,7 +239,19 @@ def cumulative(result: Result, rep: int = 0) -> Figure:
         share = 100.0 * wide[metric].to_numpy(dtype=float) / totals[of]
         width = 2.6 if metric == "tubes reported" else 1.8
         ax.plot(wide.index.to_numpy(), share, color=colour, linewidth=width, label=label, zorder=3)
-    _clock_axis(ax, start, 0.0, _x_end(k, horizon_h))
+    end = _x_end(k, horizon_h)
+    recalls = p.tables.get("recalls")
+    if recalls is not None and len(recalls):
+        # the follow-up beside the screening: recalled residents with their single results
+        done = recalls.dropna(subset=["reported_h"]).sort_values("reported_h")
+        wanted = max(int(k["positives"]["recalled_residents"]), 1)
+        steps = np.r_[0.0, done["reported_h"].to_numpy()]
+        share = 100.0 * np.r_[0.0, done["members"].cumsum().to_numpy()] / wanted
+        ax.step(steps, share, where="post", color="#d62728", linewidth=1.8, linestyle="--",
+                label="recalled residents with\ntheir single-tube result", zorder=3)  # fmt: skip
+        if k.get("followup_completion_h") is not None:
+            end = max(end, min(horizon_h, float(k["followup_completion_h"]) + 0.5))
+    _clock_axis(ax, start, 0.0, end)
     ax.set_ylim(0, 105)
     _target_lines(ax, k, start)
     ax.yaxis.set_major_formatter(PercentFormatter(100))

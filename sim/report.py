@@ -395,8 +395,28 @@ def _facts(result: Result, k: dict[str, Any]) -> str:
             f"{pos['recalled_residents']:,} residents tested one a tube; "
             f"{pos['confirmed_positives']:,} confirmed of {pos['cases']:,} cases "
             f"({pos['missed_positives']:,} missed, {pos['false_positives']:,} false positives); "
-            f"{pos['tests_per_resident']:.3f} tests a resident. The time the follow-up "
-            "takes is not simulated yet.</p>"
+            f"{pos['tests_per_resident']:.3f} tests a resident."
+            + (
+                ""
+                if "followup" in k
+                else " The follow-up is not timed (<code>positives.followup</code> does it)."
+            )
+            + "</p>"
+        )
+    follow = k.get("followup")
+    if follow:
+        done = follow["completion_h"]
+        verdicts = ", ".join(
+            f"{t['hours']:g} h target {'met' if t['met'] else 'missed'}" for t in follow["targets"]
+        )
+        right.append(
+            f"<p><b>Follow-up</b>: {follow['recalls']:,} recalls; "
+            + (
+                f"last single-tube result {_e(clock(start, done))} ({done:.1f} h); {verdicts}"
+                if done is not None
+                else f"unfinished at the horizon ({follow['recalls_done']:,} done)"
+            )
+            + ".</p>"
         )
     util = k.get("utilisation") or {}
     if util:

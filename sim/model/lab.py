@@ -245,6 +245,8 @@ class LabService:
         #: tubes delivered here without a result, and tubes on their way here (for dispatch)
         self.in_hand = 0
         self.coming = 0
+        #: told of every plate reported here: (lab index, the plate's tube ranges)
+        self.on_report: Callable[[int, list[tuple[int, int]]], None] | None = None
         if restoring:  # the calendar's events and the stages' state come from the saved state
             return
         # the calendar: every change due at one instant happens in one event, so an entry
@@ -361,6 +363,8 @@ class LabService:
         """Plates out of the last stage: their results are out."""
         for plate in plates:
             self.in_hand -= plate.tubes
+            if self.on_report is not None:
+                self.on_report(self.index, plate.ranges)
 
 
 @dataclass

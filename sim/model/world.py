@@ -24,6 +24,7 @@ from ..scenario.schema import Route, Scenario
 from .calendars import pool_entries
 from .collect import STAT_FIELDS, Collection, collect_round
 from .engine import Engine
+from .followup import Followup
 from .geo import routes_for
 from .lab import Labs
 from .ledger import Ledger
@@ -64,6 +65,7 @@ class Replication:
     residents: pd.DataFrame | None = None
     wall: dict[str, float] = field(default_factory=dict)
     reads: TubeReads | None = None  # what each tube read (None: no positives section)
+    recalls: pd.DataFrame | None = None  # one row per recall (with positives.followup)
 
 
 def run_replication(
@@ -173,6 +175,17 @@ class Round:
             engine, scenario, self.routes, stocks, self.labs.by_index, self.streams, ledger,
             restoring,
         )  # fmt: skip
+        self.reads = read_tubes(
+            scenario, ledger.tube_size, ledger.tube_point, ledger.tube_station, self.streams
+        )
+        self.followup: Followup | None = None
+        spec = scenario.positives.followup
+        if spec is not None and self.reads is not None:
+            if state is not None:
+                raise ValueError("a round with positives.followup cannot carry on from a state yet")
+            self.followup = Followup(engine, scenario, self.reads, ledger.tube_point, spec)
+            for lab in self.labs.by_index:
+                lab.on_report = self.followup.reported
         if state is not None:
             restore(self, state)
         self.wall["build_s"] = time.perf_counter() - clock - self.wall["collect_s"]
@@ -201,6 +214,8 @@ class Round:
 
     def save(self) -> RoundState:
         """The round's state now (see :mod:`sim.model.state`)."""
+        if self.followup is not None:
+            raise ValueError("the state of a round with positives.followup cannot be saved yet")
         with collector_paused():
             return capture(self)
 
@@ -251,14 +266,8 @@ class Round:
             swabbed=np.cumsum(self.swab_counts)[: self.steps],
             residents=residents,
             wall={**self.wall, "events": float(self.engine.scheduled)},
-            reads=self._reads(),
-        )
-
-    def _reads(self) -> TubeReads | None:
-        """What each tube reads, with a positives section (drawn from its own streams)."""
-        led = self.ledger
-        return read_tubes(
-            self.scenario, led.tube_size, led.tube_point, led.tube_station, self.streams
+            reads=self.reads,
+            recalls=None if self.followup is None else self.followup.table(self.replication_number),
         )
 
 

@@ -283,6 +283,31 @@ def outcome(
     return finished, completion, targets
 
 
+def followup_outcome(scenario: Any, recalls: pd.DataFrame, reads: Any) -> dict[str, Any]:
+    """The follow-up's outcome: finished when every recalled tube's members have their
+    single-tube results by the horizon; its completion and each target's verdict."""
+    wanted = int((reads.singles > 0).sum())
+    done = recalls["reported_h"].to_numpy(dtype=float)
+    finished = len(recalls) == wanted and not np.isnan(done).any()
+    completion = (float(done.max()) if len(done) else 0.0) if finished else None
+    return {
+        "recalls": wanted,
+        "recalls_started": len(recalls),
+        "recalls_done": int((~np.isnan(done)).sum()),
+        "finished": finished,
+        "completion_h": completion,
+        "completion_clock": _clock(scenario.round.start, completion),
+        "targets": [
+            {
+                "hours": t / H,
+                "met": completion is not None and completion <= t / H,
+                "spare_h": None if completion is None else t / H - completion,
+            }
+            for t in scenario.round.targets
+        ],
+    }
+
+
 #: the steps of a round a resident's share is counted at, by the hour: (name, tube column)
 PROGRESS = (
     ("swabbed", None),

@@ -23,10 +23,11 @@ import pandas as pd
 
 from ..checks import check, horizon_cut
 from ..gc_pause import collector_paused
+from ..model.followup import team_table
 from ..model.world import QUEUE_STEP, Replication
 from ..scenario.schema import Scenario
 from .io import atomic_write, manifest_basics, staged, to_json, write_parquet, write_scenario
-from .kpis import PROGRESS, by_hour, outcome, resource_use, summarise
+from .kpis import PROGRESS, by_hour, followup_outcome, outcome, resource_use, summarise
 from .tables import (
     _bag_columns,
     _plate_columns,
@@ -51,6 +52,8 @@ TABLES = (
     "vehicles",
     "labs",
     "timeline",
+    "recalls",
+    "teams",
     "kpis",
 )
 
@@ -98,6 +101,9 @@ def _kpis(
     kpis["by_hour"] = by_hour(rep.scenario, rep.swabbed, step_h, tubes, kpis["residents_arrived"])
     if rep.reads is not None:
         kpis["positives"] = rep.reads.summary(kpis["residents_arrived"])
+    if rep.recalls is not None and rep.reads is not None:
+        kpis["followup"] = followup_outcome(rep.scenario, rep.recalls, rep.reads)
+        kpis["followup_completion_h"] = kpis["followup"]["completion_h"]
     return kpis
 
 
@@ -156,6 +162,10 @@ def _tabulate(rep: Replication) -> ReplicationResult:
         "labs": labs,
         "timeline": build_timeline(rep.replication, tubes, plates, rep.point_queues, rep.swabbed),
     }
+    if rep.recalls is not None:
+        tables["recalls"] = rep.recalls
+        spec = rep.scenario.positives.followup
+        tables["teams"] = team_table(rep.recalls, spec.teams if spec is not None else 0)
     residents = None
     if rep.residents is not None:
         residents = rep.residents.assign(replication=rep.replication)
@@ -297,6 +307,13 @@ class Result:
                 row[f"{stage}_h"] = np.nan if value is None else value
             for key, value in (k.get("positives") or {}).items():
                 row[key] = value
+            if "followup" in k:
+                f = k["followup"]
+                row["followup_completion_h"] = (
+                    np.nan if f["completion_h"] is None else f["completion_h"]
+                )
+                for t in f["targets"]:
+                    row[f"followup_met_{t['hours']:g}h"] = t["met"]
             for t in k["targets"]:
                 label = f"{t['hours']:g}h"
                 row[f"met_{label}"] = t["met"]
@@ -385,6 +402,19 @@ class Result:
         }
         if "positives" in first:  # each count's mean, sd and interval over replications
             out["positives"] = {key: describe(k[key]) for key in first["positives"]}
+        if "followup" in first:  # the follow-up's completion and P(met) at each target
+            follow = describe(k["followup_completion_h"], censored=True)
+            met_targets = []
+            for t in first["followup"]["targets"]:
+                label = f"{t['hours']:g}h"
+                met = int(k[f"followup_met_{label}"].sum())
+                low, high = wilson(met, n)
+                met_targets.append(
+                    {"hours": t["hours"], "p_met": met / n, "p_met_ci": [low, high],
+                     "replications_met": met}
+                )  # fmt: skip
+            out["followup"] = {"completion": follow, "targets": met_targets}
+            out["followup_completion_h"] = follow["mean"]
         if self.experiment:
             out["experiment"] = dict(self.experiment)
         self._add_levers(out)

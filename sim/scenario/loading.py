@@ -108,7 +108,7 @@ _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: values a scenario may expand to: a city's YAML holds a few thousand (its tables are CSV
 #: files); this bounds what aliases of aliases ("billion laughs") can make of a small file
-MAX_VALUES = 2_000_000
+MAX_VALUES = 500_000
 _PLAIN_TAGS = {
     f"tag:yaml.org,2002:{t}"
     for t in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")

@@ -433,6 +433,25 @@ class Households(Frozen):
         return w / w.sum()
 
 
+class Followup(Frozen):
+    """How the residents of a positive pooled tube are tested again (``positives.followup``).
+
+    ``notify_after`` the pooled result, the recall joins the response teams' queue
+    (first come, first served); a free team drives from where it is (``base``
+    at first, then the point of its last recall; without a base a team starts at
+    the point it is sent to) and swabs each member into a single tube
+    (``per_person``); the single tubes go at once by their own courier to the
+    lab that tested the pooled tube, which reports them ``lab_turnaround`` later
+    on capacity kept for them (the screening work is not slowed).
+    """
+
+    notify_after: Duration = 0.0
+    teams: Count
+    base: str | None = None
+    per_person: PositiveDuration
+    lab_turnaround: PositiveDuration
+
+
 class Positives(Frozen):
     """Who is positive and what the test reads (``positives:``).
 
@@ -450,6 +469,7 @@ class Positives(Frozen):
     households: Households | None = None
     sensitivity: dict[PoolSize, Share] = Field(default_factory=dict)
     false_positive_rate: Share = 0.0
+    followup: Followup | None = None
 
     @property
     def active(self) -> bool:
@@ -559,6 +579,11 @@ class Scenario(Frozen):
                 if lab.location is None:
                     raise Misplaced(("labs", i, "location"), "automatic routes need lab locations")
         self._check_disruptions(point_ids, lab_ids)
+        base = self.positives.followup.base if self.positives.followup else None
+        if base is not None and base not in point_ids:
+            raise Misplaced(("positives", "followup", "base"), f"no point '{base}'")
+        if self.positives.followup is not None:
+            self._check_team_drives()
         if self.positives.zones:
             known = set(self.demand.zones.id)
             for zone in self.positives.zones:
@@ -604,6 +629,22 @@ class Scenario(Frozen):
                     f"no travel time between '{a}' and '{b}' (route {route.id}): give "
                     f"{end}'s coordinates, or a transport.travel.matrix entry",
                 )
+
+    def _check_team_drives(self) -> None:
+        """Response teams drive between any two points: each pair needs coordinates at both
+        ends or a matrix entry."""
+        matrix = self.transport.travel.matrix or {}
+        unplaced = [i for i, p in enumerate(self.points) if p.location is None]
+        for i in unplaced:
+            a = self.points[i].id
+            for p in self.points:
+                if p.id != a and p.id not in matrix.get(a, {}) and a not in matrix.get(p.id, {}):
+                    raise Misplaced(
+                        ("points", i, "lat"),
+                        f"response teams (positives.followup) drive between points: no travel "
+                        f"time between '{a}' and '{p.id}': give {a}'s coordinates, or a "
+                        "transport.travel.matrix entry",
+                    )
 
     def _check_arrivals_before_closing(self) -> None:
         """Residents must arrive while their point is open: closing stops service, so a zone

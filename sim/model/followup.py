@@ -1,0 +1,184 @@
+"""The follow-up of positive pooled tubes: response teams re-swab the members, one tube each.
+
+A lab reporting a plate tells this service (:meth:`Followup.reported`); each
+recalled tube on it (a positive pooled tube, :mod:`sim.model.positives`)
+becomes a recall ``notify_after`` later. Recalls wait for a free team in one
+first-come-first-served queue (ties: the lower tube number). A team drives
+from where it is — the base point at first, then the point of its last recall
+(or, without a base, it starts at the point it is sent to) — and swabs the
+members one after another. The single tubes then go by their own courier,
+straight to the lab that tested the pooled tube, and are reported
+``lab_turnaround`` after they arrive, on capacity kept for them. Teams are the
+only shared resource here: couriers and the kept capacity are not limited, and
+drives have no noise (stated in docs/model.md, *Positives*).
+
+Everything the team does is an event of the round's loop, so a recall waits
+behind the ones before it; the courier and the lab's answer follow by
+arithmetic, since nothing else waits for them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..scenario.schema import Followup as FollowupSpec
+from ..scenario.schema import Scenario
+from .engine import Engine
+from .positives import TubeReads
+from .transport import TravelTimes
+
+H = 3600.0
+
+
+@dataclass
+class Recall:
+    """One positive pooled tube's follow-up (times in seconds from the round's start)."""
+
+    tube: int
+    point: int
+    lab: int
+    members: int
+    pooled_result: float
+    notified: float
+    team: int = -1
+    team_set_off: float = np.nan
+    team_arrived: float = np.nan
+    reswabbed: float = np.nan
+    delivered: float = np.nan
+    reported: float = np.nan
+
+
+@dataclass
+class Team:
+    index: int
+    place: str | None  # where it is: a point id (None: not placed yet)
+    busy: bool = False
+
+
+@dataclass
+class Followup:
+    """The response teams of one round and the recalls they work through."""
+
+    engine: Engine
+    scenario: Scenario
+    reads: TubeReads
+    tube_point: np.ndarray
+    spec: FollowupSpec
+    travel: TravelTimes = field(init=False)
+    teams: list[Team] = field(init=False)
+    queue: deque[Recall] = field(default_factory=deque)
+    recalls: list[Recall] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.travel = TravelTimes(self.scenario)
+        self.teams = [Team(i, self.spec.base) for i in range(self.spec.teams)]
+        self._recalled = self.reads.singles > 0
+
+    def reported(self, lab: int, ranges: list[tuple[int, int]]) -> None:
+        """A lab reported a plate holding tube ``ranges``: recall its positive pooled tubes."""
+        now = self.engine.env.now
+        for lo, hi in ranges:
+            for tube in lo + np.flatnonzero(self._recalled[lo:hi]):
+                recall = Recall(
+                    int(tube), int(self.tube_point[tube]), lab, int(self.reads.singles[tube]),
+                    now, now + self.spec.notify_after,
+                )  # fmt: skip
+                self.recalls.append(recall)
+                self.engine.at(self.spec.notify_after, self._notified, recall)
+
+    def _notified(self, recall: Recall) -> None:
+        self.queue.append(recall)
+        self._assign()
+
+    def _assign(self) -> None:
+        """Free teams take the oldest recalls."""
+        points = self.scenario.points
+        for team in self.teams:
+            if not self.queue:
+                return
+            if team.busy:
+                continue
+            recall = self.queue.popleft()
+            there = points[recall.point].id
+            drive = 0.0 if team.place is None else self.travel.base(team.place, there)
+            now = self.engine.env.now
+            team.busy = True
+            recall.team = team.index
+            recall.team_set_off = now
+            recall.team_arrived = now + drive
+            swab = recall.members * self.spec.per_person
+            self.engine.at(drive + swab, self._reswabbed, team, recall)
+
+    def _reswabbed(self, team: Team, recall: Recall) -> None:
+        """The members are swabbed: the courier and the kept capacity give the result."""
+        now = self.engine.env.now
+        there = self.scenario.points[recall.point].id
+        team.place, team.busy = there, False
+        recall.reswabbed = now
+        lab = self.scenario.labs[recall.lab].id
+        recall.delivered = now + self.travel.base(there, lab)
+        recall.reported = recall.delivered + self.spec.lab_turnaround
+        self._assign()
+
+    def table(self, replication: int) -> pd.DataFrame:
+        """One row per recall, in hours from the start; times past the horizon are NaN."""
+        horizon = self.scenario.round.horizon
+        rows: list[dict[str, Any]] = []
+        for r in sorted(self.recalls, key=lambda r: (r.pooled_result, r.tube)):
+
+            def hours(t: float) -> float:
+                return t / H if t <= horizon else np.nan
+
+            rows.append(
+                {
+                    "replication": replication,
+                    "tube": r.tube,
+                    "point": self.scenario.points[r.point].id,
+                    "lab": self.scenario.labs[r.lab].id,
+                    "members": r.members,
+                    "confirmed": int(self.reads.confirmed[r.tube]),
+                    "pooled_result_h": hours(r.pooled_result),
+                    "notified_h": hours(r.notified),
+                    "team": r.team,
+                    "team_set_off_h": hours(r.team_set_off),
+                    "team_arrived_h": hours(r.team_arrived),
+                    "reswabbed_h": hours(r.reswabbed),
+                    "delivered_h": hours(r.delivered),
+                    "reported_h": hours(r.reported),
+                }
+            )
+        columns = [
+            "replication", "tube", "point", "lab", "members", "confirmed", "pooled_result_h",
+            "notified_h", "team", "team_set_off_h", "team_arrived_h", "reswabbed_h", "delivered_h",
+            "reported_h",
+        ]  # fmt: skip
+        return pd.DataFrame(rows, columns=columns)
+
+
+def team_table(recalls: pd.DataFrame, teams: int) -> pd.DataFrame:
+    """One row per response team: recalls done, residents re-swabbed, hours driving and
+    swabbing, and its share of the span from the first result notified to the last swab."""
+    done = recalls.dropna(subset=["reswabbed_h"])
+    rows = []
+    first = float(recalls["notified_h"].min()) if len(recalls) else np.nan
+    last = float(done["reswabbed_h"].max()) if len(done) else np.nan
+    span = last - first if len(done) else 0.0
+    for team in range(teams):
+        mine = done[done["team"] == team]
+        busy = float((mine["reswabbed_h"] - mine["team_set_off_h"]).sum())
+        rows.append(
+            {
+                "replication": int(recalls["replication"].iloc[0]) if len(recalls) else 0,
+                "team": team,
+                "recalls": len(mine),
+                "residents": int(mine["members"].sum()),
+                "busy_h": busy,
+                "utilisation": busy / span if span > 0 else 0.0,
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,139 @@
+"""The follow-up of positive pooled tubes, by hand on the tiny round.
+
+Tiny (tests/test_hand_computed.py) reports all six tubes on one plate at 4.402239 h.
+Zone Z2 (20 residents at point B: tubes 4 and 5, ten members each) is all cases, Z1
+none; tests are perfect. The recalls are notified 10 min after the result, a team
+swabs a member a minute, the single tubes drive from B to the lab L and are reported
+an hour after they arrive.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim
+
+from .conftest import SCENARIOS
+
+REPORTED_H = 4.402239  # tiny's one plate (rounded as test_hand_computed pins it)
+FOLLOWUP = {
+    "positives.zones": {"Z2": 1.0},
+    "positives.followup": {
+        "notify_after": "10min", "teams": 1, "base": "B", "per_person": "1min",
+        "lab_turnaround": "1h",
+    },
+}  # fmt: skip
+
+
+def drive_h(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Tiny's travel: haversine distance (R = 6,371 km), detour 1.0, 30 km/h."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6371.0 * math.asin(math.sqrt(h)) / 30.0
+
+
+B, L, A = (33.580, 114.050), (33.565, 114.054), (33.570, 114.040)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> sim.Scenario:
+    return sim.load_scenario(SCENARIOS / "tiny.yaml")
+
+
+def test_one_team_works_through_the_recalls_in_turn(tiny: sim.Scenario) -> None:
+    run = sim.run(tiny.with_changes(FOLLOWUP))
+    recalls = run.table("recalls")
+    assert recalls["tube"].tolist() == [4, 5] and recalls["members"].tolist() == [10, 10]
+    notified = REPORTED_H + 10 / 60
+    np.testing.assert_allclose(recalls["pooled_result_h"], [REPORTED_H] * 2, atol=1e-6)
+    np.testing.assert_allclose(recalls["team_arrived_h"], [notified, notified + 10 / 60], atol=1e-6)
+    np.testing.assert_allclose(
+        recalls["reswabbed_h"], [notified + 10 / 60, notified + 20 / 60], atol=1e-6
+    )
+    last = notified + 20 / 60 + drive_h(B, L) + 1.0
+    s = run.summary()
+    assert s["followup_completion_h"] == pytest.approx(last, abs=1e-6)
+    assert [t["met"] for t in s["followup"]["targets"]] == [False, True]  # 4 h, 6 h
+    assert s["completion_h"] == pytest.approx(REPORTED_H, abs=1e-6)  # screening unchanged
+
+
+def test_two_teams_work_at_once_and_a_base_elsewhere_adds_the_drive(tiny: sim.Scenario) -> None:
+    two = FOLLOWUP | {
+        "positives.followup": {**FOLLOWUP["positives.followup"], "teams": 2, "base": "A"}  # type: ignore[dict-item]
+    }
+    recalls = sim.run(tiny.with_changes(two)).table("recalls")
+    arrive = REPORTED_H + 10 / 60 + drive_h(A, B)
+    np.testing.assert_allclose(recalls["team_arrived_h"], [arrive, arrive], atol=1e-6)
+    np.testing.assert_allclose(
+        recalls["reported_h"], [arrive + 10 / 60 + drive_h(B, L) + 1.0] * 2, atol=1e-6
+    )
+
+
+def test_every_recalled_resident_has_one_result_or_is_unfinished(tiny: sim.Scenario) -> None:
+    for horizon, finished in (("12h", True), ("5h", False)):
+        changes = {**FOLLOWUP, "round.horizon": horizon, "round.targets": ["4h", "5h"]}
+        s = sim.run(tiny.with_changes(changes))
+        f = s.summary()["followup"]
+        recalls = s.table("recalls")
+        done = recalls["reported_h"].notna()
+        assert f["finished"] is finished and f["recalls"] == 2
+        assert (
+            int(recalls.loc[done, "members"].sum()) + int(recalls.loc[~done, "members"].sum())
+            == (s.summary()["positives"]["recalled_residents"])
+        )
+        assert (f["completion_h"] is None) is not finished
+        assert not (recalls.filter(like="_h") > float(horizon[:-1]) + 1e-9).any().any()
+
+
+def test_the_follow_up_moves_no_screening_time(tiny: sim.Scenario) -> None:
+    counted = sim.run(tiny.with_changes({"positives.zones": {"Z2": 1.0}}))
+    timed = sim.run(tiny.with_changes(FOLLOWUP))
+    assert not counted.has_table("recalls") and "followup" not in counted.summary()
+    for column in ("sealed_h", "delivered_h", "reported_h"):
+        np.testing.assert_array_equal(counted.tubes[column], timed.tubes[column])
+
+
+def test_over_replications_p_met_for_the_follow_up(tiny: sim.Scenario) -> None:
+    many = sim.replicate(tiny.with_changes(FOLLOWUP), 3, workers=1)
+    f = many.summary()["followup"]
+    assert [t["p_met"] for t in f["targets"]] == [0.0, 1.0]  # fixed durations: every day alike
+    assert many.kpis["followup_met_6h"].all()
+
+
+def test_a_round_with_a_follow_up_cannot_be_saved_yet(tiny: sim.Scenario) -> None:
+    morning = sim.Round(tiny.with_changes(FOLLOWUP))
+    morning.run(3600)
+    with pytest.raises(ValueError, match="cannot be saved yet"):
+        morning.save()
+
+
+def test_a_base_that_is_no_point(tiny: sim.Scenario) -> None:
+    bad = {**FOLLOWUP, "positives.followup": {**FOLLOWUP["positives.followup"], "base": "Q"}}  # type: ignore[dict-item]
+    with pytest.raises(sim.ScenarioError, match="no point 'Q'"):
+        tiny.with_changes(bad)
+
+
+def test_the_teams_table(tiny: sim.Scenario) -> None:
+    one = sim.run(tiny.with_changes(FOLLOWUP)).table("teams")
+    assert one[["team", "recalls", "residents"]].values.tolist() == [[0, 2, 20]]
+    assert one["busy_h"].item() == pytest.approx(20 / 60) and one["utilisation"].item() == 1.0
+    two = FOLLOWUP | {"positives.followup": {**FOLLOWUP["positives.followup"], "teams": 3}}  # type: ignore[dict-item]
+    teams = sim.run(tiny.with_changes(two)).table("teams")
+    assert teams["recalls"].tolist() == [1, 1, 0]  # the third team had nothing to do
+
+
+def test_recalls_and_teams_are_saved_and_read_back(tiny: sim.Scenario, tmp_path: Path) -> None:
+    run = sim.run(tiny.with_changes(FOLLOWUP))
+    run.save(tmp_path / "run")
+    back = sim.load_run(tmp_path / "run")
+    for name in ("recalls", "teams"):
+        pd.testing.assert_frame_equal(back[name], run.table(name), check_exact=True)
+    assert back["summary"]["followup_completion_h"] == run.summary()["followup_completion_h"]
