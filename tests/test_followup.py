@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 import sim
+from sim.scenario.zones import ZoneTable
 
 from .conftest import SCENARIOS
 
@@ -137,3 +138,55 @@ def test_recalls_and_teams_are_saved_and_read_back(tiny: sim.Scenario, tmp_path:
     for name in ("recalls", "teams"):
         pd.testing.assert_frame_equal(back[name], run.table(name), check_exact=True)
     assert back["summary"]["followup_completion_h"] == run.summary()["followup_completion_h"]
+
+
+FIRST = {
+    "positives.zones": {"Z2": 1.0},
+    "positives.followup": {
+        "notify_after": "10min", "teams": 1, "base": "B", "per_person": "1min", "lab": "first",
+    },
+}  # fmt: skip
+
+
+def test_single_tubes_through_the_labs_own_stages(tiny: sim.Scenario) -> None:
+    # the lab is idle after the screening plate (4.402 h): each recall's plate of ten single
+    # tubes takes receiving 10 min, loading 30, extraction 30, PCR 75, report 10 (155 min)
+    recalls = sim.run(tiny.with_changes(FIRST)).table("recalls")
+    first_in = REPORTED_H + 20 / 60 + drive_h(B, L)
+    second_in = first_in + 10 / 60
+    np.testing.assert_allclose(recalls["delivered_h"], [first_in, second_in], atol=1e-6)
+    first_done = first_in + 155 / 60
+    # the second waits for the one staff member, loader, extractor and instrument in turn:
+    # it starts PCR when the first's ends
+    pcr_second = first_in + (10 + 30 + 30 + 75) / 60
+    np.testing.assert_allclose(recalls["pcr_start_h"], [first_in + 70 / 60, pcr_second], atol=1e-6)
+    np.testing.assert_allclose(recalls["reported_h"], [first_done, pcr_second + 85 / 60], atol=1e-6)
+
+
+def test_single_tubes_go_ahead_of_screening_plates(tiny: sim.Scenario) -> None:
+    # 30,000 residents, one PCR instrument: screening plates queue for PCR for hours while the
+    # first recalls come back; no plate already waiting when a recall's plate arrived at PCR
+    # may start after it
+    zones = tiny.demand.zones.to_frame()
+    zones["population"] = [20000, 10000]  # 3,000 tubes: 32 plates, 40 h of PCR on one instrument
+    busy = tiny.with_changes(
+        {**FIRST, "positives.zones": {"Z2": 0.002}, "demand.zones": ZoneTable.from_frame(zones),
+         "points.*.stations": 20, "round.horizon": "96h", "round.targets": ["48h", "96h"]}
+    )  # fmt: skip
+    run = sim.run(busy)
+    plates, recalls = run.plates, run.table("recalls").dropna(subset=["pcr_start_h"])
+    assert len(recalls) and run.summary()["followup"]["finished"]
+    jumped = 0
+    for _, r in recalls.iterrows():
+        waiting = plates[
+            (plates["extraction_end_h"] < r["pcr_start_h"] - 1e-9)
+            & (plates["pcr_start_h"] > r["pcr_start_h"] + 1e-9)
+        ]
+        jumped += len(waiting)  # screening plates that were ready first and went after it
+    assert jumped > 0  # the single tubes did overtake screening work
+    # and the overtaken work is later than with capacity kept apart
+    kept = busy.with_changes(
+        {"positives.followup": {**FIRST["positives.followup"], "lab": "kept",  # type: ignore[dict-item]
+                                "lab_turnaround": "2h"}}
+    )  # fmt: skip
+    assert sim.run(kept).summary()["completion_h"] < run.summary()["completion_h"]

@@ -28,11 +28,14 @@ import pandas as pd
 
 from ..scenario.schema import Followup as FollowupSpec
 from ..scenario.schema import Scenario
+from ..stages import PLATE_STAGES
 from .engine import Engine
+from .ledger import Bag, Plate
 from .positives import TubeReads
 from .transport import TravelTimes
 
 H = 3600.0
+_PCR = [st.name for st in PLATE_STAGES].index("pcr")  # the PCR run's place among plate stages
 
 
 @dataclass
@@ -50,7 +53,32 @@ class Recall:
     team_arrived: float = np.nan
     reswabbed: float = np.nan
     delivered: float = np.nan
+    pcr_start: float = np.nan  # lab: first (the kept capacity has no stages to show)
     reported: float = np.nan
+
+
+class SingleTubes(Bag):
+    """A recall's single tubes on their way through a lab's bag stages (``lab: first``):
+    urgent, so every stage takes them before screening work. Not a screening bag: the
+    ledger does not keep it, and its tube numbers lie past the screening tubes."""
+
+    __slots__ = ("recall",)
+    urgent = True
+    recall: Recall
+
+    def plate(self) -> SinglePlate:
+        """The plate of their own they make once received."""
+        plate = SinglePlate(-1, self.lab, [(self.lo, self.hi)], self.hi - self.lo)
+        plate.recall = self.recall
+        return plate
+
+
+class SinglePlate(Plate):
+    """A plate of one recall's single tubes, ahead of every screening plate."""
+
+    __slots__ = ("recall",)
+    urgent = True
+    recall: Recall
 
 
 @dataclass
@@ -71,6 +99,7 @@ class Followup:
     spec: FollowupSpec
     travel: TravelTimes = field(init=False)
     teams: list[Team] = field(init=False)
+    labs: list[Any] = field(default_factory=list)  # the round's LabService objects, by index
     queue: deque[Recall] = field(default_factory=deque)
     recalls: list[Recall] = field(default_factory=list)
 
@@ -78,6 +107,10 @@ class Followup:
         self.travel = TravelTimes(self.scenario)
         self.teams = [Team(i, self.spec.base) for i in range(self.spec.teams)]
         self._recalled = self.reads.singles > 0
+        self._next_tube = int(self.reads.singles.size)  # single tubes numbered after screening
+        for lab in self.labs:
+            lab.on_report = self.reported
+            lab.on_single = self._single_reported
 
     def reported(self, lab: int, ranges: list[tuple[int, int]]) -> None:
         """A lab reported a plate holding tube ``ranges``: recall its positive pooled tubes."""
@@ -121,9 +154,28 @@ class Followup:
         team.place, team.busy = there, False
         recall.reswabbed = now
         lab = self.scenario.labs[recall.lab].id
-        recall.delivered = now + self.travel.base(there, lab)
-        recall.reported = recall.delivered + self.spec.lab_turnaround
+        drive = self.travel.base(there, lab)
+        if self.spec.lab == "kept":
+            recall.delivered = now + drive
+            recall.reported = recall.delivered + float(self.spec.lab_turnaround or 0.0)
+        else:  # through the lab's own stages, ahead of screening
+            self.engine.at(drive, self._at_lab, recall)
         self._assign()
+
+    def _at_lab(self, recall: Recall) -> None:
+        now = self.engine.env.now
+        recall.delivered = now
+        lo = self._next_tube
+        self._next_tube += recall.members
+        bag = SingleTubes(-1, recall.lab, recall.point, lo, lo + recall.members, now)
+        bag.recall = recall
+        self.labs[recall.lab].deliver_urgent(bag)
+
+    def _single_reported(self, plate: Plate) -> None:
+        assert isinstance(plate, SinglePlate)
+        recall = plate.recall
+        recall.pcr_start = float(plate.times[2 * _PCR])
+        recall.reported = self.engine.env.now
 
     def table(self, replication: int) -> pd.DataFrame:
         """One row per recall, in hours from the start; times past the horizon are NaN."""
@@ -149,13 +201,14 @@ class Followup:
                     "team_arrived_h": hours(r.team_arrived),
                     "reswabbed_h": hours(r.reswabbed),
                     "delivered_h": hours(r.delivered),
+                    "pcr_start_h": hours(r.pcr_start),
                     "reported_h": hours(r.reported),
                 }
             )
         columns = [
             "replication", "tube", "point", "lab", "members", "confirmed", "pooled_result_h",
             "notified_h", "team", "team_set_off_h", "team_arrived_h", "reswabbed_h", "delivered_h",
-            "reported_h",
+            "pcr_start_h", "reported_h",
         ]  # fmt: skip
         return pd.DataFrame(rows, columns=columns)
 

@@ -86,6 +86,8 @@ class Step:
         self.pool = Pool(units, up)
         self.draw = draw
         self.queue: deque[Bag | Plate] = deque()
+        #: the single tubes of recalls (``positives.followup.lab: first``): ahead of the queue
+        self.urgent: deque[Bag | Plate] = deque()
         self.running: dict[int, tuple[int, list[Bag | Plate]]] = {}  # unit -> (event, items)
         self.entries = 0  # units the calendar wants out now (may exceed the units)
         self.at = lab.engine.at
@@ -98,15 +100,15 @@ class Step:
 
     # -- work -----------------------------------------------------------------
     def put(self, item: Bag | Plate) -> None:
-        """An item joins the queue; an idle unit takes it at once."""
-        self.queue.append(item)
+        """An item joins the queue (an urgent one the urgent queue); an idle unit takes it."""
+        (self.urgent if item.urgent else self.queue).append(item)
         if self.pool.idle:
             self.start(self.pool.idle.popleft())
 
     def put_all(self, items: list[Bag | Plate]) -> None:
         queue, idle = self.queue, self.pool.idle
         for item in items:
-            queue.append(item)
+            (self.urgent if item.urgent else queue).append(item)
             if idle:
                 self.start(idle.popleft())
 
@@ -115,7 +117,14 @@ class Step:
         now = self.env.now
         queue = self.queue
         k, i = self.k_start, self.index
-        if self.per_run == 1:
+        if self.urgent:  # urgent items first, a batch filled up from the queue
+            urgent = self.urgent
+            items = [urgent.popleft() for _ in range(min(self.per_run, len(urgent)))]
+            items += [queue.popleft() for _ in range(min(self.per_run - len(items), len(queue)))]
+            for item in items:
+                item.times[k] = now
+                item.server[i] = unit
+        elif self.per_run == 1:
             item = queue.popleft()
             item.times[k] = now
             item.server[i] = unit
@@ -151,7 +160,7 @@ class Step:
             self.lab.form_plates()
         elif leaves:
             return
-        elif self.queue:
+        elif self.queue or self.urgent:
             self.start(unit)
         else:
             pool.idle.append(unit)
@@ -162,7 +171,7 @@ class Step:
             self.lab.form_plates()
             return
         pool = self.pool
-        while pool.idle and self.queue:
+        while pool.idle and (self.queue or self.urgent):
             self.start(pool.idle.popleft())
 
     # -- availability ---------------------------------------------------------
@@ -241,6 +250,10 @@ class LabService:
         # received tubes waiting for a plate: [lo, hi, received] ranges, oldest first
         self.waiting: deque[list[float]] = deque()
         self.n_waiting = 0
+        #: plates of single tubes (recalls) waiting for a loader, ahead of every other plate
+        self.urgent_plates: deque[Plate] = deque()
+        #: told when a plate of single tubes is reported
+        self.on_single: Callable[[Plate], None] | None = None
         self._timer_for = np.nan  # the oldest receipt a partial-plate timer is set for
         #: tubes delivered here without a result, and tubes on their way here (for dispatch)
         self.in_hand = 0
@@ -309,10 +322,18 @@ class LabService:
             first.put(bag)
         self.in_hand += tubes
 
+    def deliver_urgent(self, bag: Bag) -> None:
+        """A courier hands over a recall's single tubes (an urgent bag): ahead of every bag."""
+        self.bag_steps[0].put(bag)
+
     def _received(self, bags: list[Any]) -> None:
-        """Bags out of the last bag stage: their tubes wait for a plate."""
+        """Bags out of the last bag stage: their tubes wait for a plate (a recall's single
+        tubes make a plate of their own at once, loaded before any other)."""
         now = self.engine.env.now
         for bag in bags:
+            if bag.urgent:
+                self.urgent_plates.append(bag.plate())
+                continue
             self.waiting.append([bag.lo, bag.hi, now])
             self.n_waiting += bag.hi - bag.lo
         self.form_plates()
@@ -324,6 +345,12 @@ class LabService:
         limit = self.wait_limit
         step = self.forming
         idle = step.pool.idle
+        while idle and self.urgent_plates:
+            plate = self.urgent_plates.popleft()
+            unit = idle.popleft()
+            plate.times[0] = now
+            plate.server[0] = unit
+            step.launch(unit, [plate], step.draw())
         while (
             idle
             and self.n_waiting
@@ -362,6 +389,10 @@ class LabService:
     def _reported(self, plates: list[Any]) -> None:
         """Plates out of the last stage: their results are out."""
         for plate in plates:
+            if plate.urgent:
+                if self.on_single is not None:
+                    self.on_single(plate)
+                continue
             self.in_hand -= plate.tubes
             if self.on_report is not None:
                 self.on_report(self.index, plate.ranges)

@@ -63,6 +63,7 @@ class Bag:
     """One bag delivered to a lab: its tubes ``lo:hi`` and the runs of the bag stages."""
 
     __slots__ = ("delivered", "hi", "id", "lab", "lo", "point", "server", "times")
+    urgent = False  # a recall's single tubes (sim.model.followup) go ahead of the queues
 
     def __init__(self, id: int, lab: int, point: int, lo: int, hi: int, delivered: float) -> None:
         self.id = id
@@ -84,6 +85,7 @@ class Plate:
     """One plate: its tube ranges and the runs of the plate stages (the first formed it)."""
 
     __slots__ = ("id", "lab", "ranges", "server", "times", "tubes")
+    urgent = False
 
     def __init__(self, id: int, lab: int, ranges: list[tuple[int, int]], tubes: int) -> None:
         self.id = id

@@ -183,9 +183,9 @@ class Round:
         if spec is not None and self.reads is not None:
             if state is not None:
                 raise ValueError("a round with positives.followup cannot carry on from a state yet")
-            self.followup = Followup(engine, scenario, self.reads, ledger.tube_point, spec)
-            for lab in self.labs.by_index:
-                lab.on_report = self.followup.reported
+            self.followup = Followup(
+                engine, scenario, self.reads, ledger.tube_point, spec, list(self.labs.by_index)
+            )
         if state is not None:
             restore(self, state)
         self.wall["build_s"] = time.perf_counter() - clock - self.wall["collect_s"]

@@ -441,15 +441,26 @@ class Followup(Frozen):
     at first, then the point of its last recall; without a base a team starts at
     the point it is sent to) and swabs each member into a single tube
     (``per_person``); the single tubes go at once by their own courier to the
-    lab that tested the pooled tube, which reports them ``lab_turnaround`` later
-    on capacity kept for them (the screening work is not slowed).
+    lab that tested the pooled tube. With ``lab: kept`` it reports them
+    ``lab_turnaround`` later on capacity kept for them (the screening work is
+    not slowed); with ``lab: first`` they go through the lab's own stages ahead
+    of all screening work, on the same staff and instruments.
     """
 
     notify_after: Duration = 0.0
     teams: Count
     base: str | None = None
     per_person: PositiveDuration
-    lab_turnaround: PositiveDuration
+    lab: Literal["kept", "first"] = "kept"
+    lab_turnaround: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _turnaround_when_kept(self) -> Followup:
+        if self.lab == "kept" and self.lab_turnaround is None:
+            raise ValueError("lab: kept needs lab_turnaround (the kept capacity's time)")
+        if self.lab == "first" and self.lab_turnaround is not None:
+            raise ValueError("lab: first runs the lab's own stages: drop lab_turnaround")
+        return self
 
 
 class Positives(Frozen):
