@@ -91,8 +91,9 @@ def read_tubes(
         cases = streams["positives/cases"].binomial(size, p)
     else:
         cases = _household_cases(spec.households, size, point, tube_station, p, streams)
-    pools = np.array([pt.pool for pt in scenario.points], dtype=np.int64)[point]
-    sensitivity = np.array([spec.sensitivity_of(int(k)) for k in pools])
+    point_pools = np.array([pt.pool for pt in scenario.points], dtype=np.int64)
+    pools = point_pools[point]
+    sensitivity = np.array([spec.sensitivity_of(int(k)) for k in point_pools])[point]
     chance = np.where(cases > 0, sensitivity, spec.false_positive_rate)
     positive = streams["positives/pooled"].random(size.size) < chance
     # a positive tube of one is its member's result; a pooled one recalls its members
