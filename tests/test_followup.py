@@ -190,3 +190,21 @@ def test_single_tubes_go_ahead_of_screening_plates(tiny: sim.Scenario) -> None:
                                 "lab_turnaround": "2h"}}
     )  # fmt: skip
     assert sim.run(kept).summary()["completion_h"] < run.summary()["completion_h"]
+
+
+def test_one_row_per_single_tube(tiny: sim.Scenario) -> None:
+    # sensitivity 0.5 for single tubes, false positives 1 in 2: the counts drawn per pooled
+    # tube are spread over its members' rows
+    noisy = tiny.with_changes(
+        {**FOLLOWUP, "positives.zones": {"Z2": 0.5}, "positives.sensitivity": {1: 0.5},
+         "positives.false_positive_rate": 0.5}
+    )  # fmt: skip
+    run = sim.run(noisy, seed=3)
+    singles, recalls, tubes = run.table("single_tubes"), run.table("recalls"), run.tubes
+    assert len(singles) == recalls["members"].sum() == run.summary()["positives"]["single_tubes"]
+    by_tube = singles.groupby("tube")
+    for tube, rows in by_tube:
+        row = tubes.set_index("tube").loc[tube]
+        assert rows["case"].sum() == row["cases"]
+        assert rows["reads_positive"].sum() == row["confirmed"]
+        assert rows["single"].tolist() == list(range(len(rows)))

@@ -213,6 +213,40 @@ class Followup:
         return pd.DataFrame(rows, columns=columns)
 
 
+def single_tube_table(recalls: pd.DataFrame, reads: TubeReads) -> pd.DataFrame:
+    """One row per single tube of the recalls: its recall (pooled tube), whether its
+    member is a case and whether it read positive, and the recall's times.
+
+    The reads are drawn as counts per pooled tube (:func:`~sim.model.positives.read_tubes`),
+    and the members of a tube are alike, so a tube's cases are listed first, the cases
+    found before those missed, then the others, those that read positive first.
+    """
+    if not len(recalls):
+        return pd.DataFrame(
+            columns=["replication", "tube", "single", "case", "reads_positive", "reported_h"]
+        )
+    tube = recalls["tube"].to_numpy()
+    members = recalls["members"].to_numpy()
+    cases = reads.cases[tube]
+    found = reads.confirmed_cases[tube]
+    false = reads.confirmed[tube] - found
+    owner = np.repeat(np.arange(len(tube)), members)
+    rank = np.arange(owner.size) - np.repeat(np.cumsum(members) - members, members)
+    case = rank < cases[owner]
+    positive = np.where(case, rank < found[owner], rank - cases[owner] < false[owner])
+    return pd.DataFrame(
+        {
+            "replication": np.repeat(recalls["replication"].to_numpy(), members),
+            "tube": tube[owner],
+            "single": rank,
+            "case": case,
+            "reads_positive": positive,
+            "reswabbed_h": recalls["reswabbed_h"].to_numpy()[owner],
+            "reported_h": recalls["reported_h"].to_numpy()[owner],
+        }
+    )
+
+
 def team_table(recalls: pd.DataFrame, teams: int) -> pd.DataFrame:
     """One row per response team: recalls done, residents re-swabbed, hours driving and
     swabbing, and its share of the span from the first result notified to the last swab."""

@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..checks import check, horizon_cut
 from ..gc_pause import collector_paused
-from ..model.followup import team_table
+from ..model.followup import single_tube_table, team_table
 from ..model.world import QUEUE_STEP, Replication
 from ..scenario.schema import Scenario
 from .io import atomic_write, manifest_basics, staged, to_json, write_parquet, write_scenario
@@ -53,6 +53,7 @@ TABLES = (
     "labs",
     "timeline",
     "recalls",
+    "single_tubes",
     "teams",
     "kpis",
 )
@@ -166,6 +167,8 @@ def _tabulate(rep: Replication) -> ReplicationResult:
         tables["recalls"] = rep.recalls
         spec = rep.scenario.positives.followup
         tables["teams"] = team_table(rep.recalls, spec.teams if spec is not None else 0)
+        if rep.reads is not None:
+            tables["single_tubes"] = single_tube_table(rep.recalls, rep.reads)
     residents = None
     if rep.residents is not None:
         residents = rep.residents.assign(replication=rep.replication)
