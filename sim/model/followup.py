@@ -66,19 +66,22 @@ class SingleTubes(Bag):
     urgent = True
     recall: Recall
 
-    def plate(self) -> SinglePlate:
-        """The plate of their own they make once received."""
-        plate = SinglePlate(-1, self.lab, [(self.lo, self.hi)], self.hi - self.lo)
-        plate.recall = self.recall
+    @staticmethod
+    def plate_of(bags: list[Any]) -> SinglePlate:
+        """The plate the single tubes of these recalls make together (a lab loads the
+        recalls waiting when a loader is free, as many as a plate holds)."""
+        ranges = [(bag.lo, bag.hi) for bag in bags]
+        plate = SinglePlate(-1, bags[0].lab, ranges, sum(hi - lo for lo, hi in ranges))
+        plate.recalls = [bag.recall for bag in bags]
         return plate
 
 
 class SinglePlate(Plate):
-    """A plate of one recall's single tubes, ahead of every screening plate."""
+    """A plate of recalls' single tubes, ahead of every screening plate."""
 
-    __slots__ = ("recall",)
+    __slots__ = ("recalls",)
     urgent = True
-    recall: Recall
+    recalls: list[Recall]
 
 
 @dataclass
@@ -173,9 +176,9 @@ class Followup:
 
     def _single_reported(self, plate: Plate) -> None:
         assert isinstance(plate, SinglePlate)
-        recall = plate.recall
-        recall.pcr_start = float(plate.times[2 * _PCR])
-        recall.reported = self.engine.env.now
+        for recall in plate.recalls:
+            recall.pcr_start = float(plate.times[2 * _PCR])
+            recall.reported = self.engine.env.now
 
     def table(self, replication: int) -> pd.DataFrame:
         """One row per recall, in hours from the start; times past the horizon are NaN."""

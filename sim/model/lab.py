@@ -250,8 +250,8 @@ class LabService:
         # received tubes waiting for a plate: [lo, hi, received] ranges, oldest first
         self.waiting: deque[list[float]] = deque()
         self.n_waiting = 0
-        #: plates of single tubes (recalls) waiting for a loader, ahead of every other plate
-        self.urgent_plates: deque[Plate] = deque()
+        #: recalls' single tubes received and waiting for a loader, ahead of every plate
+        self.urgent_bags: deque[Bag] = deque()
         #: told when a plate of single tubes is reported
         self.on_single: Callable[[Plate], None] | None = None
         self._timer_for = np.nan  # the oldest receipt a partial-plate timer is set for
@@ -327,12 +327,12 @@ class LabService:
         self.bag_steps[0].put(bag)
 
     def _received(self, bags: list[Any]) -> None:
-        """Bags out of the last bag stage: their tubes wait for a plate (a recall's single
-        tubes make a plate of their own at once, loaded before any other)."""
+        """Bags out of the last bag stage: their tubes wait for a plate (recalls' single
+        tubes wait apart, and are loaded before any other, as many as a plate holds)."""
         now = self.engine.env.now
         for bag in bags:
             if bag.urgent:
-                self.urgent_plates.append(bag.plate())
+                self.urgent_bags.append(bag)
                 continue
             self.waiting.append([bag.lo, bag.hi, now])
             self.n_waiting += bag.hi - bag.lo
@@ -345,8 +345,14 @@ class LabService:
         limit = self.wait_limit
         step = self.forming
         idle = step.pool.idle
-        while idle and self.urgent_plates:
-            plate = self.urgent_plates.popleft()
+        urgent = self.urgent_bags
+        while idle and urgent:  # the waiting recalls, as many as a plate holds, go first
+            bags = [urgent.popleft()]
+            tubes = bags[0].hi - bags[0].lo
+            while urgent and tubes + urgent[0].hi - urgent[0].lo <= self.per_plate:
+                tubes += urgent[0].hi - urgent[0].lo
+                bags.append(urgent.popleft())
+            plate = type(bags[0]).plate_of(bags)  # type: ignore[attr-defined]
             unit = idle.popleft()
             plate.times[0] = now
             plate.server[0] = unit
