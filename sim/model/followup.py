@@ -183,12 +183,12 @@ class Followup:
     def table(self, replication: int) -> pd.DataFrame:
         """One row per recall, in hours from the start; times past the horizon are NaN."""
         horizon = self.scenario.round.horizon
+
+        def hours(t: float) -> float:
+            return t / H if t <= horizon else np.nan
+
         rows: list[dict[str, Any]] = []
         for r in sorted(self.recalls, key=lambda r: (r.pooled_result, r.tube)):
-
-            def hours(t: float) -> float:
-                return t / H if t <= horizon else np.nan
-
             rows.append(
                 {
                     "replication": replication,

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..random import Streams
-from ..scenario.schema import Scenario
+from ..scenario.schema import Households, Scenario
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def read_tubes(
 
 
 def _household_cases(
-    households: object,
+    households: Households,
     size: np.ndarray,
     point: np.ndarray,
     station: np.ndarray,
@@ -118,9 +118,6 @@ def _household_cases(
     streams: Streams,
 ) -> np.ndarray:
     """Cases per tube when residents come in households along each station's sequence."""
-    from ..scenario.schema import Households
-
-    assert isinstance(households, Households)
     n = int(size.sum())
     if n == 0:
         return np.zeros(size.size, dtype=np.int64)

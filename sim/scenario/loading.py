@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError
 
 from ..gc_pause import collector_paused
 from .errors import CSV_ROWS, Loc, Origin, ScenarioError, dotted, nearest_origin, translate
-from .files import MAX_CSV_BYTES, MAX_YAML_BYTES, decode, read_text, regular_file
+from .files import MAX_CSV_BYTES, MAX_YAML_BYTES, read_text
 from .schema import Count, Frozen, Point, Scenario, WindowField
 from .zones import ZoneProblem, ZoneTable
 
@@ -217,12 +217,7 @@ def _read_csv(
     if not csv_path.exists() and not csv_path.is_symlink():
         _, line, column = origins.get(loc, (name, None, None))
         raise ScenarioError(name, line, dotted(loc), f"no such file '{ref}'", column)
-    regular_file(csv_path, shown, MAX_CSV_BYTES)
-    try:
-        raw = csv_path.read_bytes()
-    except OSError as exc:
-        raise ScenarioError(shown, None, "", f"cannot read: {exc.strerror}") from None
-    text = decode(raw, shown)
+    text = read_text(csv_path, shown, MAX_CSV_BYTES)
     if not text.strip():
         raise ScenarioError(shown, 1, "", "the file is empty: a CSV starts with a header line")
     try:
