@@ -335,12 +335,15 @@ def by_hour(
             index = np.minimum(np.rint(hours / step_h).astype(np.int64), len(swabbed) - 1)
             counts = swabbed[index].astype(float)
         else:
+            # residents whose tube got there by hour h: a tube at time t counts from hour
+            # ceil(t) on (one pass over the tubes, no sort); NaN (not by the horizon) never
             times = tubes[column].to_numpy(dtype=float)
-            order = np.argsort(times, kind="stable")
-            ranked = np.cumsum(weights[order])
-            position = np.searchsorted(times[order], hours, side="right")
-            ranked = np.concatenate([[0.0], ranked])  # ranked[k]: the first k tubes
-            counts = ranked[position]
+            done = ~np.isnan(times)
+            first_hour = np.ceil(times[done]).astype(np.int64)
+            per_hour = np.bincount(
+                np.minimum(first_hour, hours.size + 1), weights[done], minlength=hours.size + 2
+            )
+            counts = np.cumsum(per_hour)[1 : hours.size + 1]
         out[name] = (counts / denominator if arrived else np.ones_like(counts)).tolist()
     return out
 
