@@ -20,6 +20,9 @@ keeps them under ``warnings``. The checks:
   before a target);
 * ``arrivals-before-opening`` — residents who come before their point opens
   (they wait in line for the opening);
+* ``door-teams-short`` — the door-to-door teams' time at the doors alone
+  (households x (``3600 / households_per_hour`` + ``between``) over the teams,
+  drives left out) ends after the first target;
 * ``settings`` — what loading and ``--set`` noticed (a default that the points'
   own settings override, a change that did not reach every point:
   :attr:`Scenario.notes`).
@@ -39,6 +42,7 @@ import pandas as pd
 
 from .model.capacity import capacities, expected_residents, expected_tubes
 from .model.geo import routes_for
+from .model.homebound import homebound
 from .scenario.schema import Route, Scenario
 from .units import format_minute
 
@@ -64,6 +68,7 @@ def check(scenario: Scenario, routes: Sequence[Route] | None = None) -> list[Fin
         *_same_place(scenario),
         *_uneven_load(scenario, routes),
         *_arrive_early(scenario),
+        *_door_short(scenario),
         *(Finding("settings", note) for note in scenario.notes),
     ]
 
@@ -150,6 +155,32 @@ def _sampling_slow(scenario: Scenario) -> list[Finding]:
             f"({format_minute(first_target)})"
         )
     return [Finding("sampling-slow", message + " (add stations or lengthen the window)")]
+
+
+def _door_short(scenario: Scenario) -> list[Finding]:
+    """Door-to-door teams that cannot visit their households before the first target."""
+    door = scenario.door_to_door
+    if door is None:
+        return []
+    households = int(np.ceil(homebound(scenario) / door.household_size).sum())
+    teams = sum(base.teams for base in door.teams)
+    per_household = H / door.households_per_hour + float(door.between.mean)
+    hours = households * per_household / teams / H
+    start = door.start if door.start is not None else scenario.round.start
+    first_target = scenario.round.start + min(
+        scenario.round.targets, default=scenario.round.horizon
+    )
+    if start + hours * H <= first_target:
+        return []
+    return [
+        Finding(
+            "door-teams-short",
+            f"door-to-door teams are short: {households:,} households at "
+            f"{per_household / 60:.0f} min each (at the door and between doors, drives left out) "
+            f"take {teams:,} teams at least {hours:.1f} h, from {format_minute(start)} past the "
+            f"first target ({format_minute(first_target)}) (add teams or visit fewer households)",
+        )
+    ]
 
 
 def _arrive_early(scenario: Scenario) -> list[Finding]:

@@ -77,6 +77,7 @@ def print_summary(
     print_advice(s, console, wait=s.get("longest_wait") or {})
     print_positives(s.get("positives"), console, timed="followup" in s)
     print_followup(s.get("followup"), start, console)
+    print_door(s.get("door_to_door"), start, console)
     q = s.get("longest_queue") or {}
     if q:
         at = format_minute(start + q["at_h"] * 3600)
@@ -144,6 +145,29 @@ def print_followup(followup: dict[str, Any] | None, start: float, console: Conso
     console.print(
         f"  follow-up: {followup['recalls']:,} recalls, last single-tube result "
         f"{_at(start, followup['completion_h'])}   {verdicts}"
+    )
+
+
+def print_door(door: dict[str, Any] | None, start: float, console: Console) -> None:
+    """The door-to-door line: households visited, the last swab at home and the last of
+    their results (one replication)."""
+    if not door:
+        return
+    if "last_swab" in door:  # over replications
+        swab = door["last_swab"]["mean"]
+        console.print(
+            f"  door-to-door: {door['teams']:,} teams, {door['households']:,} households, "
+            f"{door['residents']:,} residents; last swab at home, mean "
+            + ("unknown (some after the horizon)" if swab is None else f"{swab:.1f} h")
+        )
+        return
+    swab, report = door["last_swab_h"], door["last_report_h"]
+    console.print(
+        f"  door-to-door: {door['teams']:,} teams, {door['households']:,} households, "
+        f"{door['residents']:,} residents; last swab at home "
+        + ("[red]after the horizon[/red]" if swab is None else _at(start, swab))
+        + "; their last result "
+        + ("[red]not by the horizon[/red]" if report is None else _at(start, report))
     )
 
 
@@ -302,6 +326,7 @@ def print_replications(
     print_advice(s, console, waits=s.get("longest_waits") or [], replications=n)
     print_positives(s.get("positives"), console, timed="followup" in s)
     print_followup(s.get("followup"), start, console)
+    print_door(s.get("door_to_door"), start, console)
     e = s.get("experiment") or {}
     if "precision_h" in e:
         half = e.get("half_width_h")

@@ -403,6 +403,25 @@ def _facts(result: Result, k: dict[str, Any]) -> str:
             )
             + "</p>"
         )
+    door = k.get("door_to_door")
+    if door:
+        swab, report = door["last_swab_h"], door["last_report_h"]
+        right.append(
+            f"<p><b>Door-to-door</b>: {door['teams']:,} teams visited {door['households']:,} "
+            f"households ({door['residents']:,} homebound residents, one tube a household); "
+            + (
+                "their last swab came after the horizon"
+                if swab is None
+                else f"last swab at home {_e(clock(start, swab))}"
+            )
+            + "; "
+            + (
+                "not all of their results by the horizon"
+                if report is None
+                else f"their last result {_e(clock(start, report))}"
+            )
+            + ".</p>"
+        )
     follow = k.get("followup")
     if follow:
         done = follow["completion_h"]

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..scenario.schema import Lab, Scenario
 from ..stages import STAGES
+from .homebound import homebound
 
 H = 3600.0
 
@@ -59,17 +60,28 @@ def capacities(scenario: Scenario) -> list[Capacity]:
 
 
 def expected_residents(scenario: Scenario) -> np.ndarray:
-    """Residents each point is expected to swab: participation x its zones' people."""
+    """Residents each point is expected to swab: participation x its zones' people who
+    walk to it (the homebound are swabbed at home)."""
     zones = scenario.demand.zones
     codes = pd.Index([p.id for p in scenario.points]).get_indexer(zones.point)
-    people = np.bincount(codes, weights=zones.population, minlength=len(scenario.points))
+    walking = zones.population - homebound(scenario)
+    people = np.bincount(codes, weights=walking, minlength=len(scenario.points))
     return people * scenario.demand.participation
 
 
 def expected_tubes(scenario: Scenario) -> np.ndarray:
-    """Tubes each point is expected to fill: its expected residents / pool, rounded up."""
+    """Tubes each point is expected to fill: its expected residents / pool, rounded up;
+    plus one a household for its zones' homebound (counted at the zone's point, not the
+    team's base: near enough for a lab's load)."""
     pools = np.array([p.pool for p in scenario.points], dtype=float)
-    return np.ceil(expected_residents(scenario) / pools)
+    tubes = np.ceil(expected_residents(scenario) / pools)
+    door = scenario.door_to_door
+    if door is not None:
+        zones = scenario.demand.zones
+        codes = pd.Index([p.id for p in scenario.points]).get_indexer(zones.point)
+        households = np.ceil(homebound(scenario) / door.household_size)
+        tubes += np.bincount(codes, weights=households, minlength=len(scenario.points))
+    return tubes
 
 
 def open_hours(scenario: Scenario, lab: Lab) -> float:

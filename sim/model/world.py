@@ -23,9 +23,11 @@ from ..random import Streams
 from ..scenario.schema import Route, Scenario
 from .calendars import pool_entries
 from .collect import STAT_FIELDS, Collection, collect_round
+from .door import Couriers, DoorRound, door_table, schedule
 from .engine import Engine
 from .followup import Followup
 from .geo import routes_for
+from .homebound import homebound, walkers_scenario
 from .lab import Labs
 from .ledger import Ledger
 from .positives import TubeReads, read_tubes
@@ -66,6 +68,7 @@ class Replication:
     wall: dict[str, float] = field(default_factory=dict)
     reads: TubeReads | None = None  # what each tube read (None: no positives section)
     recalls: pd.DataFrame | None = None  # one row per recall (with positives.followup)
+    door: pd.DataFrame | None = None  # one row per household visited (with door_to_door)
 
 
 def run_replication(
@@ -123,6 +126,8 @@ class Round:
             raise ValueError("a round carried on from a state keeps no residents' table")
         if sampled is not None and (state is not None or detail == "residents"):
             raise ValueError("a round on another's collection starts afresh and keeps no residents")
+        if state is not None and scenario.door_to_door is not None:
+            raise ValueError("a round with door_to_door cannot carry on from a state yet")
         self.detail = detail
         self.streams = Streams(self.seed, replication)
         self.step = QUEUE_STEP
@@ -136,28 +141,36 @@ class Round:
         )
         if state is not None:
             self.swab_counts[:] = state.collection.swabbed
+        home = homebound(scenario)
+        walkers = walkers_scenario(scenario, home)  # the homebound do not walk to a point
         if sampled is not None:
             points = sampled.collection
             self.swab_counts[:] = sampled.swab_counts
         else:
             points = collect_round(
-                scenario, self.streams, QUEUE_STEP, self.swab_counts, detail == "residents",
+                walkers, self.streams, QUEUE_STEP, self.swab_counts, detail == "residents",
                 resume=self.resumed_from,
             )  # fmt: skip
         self.collection = points
+        self.point_swab_counts = self.swab_counts.copy()
         self.wall = {"collect_s": time.perf_counter() - clock}
-
-        offsets = points.tube_bounds
+        self.routes = routes_for(scenario)
+        self.door: DoorRound | None = None
+        if scenario.door_to_door is not None:
+            self.door = schedule(scenario, self.streams, self.routes, home)
+        tubes = _Tubes.of(points, len(scenario.points), self.door, QUEUE_STEP, self.swab_counts)
         self.ledger = ledger = Ledger(
-            n_tubes=int(offsets[-1]),
-            tube_point=np.repeat(np.arange(len(scenario.points), dtype=np.int32), np.diff(offsets)),
-            tube_station=points.tube_station,
-            tube_size=points.tube_size,
-            tube_first=points.tube_first,
-            tube_last=points.tube_last,
-            tube_sealed=points.tube_sealed,
-            tube_arrival=points.tube_arrival,
+            n_tubes=int(tubes.bounds[-1]),
+            tube_point=tubes.point,
+            tube_station=tubes.station,
+            tube_size=tubes.size,
+            tube_first=tubes.first,
+            tube_last=tubes.last,
+            tube_sealed=tubes.sealed,
+            tube_arrival=tubes.arrival,
         )
+        self.door_tube = tubes.door_tube
+        self.own_tube = tubes.own_tube
         restoring = state is not None
         self.engine = engine = Engine(state.time if state is not None else 0.0)
         # the labs first: their calendars (opening, outages) come first at any instant
@@ -165,16 +178,30 @@ class Round:
             engine, scenario.labs, scenario.round.start, ledger, self.streams,
             pool_entries(scenario), restoring=restoring,
         )  # fmt: skip
+        offsets = tubes.bounds
         self.stock_list = [
-            PointStock(i, p.id, points.tubes_sealed(i), int(offsets[i]), p.tubes_per_bag)
+            PointStock(i, p.id, tubes.waiting_at(i), int(offsets[i]), p.tubes_per_bag)
             for i, p in enumerate(scenario.points)
         ]
         stocks = {stock.key: stock for stock in self.stock_list}
-        self.routes = routes_for(scenario)
         self.vehicles, self.services = build_transport(
             engine, scenario, self.routes, stocks, self.labs.by_index, self.streams, ledger,
             restoring,
         )  # fmt: skip
+        if self.door is not None and tubes.courier_trips:
+            route_of = {}
+            vehicle_of = {}
+            for point in sorted({trip[2] for trip in tubes.courier_trips}):
+                point_id = scenario.points[point].id
+                route_of[point] = next(
+                    k for k, route in enumerate(self.routes) if point_id in route.points
+                )
+                vehicle_of[point] = len(self.vehicles)
+                self.vehicles.append(f"courier:{point_id}")
+            Couriers(
+                engine, ledger, list(self.labs.by_index), tubes.courier_trips, route_of,
+                vehicle_of, {i: p.tubes_per_bag for i, p in enumerate(scenario.points)},
+            )  # fmt: skip
         self.reads = read_tubes(
             scenario, ledger.tube_size, ledger.tube_point, ledger.tube_station, self.streams
         )
@@ -193,7 +220,7 @@ class Round:
     @property
     def sampled(self) -> Sampled:
         """This round's collection, for variants that change only vehicles or labs."""
-        return Sampled(self.collection, self.swab_counts.copy())
+        return Sampled(self.collection, self.point_swab_counts.copy())
 
     @property
     def now(self) -> float:
@@ -239,7 +266,7 @@ class Round:
                     "swab_start": points.swab_start,
                     "swab_end": points.swab_start + points.service,
                     "station": points.station,
-                    "tube": points.tube,
+                    "tube": points.tube if self.own_tube is None else self.own_tube[points.tube],
                 }
             )
         bounds, times, queue = points.queue_bounds, points.queue_time, points.queue
@@ -268,7 +295,97 @@ class Round:
             wall={**self.wall, "events": float(self.engine.scheduled)},
             reads=self.reads,
             recalls=None if self.followup is None else self.followup.table(self.replication_number),
+            door=None
+            if self.door is None
+            else door_table(self.door, scenario, self.replication_number, self.door_tube),
         )
+
+
+@dataclass(frozen=True)
+class _Tubes:
+    """The round's tubes as the ledger numbers them: each point's own tubes with the
+    door-to-door tubes handed over at it, in seal order, then (``tubes: courier``) the
+    tubes its couriers carry, by pick-up; without door-to-door, the collection's arrays
+    as they are."""
+
+    bounds: np.ndarray  # point i's tubes are bounds[i]:bounds[i + 1]
+    stocked: np.ndarray  # of which the first stocked[i] wait at the point for a vehicle
+    point: np.ndarray
+    station: np.ndarray
+    size: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    sealed: np.ndarray
+    arrival: np.ndarray
+    door_tube: np.ndarray  # the tube of each household of the door round
+    own_tube: np.ndarray | None  # the ledger tube of each collection tube (None: the same)
+    courier_trips: list[tuple[int, int, int, int, float, float]]  # lo, hi, point, lab, out, in
+
+    def waiting_at(self, point: int) -> np.ndarray:
+        """Seal times of the tubes that wait at ``point`` for a vehicle."""
+        lo = self.bounds[point]
+        return self.sealed[lo : lo + self.stocked[point]]
+
+    @classmethod
+    def of(
+        cls,
+        points: Collection,
+        n_points: int,
+        door: DoorRound | None,
+        step: float,
+        swab_counts: np.ndarray,
+    ) -> _Tubes:
+        offsets = points.tube_bounds
+        point = np.repeat(np.arange(n_points, dtype=np.int32), np.diff(offsets))
+        if door is None or not len(door):
+            return cls(
+                offsets, np.diff(offsets), point, points.tube_station, points.tube_size,
+                points.tube_first, points.tube_last, points.tube_sealed, points.tube_arrival,
+                np.empty(0, np.int64), None, [],
+            )  # fmt: skip
+        # the households' swabs join the timeline (as every swab: the cell of ceil(end / step))
+        cells = np.minimum(np.ceil(door.swabbed / step).astype(np.int64), swab_counts.size - 1)
+        np.add.at(swab_counts, cells, door.size)
+        n_own, n_door = int(offsets[-1]), len(door)
+        by_courier = np.concatenate([np.zeros(n_own, bool), door.lab >= 0])
+        point = np.concatenate([point, door.base.astype(np.int32)])
+        sealed = np.concatenate([points.tube_sealed, door.handed])
+        trip = np.concatenate([np.full(n_own, -1, np.int64), door.trip])
+        # by point; at the point, then by courier; by seal time; a point's own tubes first
+        order = np.lexsort((np.arange(n_own + n_door), trip, sealed, by_courier, point))
+        position = np.empty_like(order)
+        position[order] = np.arange(order.size)
+        counts = np.bincount(point, minlength=n_points)
+        bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        stocked = counts - np.bincount(point[by_courier], minlength=n_points)
+        door_tube = position[n_own:]
+        couriers: list[tuple[int, int, int, int, float, float]] = []
+        if by_courier.any():
+            mine = np.flatnonzero(door.lab >= 0)
+            for t in np.unique(door.trip[mine]):
+                rows = mine[door.trip[mine] == t]
+                tubes = door_tube[rows]
+                lo, hi = int(tubes.min()), int(tubes.max()) + 1
+                assert hi - lo == rows.size  # a trip's tubes are one range
+                r = int(rows[0])
+                couriers.append(
+                    (lo, hi, int(door.base[r]), int(door.lab[r]), float(door.handed[r]),
+                     float(door.delivered[r]))
+                )  # fmt: skip
+
+        def merged(own: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+            return np.concatenate([own, theirs.astype(own.dtype, copy=False)])[order]
+
+        return cls(
+            bounds, stocked, point[order],
+            merged(points.tube_station, np.full(n_door, -1)),
+            merged(points.tube_size, door.size),
+            merged(points.tube_first, door.arrive),
+            merged(points.tube_last, door.swabbed),
+            sealed[order],
+            merged(points.tube_arrival, door.arrive),
+            door_tube, position[:n_own], couriers,
+        )  # fmt: skip
 
 
 def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:

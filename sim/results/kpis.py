@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..model.door import COURIER_REASON
 from ..stages import BAG_STAGES, PLATE_STAGES, SEGMENTS, STAGE_NAMES, STAGES, Stage, stage
 from ..units import format_minute
 
@@ -193,14 +194,15 @@ def summarise(
     trips: pd.DataFrame,
     routes: tuple[Any, ...],
     use: pd.DataFrame,
+    door: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The headline KPIs of one replication, as plain JSON-ready values.
 
-    ``use`` is :func:`resource_use` of the same plates and bags (computed once by the caller).
+    ``use`` is :func:`resource_use` of the same plates and bags (computed once by the
+    caller); ``door`` the households the door-to-door teams visited (None: no such teams).
     """
     start = scenario.round.start
-    residents_arrived = int(points["residents"].sum())
-    residents_swabbed = int(residents_arrived - points["unswabbed_at_horizon"].sum())
+    residents_arrived, residents_swabbed = resident_counts(points, door)
     sealed = tubes["sealed_h"].notna()
     reported = tubes["reported_h"]
     finished, completion, targets = outcome(
@@ -213,8 +215,11 @@ def summarise(
     # a stage is complete when every resident's tube is through it by the horizon; until
     # then its completion is unknown (None), never the latest time of those that got through
     swabbed_all = residents_swabbed == residents_arrived
+    last_swab = _max(points["last_swab_h"])
+    if door is not None and len(door):
+        last_swab = max(x for x in (last_swab, _max(door["swabbed_h"])) if x is not None)
     stages = {
-        "last_swab": _max(points["last_swab_h"]) if swabbed_all else None,
+        "last_swab": last_swab if swabbed_all else None,
         "last_delivery": _complete(tubes["delivered_h"]),
         "last_pcr": _complete(tubes[f"{stage('pcr').tube_end}_h"]),
         "last_report": _complete(reported),
@@ -281,6 +286,36 @@ def outcome(
             }
         )
     return finished, completion, targets
+
+
+def resident_counts(points: pd.DataFrame, door: pd.DataFrame | None) -> tuple[int, int]:
+    """Residents who came (to a point, or were visited at home) and of them swabbed by the
+    horizon: the points' and the door-to-door households' together."""
+    arrived = int(points["residents"].sum())
+    swabbed = int(arrived - points["unswabbed_at_horizon"].sum())
+    if door is not None and len(door):
+        arrived += int(door["residents"].sum())
+        swabbed += int(door.loc[door["swabbed_h"].notna(), "residents"].sum())
+    return arrived, swabbed
+
+
+def door_outcome(door: pd.DataFrame, tubes: pd.DataFrame, teams: int) -> dict[str, Any]:
+    """What the door-to-door teams did: households, residents, tubes, the last swab and
+    the last tube handed on, and when their tubes' last result came (None: not all by the
+    horizon)."""
+    reported = tubes["reported_h"].to_numpy(dtype=float)[door["tube"].to_numpy()]
+    return {
+        "teams": teams,
+        "households": len(door),
+        "residents": int(door["residents"].sum()),
+        "tubes": len(door),
+        "trips": int(door["trip"].nunique()),
+        "last_swab_h": _max(door["swabbed_h"]) if door["swabbed_h"].notna().all() else None,
+        "last_handed_h": _max(door["handed_h"]) if door["handed_h"].notna().all() else None,
+        "last_report_h": (
+            float(reported.max()) if len(reported) and not np.isnan(reported).any() else None
+        ),
+    }
 
 
 def followup_outcome(scenario: Any, recalls: pd.DataFrame, reads: Any) -> dict[str, Any]:
@@ -426,6 +461,7 @@ def _utilisation(
         capacity = (u["units"] * u["span_h"]).sum()
         if capacity > 0:
             out[f"lab {name}"] = float(u["busy_h"].sum() / capacity)
+    trips = trips[trips["reason"] != COURIER_REASON]  # door-to-door couriers are no fleet
     if len(trips):
         span = trips["back_h"].max() - trips["depart_h"].min()
         if span > 0 and n_vehicles:

@@ -27,7 +27,16 @@ from ..model.followup import single_tube_table, team_table
 from ..model.world import QUEUE_STEP, Replication
 from ..scenario.schema import Scenario
 from .io import atomic_write, manifest_basics, staged, to_json, write_parquet, write_scenario
-from .kpis import PROGRESS, by_hour, followup_outcome, outcome, resource_use, summarise
+from .kpis import (
+    PROGRESS,
+    by_hour,
+    door_outcome,
+    followup_outcome,
+    outcome,
+    resident_counts,
+    resource_use,
+    summarise,
+)
 from .tables import (
     _bag_columns,
     _plate_columns,
@@ -55,6 +64,7 @@ TABLES = (
     "recalls",
     "single_tubes",
     "teams",
+    "door",
     "kpis",
 )
 
@@ -96,8 +106,9 @@ def _kpis(
     use: pd.DataFrame,
 ) -> dict[str, Any]:
     kpis = summarise(
-        rep.scenario, rep.seed, rep.replication, tubes, points, plates, bags, trips, rep.routes, use
-    )
+        rep.scenario, rep.seed, rep.replication, tubes, points, plates, bags, trips, rep.routes, use,
+        rep.door,
+    )  # fmt: skip
     step_h = QUEUE_STEP / 3600.0
     kpis["by_hour"] = by_hour(rep.scenario, rep.swabbed, step_h, tubes, kpis["residents_arrived"])
     if rep.reads is not None:
@@ -105,6 +116,9 @@ def _kpis(
     if rep.recalls is not None and rep.reads is not None:
         kpis["followup"] = followup_outcome(rep.scenario, rep.recalls, rep.reads)
         kpis["followup_completion_h"] = kpis["followup"]["completion_h"]
+    door = rep.scenario.door_to_door
+    if rep.door is not None and door is not None:
+        kpis["door_to_door"] = door_outcome(rep.door, tubes, sum(b.teams for b in door.teams))
     return kpis
 
 
@@ -123,9 +137,7 @@ def outcome_only(rep: Replication) -> dict[str, Any]:
     """One replication's outcome as a ``kpis`` row has it (``finished``, ``completion_h``,
     ``met_<T>`` and ``share_reported_<T>`` per target), read from the records without
     building any table: what an experiment that only compares outcomes needs."""
-    points = rep.points
-    arrived = int(points["residents"].sum())
-    swabbed = int(arrived - points["unswabbed_at_horizon"].sum())
+    arrived, swabbed = resident_counts(rep.points, rep.door)
     finished, completion, targets = outcome(
         rep.scenario, tube_reported_h(rep), rep.ledger.tube_size, arrived, swabbed
     )
@@ -169,6 +181,8 @@ def _tabulate(rep: Replication) -> ReplicationResult:
         tables["teams"] = team_table(rep.recalls, spec.teams if spec is not None else 0)
         if rep.reads is not None:
             tables["single_tubes"] = single_tube_table(rep.recalls, rep.reads)
+    if rep.door is not None:
+        tables["door"] = rep.door
     residents = None
     if rep.residents is not None:
         residents = rep.residents.assign(replication=rep.replication)
@@ -317,6 +331,10 @@ class Result:
                 )
                 for t in f["targets"]:
                     row[f"followup_met_{t['hours']:g}h"] = t["met"]
+            if "door_to_door" in k:
+                d = k["door_to_door"]
+                row["door_residents"] = d["residents"]
+                row["door_last_swab_h"] = np.nan if d["last_swab_h"] is None else d["last_swab_h"]
             for t in k["targets"]:
                 label = f"{t['hours']:g}h"
                 row[f"met_{label}"] = t["met"]
@@ -418,6 +436,13 @@ class Result:
                 )  # fmt: skip
             out["followup"] = {"completion": follow, "targets": met_targets}
             out["followup_completion_h"] = follow["mean"]
+        if "door_to_door" in first:  # homebound residents (fixed) and their last swab's spread
+            out["door_to_door"] = {
+                "teams": first["door_to_door"]["teams"],
+                "households": first["door_to_door"]["households"],
+                "residents": first["door_to_door"]["residents"],
+                "last_swab": describe(k["door_last_swab_h"], censored=True),
+            }
         if self.experiment:
             out["experiment"] = dict(self.experiment)
         self._add_levers(out)

@@ -360,18 +360,18 @@ def vehicle_table(trips: pd.DataFrame, rep: Replication) -> pd.DataFrame:
     np.fmin.at(first_depart, code, depart)  # fmin skips NaN
     last_back = np.full(n, -np.inf)
     np.fmax.at(last_back, code, back)
+    routes: list[str | None] = [r.id for r in rep.routes for _ in range(r.vehicles)]
+    labs: list[str | None] = [r.lab for r in rep.routes for _ in range(r.vehicles)]
+    for name in vehicles[len(routes) :]:  # door-to-door couriers: the route and lab they served
+        theirs = trips[trips["vehicle"] == name]
+        routes.append(theirs["route"].iloc[0] if len(theirs) else None)
+        labs.append(theirs["lab"].iloc[0] if len(theirs) else None)
     return _frame(
         {
             "replication": np.full(n, rep.replication, dtype=np.int64),
             "vehicle": pd.array(np.array(vehicles, dtype=object), dtype="str"),
-            "route": pd.array(
-                np.array([r.id for r in rep.routes for _ in range(r.vehicles)], dtype=object),
-                dtype="str",
-            ),
-            "lab": pd.array(
-                np.array([r.lab for r in rep.routes for _ in range(r.vehicles)], dtype=object),
-                dtype="str",
-            ),
+            "route": pd.array(np.array(routes, dtype=object), dtype="str"),
+            "lab": pd.array(np.array(labs, dtype=object), dtype="str"),
             "trips": np.bincount(code, minlength=n).astype(np.int64),
             "tubes": np.bincount(code, weights=tubes, minlength=n).astype(np.int64),
             "busy_h": busy.to_numpy(dtype=float),

@@ -505,6 +505,44 @@ class Positives(Frozen):
         return float(self.sensitivity.get(pool, 1.0))  # type: ignore[call-overload]
 
 
+class DoorBase(Frozen):
+    """Door-to-door teams working from one point (``door_to_door.teams``)."""
+
+    base: str = Field(min_length=1)
+    teams: Count = 1
+
+
+class DoorToDoor(Frozen):
+    """Homebound residents swabbed at home by teams (``door_to_door:``).
+
+    A zone's homebound residents are its ``homebound`` column, or ``zones``'s
+    share of its people, or ``share`` of them (the share rounded so that the
+    district's total is the rounded total of the shares, largest remainders
+    first); they are not among those who walk to a point. They live in
+    households of ``household_size`` (the last one of a zone smaller), one tube
+    a household (parameters.md, later rounds: "10-in-1 one household a tube for
+    home-isolated", OFF). A zone is served from the nearest base; a base's teams
+    start at ``start`` and take its households nearest zone first, each free team
+    the next household: ``between`` from one household to the next in a zone,
+    a drive (the transport's travel times and noise) to another zone, then
+    ``3600 / households_per_hour`` seconds at the door. After ``households_per_trip``
+    households (or its last), a team's tubes go: with ``tubes: base`` it drives
+    back to its base and hands them over there, where they join the point's
+    sealed tubes and bags; with ``tubes: courier`` a courier takes them from the
+    door straight to the lab of the base's route and the team goes on.
+    """
+
+    share: Share = 0.0
+    zones: dict[str, Share] = Field(default_factory=dict)
+    household_size: Annotated[int, Field(ge=1, le=20)] = 2
+    teams: tuple[DoorBase, ...] = Field(min_length=1)
+    households_per_hour: Annotated[float, Field(gt=0, le=3600)]
+    between: DurationDist = duration_dist("5min")
+    start: Clock | None = None
+    households_per_trip: Count = 20
+    tubes: Literal["base", "courier"] = "base"
+
+
 class Scenario(Frozen):
     """One district's round: demand, points, transport, labs. Frozen; copy to vary."""
 
@@ -518,6 +556,7 @@ class Scenario(Frozen):
     labs: tuple[Lab, ...] = Field(min_length=1)
     disruptions: tuple[Disruption, ...] = ()
     positives: Positives = Positives()
+    door_to_door: DoorToDoor | None = None
     _notes: tuple[str, ...] = PrivateAttr(default=())
 
     @property
@@ -594,13 +633,40 @@ class Scenario(Frozen):
         if base is not None and base not in point_ids:
             raise Misplaced(("positives", "followup", "base"), f"no point '{base}'")
         if self.positives.followup is not None:
-            self._check_team_drives()
+            self._check_team_drives("response teams (positives.followup)")
+        self._check_door_to_door(point_ids)
         if self.positives.zones:
             known = set(self.demand.zones.id)
             for zone in self.positives.zones:
                 if zone not in known:
                     raise Misplaced(("positives", "zones", zone), f"no zone '{zone}'")
         return self
+
+    def _check_door_to_door(self, point_ids: set[str]) -> None:
+        door = self.door_to_door
+        if door is None:
+            if not np.isnan(self.demand.zones.homebound).all():
+                row = int(np.argmax(~np.isnan(self.demand.zones.homebound)))
+                raise Misplaced(
+                    ("demand", "zones", row, "homebound"),
+                    "homebound residents but no door_to_door section to swab them",
+                )
+            return
+        seen: set[str] = set()
+        for i, team in enumerate(door.teams):
+            if team.base not in point_ids:
+                raise Misplaced(("door_to_door", "teams", i, "base"), f"no point '{team.base}'")
+            if team.base in seen:
+                raise Misplaced(("door_to_door", "teams", i, "base"), "listed twice")
+            seen.add(team.base)
+        if door.zones:
+            known = set(self.demand.zones.id)
+            for zone in door.zones:
+                if zone not in known:
+                    raise Misplaced(("door_to_door", "zones", zone), f"no zone '{zone}'")
+        if door.start is not None and door.start < self.round.start:
+            raise Misplaced(("door_to_door", "start"), "before the round starts")
+        self._check_team_drives("door-to-door teams (door_to_door)")
 
     def _check_travel(self, routes: tuple[Route, ...]) -> None:
         """Every drive a listed route needs has a time: a matrix entry (either way) or the
@@ -641,8 +707,8 @@ class Scenario(Frozen):
                     f"{end}'s coordinates, or a transport.travel.matrix entry",
                 )
 
-    def _check_team_drives(self) -> None:
-        """Response teams drive between any two points: each pair needs coordinates at both
+    def _check_team_drives(self, who: str) -> None:
+        """Teams (``who``) drive between any two points: each pair needs coordinates at both
         ends or a matrix entry."""
         matrix = self.transport.travel.matrix or {}
         unplaced = [i for i, p in enumerate(self.points) if p.location is None]
@@ -652,7 +718,7 @@ class Scenario(Frozen):
                 if p.id != a and p.id not in matrix.get(a, {}) and a not in matrix.get(p.id, {}):
                     raise Misplaced(
                         ("points", i, "lat"),
-                        f"response teams (positives.followup) drive between points: no travel "
+                        f"{who} drive between points: no travel "
                         f"time between '{a}' and '{p.id}': give {a}'s coordinates, or a "
                         "transport.travel.matrix entry",
                     )

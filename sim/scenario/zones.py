@@ -9,7 +9,7 @@ table from a DataFrame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from ..units import format_clock, parse_clock
 
 REQUIRED = ("id", "population", "point")
 MAX_POPULATION = 100_000_000  # people in one zone: more than the largest city
-OPTIONAL = ("lat", "lon", "open", "close")
+OPTIONAL = ("lat", "lon", "open", "close", "homebound")
 
 
 class ZoneProblem(ValueError):
@@ -37,6 +37,9 @@ class ZoneTable:
 
     ``open``/``close`` are seconds after midnight of the zone's own arrival
     window (NaN: the demand's window applies); ``lat``/``lon`` are NaN when absent.
+    ``homebound`` is how many of the zone's people are swabbed at home by the
+    door-to-door teams (``door_to_door:``), NaN where the table does not say (the
+    section's share applies).
     """
 
     id: np.ndarray
@@ -46,6 +49,11 @@ class ZoneTable:
     lon: np.ndarray
     open: np.ndarray
     close: np.ndarray
+    homebound: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    def __post_init__(self) -> None:
+        if self.homebound.size != len(self.id):  # not given: no zone says (frozen: set here)
+            object.__setattr__(self, "homebound", np.full(len(self.id), np.nan))
 
     def __len__(self) -> int:
         return len(self.id)
@@ -64,6 +72,7 @@ class ZoneTable:
                 "lon": self.lon,
                 "open": self.open,
                 "close": self.close,
+                "homebound": self.homebound,
             }
         )
 
@@ -90,7 +99,8 @@ class ZoneTable:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> ZoneTable:
-        """From a DataFrame with columns id, population, point and optionally lat, lon, open, close."""
+        """From a DataFrame with columns id, population, point and optionally lat, lon, open,
+        close and homebound."""
         if {"open", "close"} <= set(frame.columns) and frame["open"].dtype.kind == "f":
             # a table written by natsim keeps windows as seconds after midnight
             frame = frame.assign(
@@ -130,7 +140,19 @@ class ZoneTable:
         bad = ~np.isnan(open_) & (close <= open_)
         if bad.any():
             raise ZoneProblem(int(np.argmax(bad)), "close", "close must be after open")
-        return cls(ids, population, point, lat, lon, open_, close)
+        homebound = _floats(frame, "homebound", n)
+        given = ~np.isnan(homebound)
+        bad = given & ((homebound < 0) | (homebound % 1 != 0))
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ZoneProblem(row, "homebound", f"'{frame['homebound'].iloc[row]}' is not a count")
+        over = given & (homebound > population)
+        if over.any():
+            row = int(np.argmax(over))
+            raise ZoneProblem(
+                row, "homebound", f"{int(homebound[row])} homebound of {population[row]} people"
+            )
+        return cls(ids, population, point, lat, lon, open_, close, homebound)
 
 
 def _integers(series: pd.Series, column: str) -> np.ndarray:
