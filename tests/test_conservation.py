@@ -49,13 +49,19 @@ def result(request: pytest.FixtureRequest) -> sim.Result:
     if request.param == "door-to-door by courier":
         sc = sc.with_changes({"door_to_door": door_to_door(sc, "courier")})
     if request.param == "door-to-door and recalls":
-        # homebound residents' tubes join their bases' sealed tubes and bags, and positive
-        # tubes are recalled through the labs' own stages
+        # homebound residents' tubes join their bases' sealed tubes and bags; positive tubes
+        # are recalled, their single tubes go on the routes' next trips and through the
+        # labs' own stages first
         sc = sc.with_changes(
             {
                 "door_to_door": door_to_door(sc),
                 "positives.prevalence": 0.002,
-                "positives.followup": {"teams": 6, "per_person": "1min", "lab": "first"},
+                "positives.followup": {
+                    "teams": 6,
+                    "per_person": "1min",
+                    "lab": "first",
+                    "carry": "next_trip",
+                },
             }
         )
     if request.param == "cut short":
@@ -226,3 +232,20 @@ def test_each_tube_names_the_vehicle_of_its_trip(result: sim.Result) -> None:
         picked["vehicle"].astype(str).to_numpy() == trips.loc[picked["trip"]].astype(str).to_numpy()
     ).all()
     assert result.tubes.loc[result.tubes["trip"] < 0, "vehicle"].isna().all()
+
+
+def test_every_recalled_resident_has_one_single_tube_result(result: sim.Result) -> None:
+    """Each recall (a positive pooled tube) ends reported, its members' single tubes
+    delivered once, or is listed unfinished; none is lost on the way."""
+    recalls = result.parts[0].tables.get("recalls")
+    if recalls is None:
+        return
+    s = result.summary()
+    f = s["followup"]
+    assert f["recalls"] == s["positives"]["positive_tubes"] and f["recalls_started"] == len(recalls)
+    assert recalls["tube"].is_unique
+    done = recalls["reported_h"].notna()
+    assert int(done.sum()) == f["recalls_done"]
+    assert (recalls.loc[done, "delivered_h"] >= recalls.loc[done, "reswabbed_h"]).all()
+    assert (recalls.loc[done, "reported_h"] > recalls.loc[done, "delivered_h"]).all()
+    assert f["finished"] == (f["recalls_done"] == f["recalls"])

@@ -66,6 +66,66 @@ def test_one_team_works_through_the_recalls_in_turn(tiny: sim.Scenario) -> None:
     assert s["completion_h"] == pytest.approx(REPORTED_H, abs=1e-6)  # screening unchanged
 
 
+def test_single_tubes_on_the_next_trip_wait_for_the_routes_vehicle(tiny: sim.Scenario) -> None:
+    """carry: next_trip. B is finished (swept) when the first recall is re-swabbed, so a
+    trip sets out for its single tubes at once (reason "recall"): lab -> B, 5 min
+    handover, B -> lab. The second recall is ready 10 min later, when the one vehicle is
+    still out: it goes when the vehicle is back."""
+    spec = {**FOLLOWUP["positives.followup"], "carry": "next_trip"}  # type: ignore[dict-item]
+    run = sim.run(tiny.with_changes(FOLLOWUP | {"positives.followup": spec}))
+    recalls = run.table("recalls")
+    first = REPORTED_H + 10 / 60 + 10 / 60  # the first recall's last member swabbed
+    second = first + 10 / 60
+    d = drive_h(L, B)
+    back1 = first + d + 5 / 60 + d
+    assert back1 > second  # the vehicle is still out when the second recall is ready
+    back2 = back1 + d + 5 / 60 + d
+    np.testing.assert_allclose(recalls["delivered_h"], [back1, back2], atol=1e-6)
+    np.testing.assert_allclose(recalls["reported_h"], [back1 + 1.0, back2 + 1.0], atol=1e-6)
+    trips = run.trips
+    late = trips[trips["depart_h"] > REPORTED_H]
+    # the first goes as the 3 h pickup (every 2 h from 1 h), due and not yet made (nothing
+    # was waiting then); the second for the recall alone, before the 5 h pickup
+    assert late["reason"].tolist() == ["schedule", "recall"] and (late["tubes"] == 0).all()
+    np.testing.assert_allclose(late["depart_h"], [first, back1], atol=1e-6)
+    assert run.summary()["completion_h"] == pytest.approx(REPORTED_H, abs=1e-6)
+
+
+def test_single_tubes_ride_with_screening_tubes_when_a_trip_comes_anyway(
+    tiny: sim.Scenario,
+) -> None:
+    """Sampling over 14 h at A (one station, tubes sealed every ~3.5 h), all of Z1 cases:
+    A's early tubes are recalled while A still samples, and its scheduled pickups (every
+    2 h) carry the single tubes with A's screening tubes; lab: first runs them first."""
+    long = tiny.with_changes(
+        {
+            "demand.arrivals.window": ["07:00", "21:00"],
+            "round.horizon": "24h",
+            "positives.zones": {"Z1": 1.0},
+            "positives.followup": {
+                **FOLLOWUP["positives.followup"],
+                "base": "A",
+                "carry": "next_trip",  # type: ignore[dict-item]
+                "lab": "first",
+                "lab_turnaround": None,
+            },
+        }
+    )
+    run = sim.run(long)
+    recalls = run.table("recalls")
+    assert len(recalls) == 4 and recalls["reported_h"].notna().all()
+    trips = run.trips.set_index("back_h")
+    by = trips.loc[recalls["delivered_h"]]
+    last_swab = run.points.set_index("point").loc["A", "last_swab_h"]
+    during = recalls["reswabbed_h"].to_numpy() < last_swab
+    assert during.sum() >= 2  # recalled while A still samples
+    # those went on the next scheduled trip after the re-swab (one with A's tubes)
+    assert (by["reason"].to_numpy()[during] == "schedule").all()
+    assert (by["tubes"].to_numpy()[during] > 0).any()
+    assert (by["depart_h"].to_numpy() >= recalls["reswabbed_h"].to_numpy()).all()
+    assert (recalls["reported_h"] > recalls["delivered_h"]).all()
+
+
 def test_two_teams_work_at_once_and_a_base_elsewhere_adds_the_drive(tiny: sim.Scenario) -> None:
     two = FOLLOWUP | {
         "positives.followup": {**FOLLOWUP["positives.followup"], "teams": 2, "base": "A"}  # type: ignore[dict-item]

@@ -7,7 +7,8 @@ first-come-first-served queue (ties: the lower tube number). A team drives
 from where it is — the base point at first, then the point of its last recall
 (or, without a base, it starts at the point it is sent to) — and swabs the
 members one after another. The single tubes then go by their own courier,
-straight to the lab that tested the pooled tube, and are reported
+straight to the lab that tested the pooled tube (or wait at the point for the
+route's next trip, ``carry: next_trip``), and are reported
 ``lab_turnaround`` after they arrive, on capacity kept for them. Teams are the
 only shared resource here: couriers and the kept capacity are not limited, and
 drives have no noise (stated in docs/model.md, *Positives*).
@@ -103,6 +104,8 @@ class Followup:
     travel: TravelTimes = field(init=False)
     teams: list[Team] = field(init=False)
     labs: list[Any] = field(default_factory=list)  # the round's LabService objects, by index
+    stocks: list[Any] = field(default_factory=list)  # the points' PointStock (carry: next_trip)
+    routes: list[Any] = field(default_factory=list)  # the RouteService of each route
     queue: deque[Recall] = field(default_factory=deque)
     recalls: list[Recall] = field(default_factory=list)
 
@@ -114,6 +117,14 @@ class Followup:
         for lab in self.labs:
             lab.on_report = self.reported
             lab.on_single = self._single_reported
+        self._route_of: dict[int, Any] = {}
+        if self.spec.carry == "next_trip":
+            for route in self.routes:
+                route.on_urgent = self._carried
+                # what a trip finds at a point is no longer known when it sets out
+                route.alone = False
+                for stock in route.stocks:
+                    self._route_of.setdefault(stock.index, route)
 
     def reported(self, lab: int, ranges: list[tuple[int, int]]) -> None:
         """A lab reported a plate holding tube ``ranges``: recall its positive pooled tubes."""
@@ -156,6 +167,11 @@ class Followup:
         there = self.scenario.points[recall.point].id
         team.place, team.busy = there, False
         recall.reswabbed = now
+        if self.spec.carry == "next_trip":  # they wait at the point for a vehicle
+            self.stocks[recall.point].urgent.append((now, recall))
+            self._route_of[recall.point].decide()
+            self._assign()
+            return
         lab = self.scenario.labs[recall.lab].id
         drive = self.travel.base(there, lab)
         if self.spec.lab == "kept":
@@ -164,6 +180,15 @@ class Followup:
         else:  # through the lab's own stages, ahead of screening
             self.engine.at(drive, self._at_lab, recall)
         self._assign()
+
+    def _carried(self, recall: Recall, lab: int) -> None:
+        """A trip delivered the recall's single tubes to ``lab`` (carry: next_trip)."""
+        recall.lab = lab
+        if self.spec.lab == "kept":
+            recall.delivered = self.engine.env.now
+            recall.reported = recall.delivered + float(self.spec.lab_turnaround or 0.0)
+        else:
+            self._at_lab(recall)
 
     def _at_lab(self, recall: Recall) -> None:
         now = self.engine.env.now

@@ -4,7 +4,10 @@ A route's controller decides when a vehicle sets out; the rules, in order:
 
 1. **schedule** — a pickup time (``first``, then every ``every``) has come;
 2. **threshold** — a point holds at least ``when_tubes`` tubes;
-3. **sweep** — a point has sealed its last tube and still holds some.
+3. **sweep** — a point has sealed its last tube and still holds some;
+4. **recall** — a recall's single tubes wait at a point that no trip will visit
+   any more (``positives.followup.carry: next_trip``; otherwise they wait for
+   the route's next trip to the point, which takes them with its tubes).
 
 Threshold and sweep ignore a point that a vehicle already under way will still
 visit. A trip visits, in route order, every point of the route that is not
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,7 +64,9 @@ class PointStock:
     tenth of a scalar ``numpy.searchsorted``.
     """
 
-    __slots__ = ("covered", "done_at", "index", "key", "lo", "sealed", "taken", "tubes_per_bag")
+    __slots__ = (
+        "covered", "done_at", "index", "key", "lo", "sealed", "taken", "tubes_per_bag", "urgent",
+    )  # fmt: skip
 
     def __init__(
         self, index: int, key: str, sealed: np.ndarray, lo: int, tubes_per_bag: int
@@ -73,12 +79,26 @@ class PointStock:
         self.taken = 0
         self.covered = False
         self.done_at = self.sealed[-1] if self.sealed else 0.0
+        # recalls' single tubes waiting for the next trip (positives.followup carry: next_trip):
+        # (ready at, what), in the order they became ready
+        self.urgent: deque[tuple[float, Any]] = deque()
 
     def held(self, t: float) -> int:
         return bisect_right(self.sealed, t) - self.taken
 
     def finished(self, t: float) -> bool:
-        return self.taken == len(self.sealed) and self.done_at <= t
+        return self.taken == len(self.sealed) and self.done_at <= t and not self.urgent
+
+    def urgent_ready(self, t: float) -> bool:
+        """Whether single tubes of a recall are waiting here by ``t``."""
+        return bool(self.urgent) and self.urgent[0][0] <= t
+
+    def take_urgent(self, t: float) -> list[Any]:
+        """The recalls' single tubes ready by ``t`` (each taken once)."""
+        taken = []
+        while self.urgent and self.urgent[0][0] <= t:
+            taken.append(self.urgent.popleft()[1])
+        return taken
 
     def threshold_time(self, n: int) -> float:
         k = self.taken + n - 1
@@ -174,6 +194,7 @@ class Trip:
     paused: tuple[Callable[..., None], tuple[Any, ...], float] | None = None  # what, with, left
     lab: int = -1  # the lab it is taking its tubes to, once chosen
     choice: str = ""
+    urgent: list[Any] = field(default_factory=list)  # recalls' single tubes it carries
 
 
 class RouteService:
@@ -222,6 +243,8 @@ class RouteService:
         self.final_sweep = pickups.final_sweep
         self.ledger = ledger
         self.trips: dict[int, Trip] = {}
+        # told of each recall's single tubes a trip delivers (sim.model.followup sets it)
+        self.on_urgent: Callable[[Any, int], None] | None = None
         self._timer_at = np.nan  # when the pending timer rings (NaN: none)
         # one vehicle drives and hands over in one event, unless it may be stopped on the way
         mine = [calendars.get(v.name, []) for v in vehicles]
@@ -247,6 +270,9 @@ class RouteService:
             for s in self.stocks:
                 if not s.covered and s.done_at <= now and s.held(now) > 0:
                     return "sweep"
+        for s in self.stocks:  # single tubes at a point no trip will come to any more
+            if not s.covered and s.urgent and s.taken == len(s.sealed) and s.done_at <= now:
+                return "recall"
         return None
 
     def _next_wake(self, now: float) -> float:
@@ -326,7 +352,7 @@ class RouteService:
                 # is known now: drive and hand over in one event (same times, same draws)
                 arrive = engine.env.now + drive
                 n = stock.held(arrive)
-                delay = drive + self.handover() if n > 0 else drive
+                delay = drive + self.handover() if n > 0 or stock.urgent_ready(arrive) else drive
                 trip.event = engine.at(delay, self.handed_over, trip.id, arrive, n)
             else:
                 trip.event = engine.at(drive, self.arrived, trip.id)
@@ -346,8 +372,9 @@ class RouteService:
         """At a point (a route with several vehicles): hand over what is sealed by now."""
         trip = self.trips[trip_id]
         arrive = self.engine.env.now
-        n = trip.plan[trip.position][1].held(arrive)
-        if n > 0:
+        stock = trip.plan[trip.position][1]
+        n = stock.held(arrive)
+        if n > 0 or stock.urgent_ready(arrive):
             trip.event = self.engine.at(self.handover(), self.handed_over, trip_id, arrive, n)
         else:
             self.handed_over(trip_id, arrive, 0)
@@ -368,6 +395,8 @@ class RouteService:
             ledger.stops.append(StopRecord(trip_id, stock.index, arrive, now, n, lo, hi))
             trip.bags.extend(taken)
             trip.stops += 1
+        if stock.urgent:
+            trip.urgent.extend(stock.take_urgent(arrive))
         stock.covered = False
         trip.position += 1
         if self.idle:  # an idle vehicle may now be needed for this point (threshold, sweep)
@@ -391,6 +420,9 @@ class RouteService:
         lab.coming -= tubes
         if trip.bags:
             lab.deliver(trip.bags)
+        if trip.urgent and self.on_urgent is not None:
+            for what in trip.urgent:
+                self.on_urgent(what, trip.lab)
         vehicle = trip.vehicle
         vehicle.trip = -1
         vehicle.at = trip.here

@@ -211,8 +211,9 @@ class Round:
             if state is not None:
                 raise ValueError("a round with positives.followup cannot carry on from a state yet")
             self.followup = Followup(
-                engine, scenario, self.reads, ledger.tube_point, spec, list(self.labs.by_index)
-            )
+                engine, scenario, self.reads, ledger.tube_point, spec, list(self.labs.by_index),
+                self.stock_list, self.services,
+            )  # fmt: skip
         if state is not None:
             restore(self, state)
         self.wall["build_s"] = time.perf_counter() - clock - self.wall["collect_s"]

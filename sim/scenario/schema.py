@@ -441,7 +441,9 @@ class Followup(Frozen):
     at first, then the point of its last recall; without a base a team starts at
     the point it is sent to) and swabs each member into a single tube
     (``per_person``); the single tubes go at once by their own courier to the
-    lab that tested the pooled tube. With ``lab: kept`` it reports them
+    lab that tested the pooled tube (``carry: courier``), or wait at the point
+    for the route's next trip and go to the lab it goes to (``carry: next_trip``;
+    when no trip will come any more, one sets out for them). With ``lab: kept`` it reports them
     ``lab_turnaround`` later on capacity kept for them (the screening work is
     not slowed); with ``lab: first`` they go through the lab's own stages ahead
     of all screening work, on the same staff and instruments.
@@ -453,6 +455,7 @@ class Followup(Frozen):
     per_person: PositiveDuration
     lab: Literal["kept", "first"] = "kept"
     lab_turnaround: PositiveDuration | None = None
+    carry: Literal["courier", "next_trip"] = "courier"
 
     @model_validator(mode="after")
     def _turnaround_when_kept(self) -> Followup:
