@@ -237,3 +237,33 @@ def test_a_round_with_door_to_door_cannot_be_saved_or_carried_on(tiny: sim.Scena
     stopped.run(3600.0)
     with pytest.raises(ValueError, match="door_to_door"):
         Round(tiny, state=stopped.save())
+
+
+def test_households_at_home_read_their_own_zones_prevalence(tiny: sim.Scenario) -> None:
+    """Z1's homebound are served from B (the only base) but are Z1's people: with every
+    Z2 resident a case and none in Z1, their tubes have no case and B's own tubes are
+    all cases. With households and a secondary rate of 1, a household at home is one
+    household: all its members are cases or none."""
+    from sim.model.world import Round
+
+    away = tiny.with_changes(
+        {"door_to_door.teams": [{"base": "B", "teams": 1}], "positives.zones": {"Z2": 1.0}}
+    )
+    run = Round(away)
+    reads = run.reads
+    assert reads is not None
+    assert (reads.cases[run.door_tube] == 0).all()
+    own_b = np.flatnonzero((run.ledger.tube_point == 1) & (run.ledger.tube_station >= 0))
+    assert (reads.cases[own_b] == run.ledger.tube_size[own_b]).all()
+    clustered = tiny.with_changes(
+        {
+            "positives.prevalence": 0.3,
+            "positives.households": {"sizes": [1, 2, 3], "secondary_rate": 1.0},
+        }
+    )
+    for replication in range(20):
+        run = Round(clustered, replication)
+        assert run.reads is not None
+        cases = run.reads.cases[run.door_tube]
+        sizes = run.ledger.tube_size[run.door_tube]
+        assert ((cases == 0) | (cases == sizes)).all()

@@ -79,14 +79,24 @@ def read_tubes(
     tube_point: np.ndarray,
     tube_station: np.ndarray,
     streams: Streams,
+    home: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> TubeReads | None:
-    """What every tube reads (None when nothing can read positive: nothing is drawn)."""
+    """What every tube reads (None when nothing can read positive: nothing is drawn).
+
+    ``home``: the tubes of the households swabbed at home and their zones (door to
+    door): such a tube's residents have their zone's prevalence, not its base point's,
+    and are one household (station -1 marks them).
+    """
     spec = scenario.positives
     if not spec.active:
         return None
     size = tube_size.astype(np.int64)
     point = tube_point.astype(np.int64)
     p = point_prevalence(scenario)[point]
+    if home is not None and home[0].size:
+        tubes, zones = home
+        ids = scenario.demand.zones.id[zones]
+        p[tubes] = [spec.zones.get(str(z), spec.prevalence) for z in ids]
     if spec.households is None:
         cases = streams["positives/cases"].binomial(size, p)
     else:
@@ -117,7 +127,8 @@ def _household_cases(
     p: np.ndarray,
     streams: Streams,
 ) -> np.ndarray:
-    """Cases per tube when residents come in households along each station's sequence."""
+    """Cases per tube when residents come in households along each station's sequence
+    (a tube of station -1, a household swabbed at home, is one household)."""
     n = int(size.sum())
     if n == 0:
         return np.zeros(size.size, dtype=np.int64)
@@ -132,9 +143,12 @@ def _household_cases(
     ends = ends[: int(np.searchsorted(ends, n)) + 1]
     ends[-1] = n
     household = np.searchsorted(ends, np.arange(n), side="right")
+    at_home = station[owner] < 0
+    lane = np.where(at_home, -1 - owner, lane)  # each household at home is a lane of its own
     # a household never spans two stations' sequences: it starts again where a lane starts
     new_lane = np.r_[True, lane[1:] != lane[:-1]]
-    household = np.cumsum(new_lane | np.r_[True, household[1:] != household[:-1]]) - 1
+    drawn_new = np.r_[True, household[1:] != household[:-1]] & ~at_home
+    household = np.cumsum(new_lane | drawn_new) - 1
     community = rng.random(n) < p[owner]
     has_case = np.bincount(household, weights=community, minlength=household[-1] + 1) > 0
     secondary = rng.random(n) < households.secondary_rate

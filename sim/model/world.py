@@ -203,8 +203,9 @@ class Round:
                 vehicle_of, {i: p.tubes_per_bag for i, p in enumerate(scenario.points)},
             )  # fmt: skip
         self.reads = read_tubes(
-            scenario, ledger.tube_size, ledger.tube_point, ledger.tube_station, self.streams
-        )
+            scenario, ledger.tube_size, ledger.tube_point, ledger.tube_station, self.streams,
+            None if self.door is None else (self.door_tube, self.door.zone),
+        )  # fmt: skip
         self.followup: Followup | None = None
         spec = scenario.positives.followup
         if spec is not None and self.reads is not None:
