@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -79,10 +80,7 @@ def _load(path: Path, overrides: Iterable[str]) -> Scenario:
     from .overrides import parse_assignment
 
     name = str(path)
-    text = read_text(path, name, MAX_YAML_BYTES)
-    data, origins = parse_yaml(text, name)
-    if not isinstance(data, dict):
-        raise ScenarioError(name, 1, "", "a scenario must be a mapping (round:, demand:, ...)")
+    data, origins = _read_extended(path, ())
     own: list[frozenset[str]] = []
     source: list[str] = []
     data = _expand_tables(data, origins, path.parent, name, own, source)
@@ -92,6 +90,87 @@ def _load(path: Path, overrides: Iterable[str]) -> Scenario:
     if changes:
         scenario = scenario.with_changes(changes)
     return scenario
+
+
+MAX_EXTENDS = 8  # files one scenario may be built from (a chain of ``extends:``)
+
+
+def _read_extended(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict[Loc, Origin]]:
+    """The scenario file at ``path`` as data, with what its ``extends:`` file gives.
+
+    ``extends: zhaoling.yaml`` (relative to the file) takes that scenario and lays
+    this file over it: a mapping merges key by key, anything else (a number, a
+    text, a list such as ``disruptions``) replaces the base's. Tables the base
+    names (``{csv: ...}``) stay the base's files. Every value keeps the file and
+    line it came from, so an error names the file that set it.
+    """
+    name = str(path)
+    text = read_text(path, name, MAX_YAML_BYTES)
+    data, origins = parse_yaml(text, name)
+    if not isinstance(data, dict):
+        raise ScenarioError(name, 1, "", "a scenario must be a mapping (round:, demand:, ...)")
+    if "extends" not in data:
+        return data, origins
+    ref = data.pop("extends")
+    _, line, column = origins.get(("extends",), (name, None, None))
+    if not isinstance(ref, str) or not ref.strip():
+        raise ScenarioError(name, line, "extends", "extends names a scenario file", column)
+    base = path.parent / ref
+    here = path.resolve()
+    if base.resolve() in (*chain, here):
+        loop = " -> ".join(p.name for p in (*chain, here, base.resolve()))
+        raise ScenarioError(
+            name, line, "extends", f"a loop of files extending each other ({loop})", column
+        )
+    if len(chain) + 1 >= MAX_EXTENDS:
+        raise ScenarioError(
+            name, line, "extends", f"more than {MAX_EXTENDS} files extend one another", column
+        )
+    if not base.exists() and not base.is_symlink():
+        raise ScenarioError(name, line, "extends", f"no such file '{ref}'", column)
+    under, under_origins = _read_extended(base, (*chain, here))
+    under = _rebase_tables(under, base.parent, path.parent)
+    leaves = [loc for loc, value in _walk(data, ()) if not isinstance(value, dict)]
+    kept = {
+        loc: origin
+        for loc, origin in under_origins.items()
+        if not any(loc[: len(leaf)] == leaf for leaf in leaves)
+    }
+    return _overlay(under, data), {**kept, **origins}
+
+
+def _walk(value: Any, loc: Loc) -> Iterable[tuple[Loc, Any]]:
+    yield loc, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, (*loc, key))
+
+
+def _overlay(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(under)
+    for key, value in over.items():
+        if (
+            isinstance(value, dict)
+            and isinstance(out.get(key), dict)
+            and not (_table_ref(value) or _parquet_ref(value))
+        ):
+            out[key] = _overlay(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _rebase_tables(value: Any, origin: Path, target: Path) -> Any:
+    """``value`` with every ``{csv: ...}``/``{parquet: ...}`` path made relative to
+    ``target`` (the extending file's folder) instead of ``origin``."""
+    if isinstance(value, dict):
+        for kind in ("csv", "parquet"):
+            if set(value) == {kind} and isinstance(value[kind], str):
+                return {kind: os.path.relpath(origin / value[kind], target)}
+        return {k: _rebase_tables(v, origin, target) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rebase_tables(v, origin, target) for v in value]
+    return value
 
 
 def validate(data: dict[str, Any], origins: dict[Loc, Origin], name: str) -> Scenario:
