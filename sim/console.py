@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from .results.kpis import failure_phrases
 from .stages import RESOURCE_LABELS, SEGMENT_LABELS, utilisation_label
 from .units import format_minute
 
@@ -78,6 +79,7 @@ def print_summary(
     print_positives(s.get("positives"), console, timed="followup" in s)
     print_followup(s.get("followup"), start, console)
     print_door(s.get("door_to_door"), start, console)
+    print_failures(s.get("failures"), console)
     q = s.get("longest_queue") or {}
     if q:
         at = format_minute(start + q["at_h"] * 3600)
@@ -169,6 +171,14 @@ def print_door(door: dict[str, Any] | None, start: float, console: Console) -> N
         + "; their last result "
         + ("[red]not by the horizon[/red]" if report is None else _at(start, report))
     )
+
+
+def print_failures(failures: list[dict[str, Any]] | None, console: Console) -> None:
+    """The breakdowns line: how many and the unit-hours lost, per lab stage and vehicles."""
+    if failures is None:
+        return
+    parts = failure_phrases(failures)
+    console.print("  breakdowns: " + ("; ".join(parts) if parts else "none in this round"))
 
 
 def _resource(resource: str | None, where: str | None) -> str:

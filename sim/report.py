@@ -22,6 +22,7 @@ import pandas as pd
 
 from .plots import DPI, clock, completion_distribution, duration, part, save_all, verdict
 from .results.io import atomic_write
+from .results.kpis import failure_phrases
 from .results.result import Result
 from .stages import RESOURCE_LABELS, SEGMENT_LABELS, STAGES, utilisation_label
 
@@ -402,6 +403,14 @@ def _facts(result: Result, k: dict[str, Any]) -> str:
                 else " The follow-up is not timed (<code>positives.followup</code> does it)."
             )
             + "</p>"
+        )
+    failures = k.get("failures")
+    if failures is not None:
+        parts = [_e(p) for p in failure_phrases(failures)]
+        right.append(
+            "<p><b>Breakdowns</b>: "
+            + ("; ".join(parts) if parts else "none in this round")
+            + ".</p>"
         )
     door = k.get("door_to_door")
     if door:

@@ -27,10 +27,13 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from ..scenario.schema import Point, Scenario
-from ..stages import STAGE_NAMES
+from ..random import Streams
+from ..scenario.schema import Failures, Point, Scenario
+from ..stages import STAGE_NAMES, STAGES
+from .draws import durations
 
 DEFER, FINISH, RESUME = 0, 1, 2
+MAX_BREAKDOWNS = 10_000  # of one unit in one round: more is a mistake in the units
 RULES = {"defer": DEFER, "finish": FINISH, "resume": RESUME}
 
 
@@ -247,3 +250,78 @@ def vehicle_entries(scenario: Scenario, vehicles: list[str]) -> dict[str, list[V
                 )
             )
     return out
+
+
+def breakdowns(
+    failures: Failures, rng: np.random.Generator, horizon: float
+) -> list[tuple[float, float]]:
+    """One unit's periods out of order from the round's start to ``horizon``: up for a
+    ``between`` draw, down for a ``repair`` draw, alternately (an alternating renewal
+    process, so its long-run share up is :attr:`Failures.availability`)."""
+    up, down = durations(failures.between, rng), durations(failures.repair, rng)
+    out = []
+    t = up()
+    while t < horizon:
+        end = t + down()
+        out.append((t, end))
+        t = end + up()
+        if len(out) > MAX_BREAKDOWNS:
+            raise ValueError(
+                f"more than {MAX_BREAKDOWNS:,} breakdowns of one unit within the horizon: "
+                "are between and repair in hours, not seconds?"
+            )
+    return out
+
+
+def failure_entries(
+    scenario: Scenario, streams: Streams
+) -> tuple[list[dict[str, list[PoolEntry]]], list[tuple[str, str, int, float, float]]]:
+    """Per lab, per stage: one entry a breakdown of one of its instruments (``failures:``
+    of the stage), drawn from ``failures/<lab>/<stage>/<unit>``; and every breakdown as
+    (lab, stage, unit, start, end) rows for the failures table."""
+    horizon = scenario.round.horizon
+    out: list[dict[str, list[PoolEntry]]] = [{} for _ in scenario.labs]
+    rows: list[tuple[str, str, int, float, float]] = []
+    for k, lab in enumerate(scenario.labs):
+        for stage in STAGES:
+            failures = getattr(stage.section(lab), "failures", None)
+            if failures is None:
+                continue
+            rule = RULES[failures.rule]
+            for unit in range(stage.units(lab)):
+                rng = streams[f"failures/{lab.id}/{stage.name}/{unit}"]
+                for start, end in breakdowns(failures, rng, horizon):
+                    out[k].setdefault(stage.name, []).append(PoolEntry(start, end, 1, rule))
+                    rows.append((lab.id, stage.name, unit, start, end))
+    return out, rows
+
+
+def merge_entries(
+    *parts: list[dict[str, list[PoolEntry]]],
+) -> list[dict[str, list[PoolEntry]]]:
+    """The entries of several sources, lab by lab and stage by stage, in their order."""
+    out: list[dict[str, list[PoolEntry]]] = [{} for _ in parts[0]]
+    for part in parts:
+        for k, stages in enumerate(part):
+            for name, entries in stages.items():
+                out[k].setdefault(name, []).extend(entries)
+    return out
+
+
+def vehicle_failures(
+    scenario: Scenario, vehicles: list[str], streams: Streams
+) -> dict[str, list[VehicleEntry]]:
+    """Per vehicle name: its breakdowns (``transport.failures``), from ``failures/vehicle/<name>``."""
+    failures = scenario.transport.failures
+    if failures is None:
+        return {}
+    rule = RULES[failures.rule]
+    return {
+        name: [
+            VehicleEntry(start, end, rule)
+            for start, end in breakdowns(
+                failures, streams[f"failures/vehicle/{name}"], scenario.round.horizon
+            )
+        ]
+        for name in vehicles
+    }

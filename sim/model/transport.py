@@ -47,7 +47,7 @@ import numpy as np
 
 from ..random import Streams
 from ..scenario.schema import Pickups, Route, Scenario
-from .calendars import RESUME, VehicleEntry, vehicle_entries
+from .calendars import RESUME, VehicleEntry, vehicle_entries, vehicle_failures
 from .dispatch import ROUTE_LAB, Dispatcher
 from .draws import Buffered, durations, noise_factors
 from .engine import Engine
@@ -580,6 +580,8 @@ def build_transport(
     dispatcher = Dispatcher.of(scenario, labs)
     names = [f"{route.id}/v{k + 1}" for route in routes for k in range(route.vehicles)]
     calendars = vehicle_entries(scenario, names)
+    for name, entries in vehicle_failures(scenario, names, streams).items():
+        calendars.setdefault(name, []).extend(entries)
     first = 0
     services = []
     for r, route in enumerate(routes):

@@ -21,7 +21,8 @@ import pandas as pd
 from ..gc_pause import collector_paused
 from ..random import Streams
 from ..scenario.schema import Route, Scenario
-from .calendars import pool_entries
+from ..stages import STAGES
+from .calendars import failure_entries, merge_entries, pool_entries, vehicle_failures
 from .collect import STAT_FIELDS, Collection, collect_round
 from .door import Couriers, DoorRound, door_table, schedule
 from .engine import Engine
@@ -35,6 +36,7 @@ from .state import RoundState, capture, merge_queues, restore
 from .transport import PointStock, build_transport
 
 Detail = Literal["tubes", "residents"]
+H = 3600.0
 QUEUE_STEP = 15 * 60.0  # the timeline's step (point queues, residents swabbed), seconds
 
 
@@ -69,6 +71,7 @@ class Replication:
     reads: TubeReads | None = None  # what each tube read (None: no positives section)
     recalls: pd.DataFrame | None = None  # one row per recall (with positives.followup)
     door: pd.DataFrame | None = None  # one row per household visited (with door_to_door)
+    failures: pd.DataFrame | None = None  # one row per breakdown (with failures:)
 
 
 def run_replication(
@@ -174,9 +177,10 @@ class Round:
         restoring = state is not None
         self.engine = engine = Engine(state.time if state is not None else 0.0)
         # the labs first: their calendars (opening, outages) come first at any instant
+        broken, self.breakdowns = failure_entries(scenario, self.streams)
         self.labs = Labs(
             engine, scenario.labs, scenario.round.start, ledger, self.streams,
-            pool_entries(scenario), restoring=restoring,
+            merge_entries(pool_entries(scenario), broken), restoring=restoring,
         )  # fmt: skip
         offsets = tubes.bounds
         self.stock_list = [
@@ -188,6 +192,10 @@ class Round:
             engine, scenario, self.routes, stocks, self.labs.by_index, self.streams, ledger,
             restoring,
         )  # fmt: skip
+        for name, entries in vehicle_failures(scenario, self.vehicles, self.streams).items():
+            self.breakdowns += [
+                ("", "vehicle", self.vehicles.index(name), e.start, e.end) for e in entries
+            ]
         if self.door is not None and tubes.courier_trips:
             route_of = {}
             vehicle_of = {}
@@ -300,7 +308,31 @@ class Round:
             door=None
             if self.door is None
             else door_table(self.door, scenario, self.replication_number, self.door_tube),
+            failures=self._failure_table(),
         )
+
+    def _failure_table(self) -> pd.DataFrame | None:
+        """One row per breakdown: the lab and stage (or vehicle), the unit, and when it was
+        out of order (hours; an end past the horizon is NaN), or None without failures."""
+        sc = self.scenario
+        if sc.transport.failures is None and not any(
+            getattr(st.section(lab), "failures", None) for lab in sc.labs for st in STAGES
+        ):
+            return None
+        horizon = sc.round.horizon
+        rows = [
+            {
+                "replication": self.replication_number,
+                "lab": lab or None,
+                "stage": stage,
+                "unit": self.vehicles[unit] if stage == "vehicle" else str(unit),
+                "start_h": start / H,
+                "end_h": end / H if end <= horizon else np.nan,
+            }
+            for lab, stage, unit, start, end in self.breakdowns
+        ]
+        columns = ["replication", "lab", "stage", "unit", "start_h", "end_h"]
+        return pd.DataFrame(rows, columns=columns)
 
 
 @dataclass(frozen=True)

@@ -318,6 +318,42 @@ def door_outcome(door: pd.DataFrame, tubes: pd.DataFrame, teams: int) -> dict[st
     }
 
 
+def failure_outcome(failures: pd.DataFrame, horizon_h: float) -> list[dict[str, Any]]:
+    """Breakdowns by lab and stage (or vehicles): how many began within the round and the
+    unit-hours out of order up to the horizon."""
+    out = []
+    ends = failures["end_h"].fillna(horizon_h).clip(upper=horizon_h)
+    down = ends - failures["start_h"]
+    keys = failures["lab"].fillna("").astype(str) + "\0" + failures["stage"].astype(str)
+    for key, rows in failures.groupby(keys, sort=False).groups.items():
+        lab, stage = str(key).split("\0")
+        out.append(
+            {
+                "lab": lab or None,
+                "stage": stage,
+                "breakdowns": len(rows),
+                "unit_hours_down": float(down.loc[rows].sum()),
+            }
+        )
+    return out
+
+
+def failure_phrases(failures: list[dict[str, Any]]) -> list[str]:
+    """Each entry of :func:`failure_outcome` as a planner reads it ("77 of PCR at
+    henan-mobile-1 (166.5 unit-hours)")."""
+    labels = {s.name: s.label for s in STAGES}
+    return [
+        f"{f['breakdowns']:,} of "
+        + (
+            "vehicles"
+            if f["lab"] is None
+            else f"{labels.get(f['stage'], f['stage'])} at {f['lab']}"
+        )
+        + f" ({f['unit_hours_down']:.1f} unit-hours)"
+        for f in failures
+    ]
+
+
 def followup_outcome(scenario: Any, recalls: pd.DataFrame, reads: Any) -> dict[str, Any]:
     """The follow-up's outcome: finished when every recalled tube's members have their
     single-tube results by the horizon; its completion and each target's verdict."""

@@ -31,6 +31,7 @@ from .kpis import (
     PROGRESS,
     by_hour,
     door_outcome,
+    failure_outcome,
     followup_outcome,
     outcome,
     resident_counts,
@@ -65,6 +66,7 @@ TABLES = (
     "single_tubes",
     "teams",
     "door",
+    "failures",
     "kpis",
 )
 
@@ -116,6 +118,8 @@ def _kpis(
     if rep.recalls is not None and rep.reads is not None:
         kpis["followup"] = followup_outcome(rep.scenario, rep.recalls, rep.reads)
         kpis["followup_completion_h"] = kpis["followup"]["completion_h"]
+    if rep.failures is not None:
+        kpis["failures"] = failure_outcome(rep.failures, rep.scenario.round.horizon / 3600.0)
     door = rep.scenario.door_to_door
     if rep.door is not None and door is not None:
         kpis["door_to_door"] = door_outcome(rep.door, tubes, sum(b.teams for b in door.teams))
@@ -183,6 +187,8 @@ def _tabulate(rep: Replication) -> ReplicationResult:
             tables["single_tubes"] = single_tube_table(rep.recalls, rep.reads)
     if rep.door is not None:
         tables["door"] = rep.door
+    if rep.failures is not None:
+        tables["failures"] = rep.failures
     residents = None
     if rep.residents is not None:
         residents = rep.residents.assign(replication=rep.replication)

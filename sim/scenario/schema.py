@@ -293,12 +293,38 @@ def _auto(value: Any) -> Any:
     return {} if value == "auto" else value
 
 
+class Failures(Frozen):
+    """Random breakdowns of each instrument or vehicle (``failures:``): each unit is up
+    for a ``between`` draw, then down for a ``repair`` draw, over and over from the
+    round's start, from a stream of its own. ``rule`` is what becomes of the work under
+    way when a unit breaks: ``finish`` it first (the breakdown is found after the
+    run or trip), or ``resume`` it when the unit is repaired."""
+
+    between: DurationDist
+    repair: DurationDist
+    rule: Literal["finish", "resume"] = "finish"
+
+    @model_validator(mode="after")
+    def _positive_means(self) -> Failures:
+        for name in ("between", "repair"):
+            if float(getattr(self, name).mean) <= 0:
+                raise ValueError(f"{name} must have a positive mean")
+        return self
+
+    @property
+    def availability(self) -> float:
+        """The long-run share of time a unit is up: MTBF / (MTBF + MTTR)."""
+        up, down = float(self.between.mean), float(self.repair.mean)
+        return up / (up + down)
+
+
 class Transport(Frozen):
     pickups: Pickups = Pickups()
     travel: Travel = Travel()
     handover: DurationDist = duration_dist("5min")  # parameters.md: 3-10 min (EST)
     routes: Annotated[AutoRoutes, BeforeValidator(_auto)] | tuple[Route, ...] = AutoRoutes()
     dispatch: Annotated[Dispatch, BeforeValidator(_rule_only)] = Dispatch()
+    failures: Failures | None = None  # every vehicle's breakdowns
 
 
 class Receiving(Frozen):
@@ -319,6 +345,7 @@ class Extraction(Frozen):
     instruments: Count = 8
     plates_per_run: Count = 1
     run: DurationDist = duration_dist("30min")  # parameters.md: 12-40 min (OBS)
+    failures: Failures | None = None
 
 
 class Pcr(Frozen):
@@ -328,6 +355,7 @@ class Pcr(Frozen):
     wells: Count = 96
     controls: Annotated[int, Field(ge=0)] = 2
     run: DurationDist = duration_dist("75min")  # parameters.md: 60-100 min (OBS)
+    failures: Failures | None = None
 
     @model_validator(mode="after")
     def _room_for_samples(self) -> Pcr:
