@@ -23,6 +23,10 @@ keeps them under ``warnings``. The checks:
 * ``door-teams-short`` — the door-to-door teams' time at the doors alone
   (households x (``3600 / households_per_hour`` + ``between``) over the teams,
   drives left out) ends after the first target;
+* ``lab-below-published`` — a lab given as ``tubes_per_day`` whose stages, as
+  given or derived, test fewer (a stage given with too few staff or
+  instruments), or whose one pass through every stage is longer than its
+  published ``turnaround``;
 * ``settings`` — what loading and ``--set`` noticed (a default that the points'
   own settings override, a change that did not reach every point:
   :attr:`Scenario.notes`).
@@ -40,7 +44,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .model.capacity import capacities, expected_residents, expected_tubes
+from .model.capacity import capacities, capacity_table, expected_residents, expected_tubes
 from .model.geo import routes_for
 from .model.homebound import homebound
 from .scenario.schema import Route, Scenario
@@ -69,6 +73,7 @@ def check(scenario: Scenario, routes: Sequence[Route] | None = None) -> list[Fin
         *_uneven_load(scenario, routes),
         *_arrive_early(scenario),
         *_door_short(scenario),
+        *_below_published(scenario),
         *(Finding("settings", note) for note in scenario.notes),
     ]
 
@@ -155,6 +160,33 @@ def _sampling_slow(scenario: Scenario) -> list[Finding]:
             f"({format_minute(first_target)})"
         )
     return [Finding("sampling-slow", message + " (add stations or lengthen the window)")]
+
+
+def _below_published(scenario: Scenario) -> list[Finding]:
+    """Labs described as published whose stages cannot do what was published."""
+    out = []
+    for row in capacity_table(scenario):
+        published = row.published_tubes_per_day
+        if published is not None and row.tubes_per_day < published:
+            out.append(
+                Finding(
+                    "lab-below-published",
+                    f"lab {row.lab} is published at {published:,} tubes a day but its stages "
+                    f"test {row.tubes_per_day:,} ({row.bottleneck} is short: give it more "
+                    "staff or instruments, or leave them out to have them derived)",
+                )
+            )
+        turnaround = row.published_turnaround_h
+        if turnaround is not None and row.pass_h > turnaround:
+            out.append(
+                Finding(
+                    "lab-below-published",
+                    f"lab {row.lab}: one pass through its stages takes {row.pass_h:.1f} h, "
+                    f"longer than its published turnaround of {turnaround:g} h (shorter run "
+                    "times, or a longer turnaround)",
+                )
+            )
+    return out
 
 
 def _door_short(scenario: Scenario) -> list[Finding]:

@@ -293,6 +293,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     from .checks import check
     from .console import print_warnings
     from .footprint import TooBig, estimate, refuse_if_too_big
+    from .model.capacity import capacity_table
 
     zones = sc.demand.zones
     console = Console()
@@ -301,6 +302,8 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
         f"{len(sc.points):,} points, {sum(p.stations for p in sc.points):,} stations, {len(sc.labs)} labs"
     )
     console.print(f"  size: {estimate(sc).describe()} (estimated)")
+    for row in capacity_table(sc):
+        console.print(f"  lab {row.describe()}")
     found = [f.message for f in check(sc)]
     try:
         refuse_if_too_big(sc)

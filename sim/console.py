@@ -94,6 +94,7 @@ def print_summary(
             "  utilisation: "
             + " | ".join(f"{utilisation_label(k)} {100 * v:.0f} %" for k, v in util.items())
         )
+    print_capacity(s.get("lab_capacity"), console)
     if folder:
         console.print(f"  results in {folder}/" + ("  (report.html)" if report else ""))
 
@@ -171,6 +172,19 @@ def print_door(door: dict[str, Any] | None, start: float, console: Console) -> N
         + "; their last result "
         + ("[red]not by the horizon[/red]" if report is None else _at(start, report))
     )
+
+
+def print_capacity(rows: list[dict[str, Any]] | None, console: Console) -> None:
+    """Each lab's capacity in tubes a day (and the published figure when given)."""
+    if not rows:
+        return
+    parts = []
+    for row in rows:
+        text = f"{row['lab']} {row['tubes_per_day']:,} ({row['bottleneck']})"
+        if row.get("published_tubes_per_day") is not None:
+            text += f", published {row['published_tubes_per_day']:,}"
+        parts.append(text)
+    console.print("  lab capacity, tubes a day: " + " | ".join(parts))
 
 
 def print_failures(failures: list[dict[str, Any]] | None, console: Console) -> None:
@@ -353,6 +367,7 @@ def print_replications(
                 f"  [yellow]precision ± {wanted} not reached[/yellow] "
                 f"(± {shown} with {n} replications): {why}"
             )
+    print_capacity(s.get("lab_capacity"), console)
     if folder:
         what = "report.html: replication 0 in detail; " if report else ""
         console.print(f"  results in {folder}/  ({what}tables/kpis.parquet: every replication)")

@@ -10,7 +10,8 @@ plausible map and sizes every resource from ``shared/data/parameters.md``:
 * about 3 points a vehicle (Zhengzhou: 2,000 vehicles for 6,398 points, OBS);
 * labs: one per ~500,000 people, PCR instruments sized so the district's tubes
   (10-in-1) are amplified in ~9 hours of lab time (75-min runs of 94 samples,
-  OBS), loading and extraction 1.4x the PCR rate, receiving 2x, reporting 1.7x;
+  OBS), loading and extraction 1.4x the PCR rate, receiving 2x (at the bags that
+  form, ``BAG_TUBES`` tubes, not full bags of 50), reporting 1.7x;
 * sampling 07:00-12:00, front-loaded (EST), pickups every 2 h plus a sweep.
 
 Density falls off from a few district centres (a mixture of Gaussian blobs), so
@@ -32,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .scenario.schema import BAG_TUBES
 
 PEOPLE_PER_GRID = 76  # parameters.md, seed district: 5,275 grids for 400,875 people (OBS)
 RESIDENTS_PER_POINT = 2_500  # parameters.md, Guidelines: one point per 2,000-3,000 urban (REQ/OBS)
@@ -187,7 +190,9 @@ def _lab_yaml(lab_id: str, lat: float, lon: float, people: float) -> str:
     per_h = pcr * SAMPLES_PER_PLATE / PCR_RUN_H  # tubes an hour through PCR
     loading = max(2, math.ceil(1.4 * per_h / (SAMPLES_PER_PLATE / 0.5)))  # 30 min a plate
     extraction = loading  # 30 min a run of one plate
-    receiving = max(2, math.ceil(2.0 * per_h / (50 / (10 / 60))))  # 10 min a bag of 50
+    # 10 min a bag, of the bags that form (BAG_TUBES, not a full 50: a vehicle takes what
+    # has been sealed since its last visit)
+    receiving = max(2, math.ceil(2.0 * per_h / (BAG_TUBES / (10 / 60))))
     report = max(1, math.ceil(1.7 * per_h / (SAMPLES_PER_PLATE / (10 / 60))))  # 10 min a plate
     return (
         f"  - id: {lab_id}   # ~{people:,.0f} people, ~{tubes:,.0f} tubes\n"

@@ -404,6 +404,15 @@ def _facts(result: Result, k: dict[str, Any]) -> str:
             )
             + "</p>"
         )
+    capacity = k.get("lab_capacity") or []
+    if capacity:
+        rows = []
+        for row in capacity:
+            text = f"{_e(row['lab'])} {row['tubes_per_day']:,} ({_e(row['bottleneck'])})"
+            if row.get("published_tubes_per_day") is not None:
+                text += f", published {row['published_tubes_per_day']:,}"
+            rows.append(text)
+        right.append("<p><b>Lab capacity</b>, tubes a day: " + "; ".join(rows) + ".</p>")
     failures = k.get("failures")
     if failures is not None:
         parts = [_e(p) for p in failure_phrases(failures)]

@@ -89,3 +89,41 @@ def open_hours(scenario: Scenario, lab: Lab) -> float:
     end = scenario.round.start + max(scenario.round.targets, default=scenario.round.horizon)
     opens = scenario.round.start if lab.opens is None else lab.opens
     return max((end - opens) / H, 1.0 / 60.0)
+
+
+class LabCapacity(NamedTuple):
+    """A lab's capacity as planners publish it, beside what it was published at."""
+
+    lab: str
+    tubes_per_day: int  # 24 h at the rate of its slowest stage (full bags)
+    bottleneck: str  # that stage, as a planner calls it
+    pass_h: float  # one mean run of every stage: the least time a tube spends inside
+    published_tubes_per_day: int | None
+    published_turnaround_h: float | None
+
+    def describe(self) -> str:
+        """ "henan-mobile-1: 83,016 tubes a day (PCR), one pass 2.6 h"."""
+        text = f"{self.lab}: {self.tubes_per_day:,} tubes a day ({self.bottleneck}), one pass {self.pass_h:.1f} h"
+        if self.published_tubes_per_day is not None:
+            text += f"; published {self.published_tubes_per_day:,} a day"
+        if self.published_turnaround_h is not None:
+            text += f", turnaround {self.published_turnaround_h:g} h"
+        return text
+
+
+def capacity_table(scenario: Scenario) -> list[LabCapacity]:
+    """Every lab's capacity in tubes a day, its slowest stage and one pass through every
+    stage, with the published figures when the lab gives them (``tubes_per_day``,
+    ``turnaround``)."""
+    labels = {st.name: st.label for st in STAGES}
+    return [
+        LabCapacity(
+            lab.id,
+            round(float(cap.tubes_per_hour) * 24),
+            labels[cap.bottleneck],
+            cap.latency_s / H,
+            lab.tubes_per_day,
+            None if lab.turnaround is None else lab.turnaround / H,
+        )
+        for lab, cap in zip(scenario.labs, capacities(scenario), strict=True)
+    ]

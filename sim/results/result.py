@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..checks import check, horizon_cut
 from ..gc_pause import collector_paused
+from ..model.capacity import capacity_table
 from ..model.followup import single_tube_table, team_table
 from ..model.world import QUEUE_STEP, Replication
 from ..scenario.schema import Scenario
@@ -118,6 +119,7 @@ def _kpis(
     if rep.recalls is not None and rep.reads is not None:
         kpis["followup"] = followup_outcome(rep.scenario, rep.recalls, rep.reads)
         kpis["followup_completion_h"] = kpis["followup"]["completion_h"]
+    kpis["lab_capacity"] = [row._asdict() for row in capacity_table(rep.scenario)]
     if rep.failures is not None:
         kpis["failures"] = failure_outcome(rep.failures, rep.scenario.round.horizon / 3600.0)
     door = rep.scenario.door_to_door
@@ -442,6 +444,7 @@ class Result:
                 )  # fmt: skip
             out["followup"] = {"completion": follow, "targets": met_targets}
             out["followup_completion_h"] = follow["mean"]
+        out["lab_capacity"] = first.get("lab_capacity", [])
         if "door_to_door" in first:  # homebound residents (fixed) and their last swab's spread
             out["door_to_door"] = {
                 "teams": first["door_to_door"]["teams"],

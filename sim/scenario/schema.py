@@ -11,6 +11,7 @@ name its file and line.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -22,12 +23,13 @@ from pydantic import (
     Field,
     PlainSerializer,
     PrivateAttr,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
 from ..distributions import Duration, DurationDist, PositiveDuration, duration_dist
-from ..stages import STAGE_NAMES
+from ..stages import STAGE_NAMES, STAGES
 from ..units import HOUR, MINUTE, format_clock, parse_clock, parse_speed
 from .errors import Misplaced
 from .overrides import apply_changes, fix_distributions
@@ -375,8 +377,23 @@ class Report(Frozen):
     per_plate: DurationDist = duration_dist("10min")  # parameters.md: 5-20 min (EST)
 
 
+#: published capacity -> stages (docs/model.md, *Capacity as published*): every stage but PCR
+#: gets this much more than the published rate, so that PCR sets it
+HEADROOM = 1.25
+#: tubes in a bag as bags form (not full: a vehicle takes what has been sealed since its last
+#: visit; Zhaoling's bags average 36 of 50, generated cities' 20-33): what receiving is sized by
+BAG_TUBES = 25
+MAX_TUBES_A_DAY = 10_000_000
+
+
 class Lab(Frozen):
-    """A laboratory: receiving, plate loading, extraction, PCR, reporting."""
+    """A laboratory: receiving, plate loading, extraction, PCR, reporting.
+
+    Either every stage is described (staff or instruments and their times), or the
+    lab is described as it is published: ``tubes_per_day`` (and, to be checked,
+    ``turnaround``), from which the number of staff and instruments of every stage
+    not given is derived (:func:`_stages_from_capacity`; stated in docs/model.md).
+    """
 
     id: str = Field(min_length=1)
     location: (
@@ -384,12 +401,59 @@ class Lab(Frozen):
         | None
     ) = None
     opens: Clock | None = None
+    tubes_per_day: Annotated[int, Field(ge=1, le=MAX_TUBES_A_DAY)] | None = None
+    turnaround: PositiveDuration | None = None
     receiving: Receiving = Receiving()
     loading: Loading = Loading()
     extraction: Extraction = Extraction()
     pcr: Pcr = Pcr()
     report: Report = Report()
     partial_plate_after: PositiveDuration = 45 * MINUTE
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_published(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("tubes_per_day") is None:
+            return data
+        return _stages_from_capacity(data)
+
+
+def _stages_from_capacity(data: dict[str, Any]) -> dict[str, Any]:
+    """Staff and instruments for the stages of a lab given as ``tubes_per_day``.
+
+    The lab works round the clock: r = tubes_per_day / 24 an hour. PCR gets the
+    instruments that amplify r at its mean run time (wells less controls a plate),
+    rounded up; every other stage ``HEADROOM`` x r at its mean time a run (a bag of
+    ``BAG_TUBES`` tubes, a plate, or a run of ``plates_per_run`` plates), at least one.
+    A stage whose staff or instruments are given keeps them; its times (given or the
+    defaults) are those the count is worked out from.
+    """
+    try:
+        per_hour = float(data["tubes_per_day"]) / 24.0
+    except (TypeError, ValueError):
+        return data  # the field's own validation says what is wrong
+    out = dict(data)
+    given = data.get("pcr")
+    try:
+        pcr = Pcr.model_validate({k: v for k, v in (given or {}).items() if k != "instruments"})
+    except (ValidationError, AttributeError):
+        return data  # validated again below, with the error in its place
+    for st in STAGES:
+        section = data.get(st.name) or {}
+        if not isinstance(section, dict) or st.servers in section:
+            continue
+        model = Lab.model_fields[st.name].annotation
+        assert isinstance(model, type) and issubclass(model, Frozen)
+        try:
+            settled = model.model_validate(section)
+        except ValidationError:
+            continue
+        hours = float(getattr(settled, st.duration).mean) / HOUR
+        batch = int(getattr(settled, st.batch)) if st.batch else 1
+        tubes = BAG_TUBES if st.unit == "bag" else pcr.samples_per_plate * batch
+        rate = per_hour if st.name == "pcr" else HEADROOM * per_hour
+        out[st.name] = {**section, st.servers: max(1, math.ceil(rate * hours / tubes - 1e-9))}
+    return out
 
 
 DISRUPTED = ("sampling", "lab", "vehicle", *STAGE_NAMES)
