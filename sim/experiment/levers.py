@@ -200,14 +200,35 @@ def _lab_levers(scenario: Scenario, lab_id: str) -> list[Lever]:
         units = st.units(lab)
         step = step_of(units)
         path = f"labs.{_lab_key(scenario, lab_id)}.{st.name}.{st.servers}"
-        fewer = {path: units - step} if units - step >= 1 else None
+        more: dict[str, Any] = {path: units + step}
+        fewer: dict[str, Any] | None = {path: units - step} if units - step >= 1 else None
+        note = "" if fewer is not None else f"{units} {st.servers}: there is no step fewer"
+        section = st.section(lab)
+        if section.shifts:  # a step more or fewer on duty in every shift
+            more, fewer = _roster_step(path, section, st.servers, step)
+            note = "in every shift" + ("" if fewer is not None else ": there is no step fewer")
         lever = Lever(
             path, f"{st.resource} {st.servers} at {lab_id}", st.name, lab_id, st.servers,
-            units, step, {path: units + step}, fewer,
-            note="" if fewer is not None else f"{units} {st.servers}: there is no step fewer",
+            units, step, more, fewer, note=note,
         )  # fmt: skip
         out.append(lever)
     return out
+
+
+def _roster_step(
+    path: str, section: Any, servers: str, step: int
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The stage's section with ``step`` more (and fewer) on duty in every shift; the
+    stage's servers follow from the shifts, so the whole section is changed."""
+    body = section.model_dump(mode="json", by_alias=True, exclude={servers})
+    where = path.rsplit(".", 1)[0]
+
+    def shifted(by: int) -> dict[str, Any]:
+        shifts = [{**shift, servers: shift[servers] + by} for shift in body["shifts"]]
+        return {where: {**body, "shifts": shifts}}
+
+    fewer_ok = all(shift[servers] - step >= 1 for shift in body["shifts"])
+    return shifted(step), shifted(-step) if fewer_ok else None
 
 
 def _openings(scenario: Scenario) -> list[Lever]:

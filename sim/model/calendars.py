@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from ..random import Streams
-from ..scenario.schema import Failures, Point, Scenario
+from ..scenario.schema import Failures, Point, Scenario, roster
 from ..stages import STAGE_NAMES, STAGES
 from .draws import durations
 
@@ -208,9 +208,26 @@ def point_calendar(
     )  # fmt: skip
 
 
-def pool_entries(scenario: Scenario) -> list[dict[str, list[PoolEntry]]]:
-    """Per lab, per stage: the entries of ``disruptions:`` that take its units out."""
+def shift_entries(scenario: Scenario) -> list[dict[str, list[PoolEntry]]]:
+    """Per lab, per stage with ``shifts``: its units not on duty, piece by piece of the
+    daily roster (staff finish the run in hand when their shift ends)."""
     out: list[dict[str, list[PoolEntry]]] = [{} for _ in scenario.labs]
+    for k, lab in enumerate(scenario.labs):
+        for stage in STAGES:
+            section = stage.section(lab)
+            if not section.shifts:
+                continue
+            units = stage.units(lab)
+            for a, b, on in roster(section.shifts, scenario.round.start, scenario.round.horizon):
+                if on < units:
+                    out[k].setdefault(stage.name, []).append(PoolEntry(a, b, units - on, FINISH))
+    return out
+
+
+def pool_entries(scenario: Scenario) -> list[dict[str, list[PoolEntry]]]:
+    """Per lab, per stage: the entries of ``disruptions:`` and of the shifts that take its
+    units out."""
+    out: list[dict[str, list[PoolEntry]]] = shift_entries(scenario)
     for d in scenario.disruptions:
         if d.what in ("sampling", "vehicle"):
             continue

@@ -1,6 +1,7 @@
 """What a lab can do, and how much work a scenario sends where, from the scenario alone.
 
-A stage's rate in tubes an hour is its servers times the tubes one run takes,
+A stage's rate in tubes an hour is its servers (with shifts, the mean on duty
+over a day) times the tubes one run takes,
 over the mean duration of a run: a bag stage takes one bag (``tubes_per_bag``
 tubes, full bags: the rate of a lab fed bags that are not full is lower); a
 plate stage takes ``per_run`` plates of ``wells - controls`` tubes. A lab's
@@ -17,8 +18,9 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..scenario.schema import Lab, Scenario
-from ..stages import STAGES
+from ..scenario.schema import Lab, Scenario, roster
+from ..stages import STAGES, Stage
+from ..units import DAY
 from .homebound import homebound
 
 H = 3600.0
@@ -33,6 +35,15 @@ class Capacity(NamedTuple):
     latency_s: float  # one mean run of every stage, seconds
 
 
+def units_on_duty(stage: Stage, lab: Lab) -> float:
+    """The stage's units, or with a daily roster (``shifts``) the mean on duty over a day."""
+    shifts = stage.section(lab).shifts
+    if not shifts:
+        return float(stage.units(lab))
+    pieces = roster(shifts, 0.0, DAY)
+    return sum((b - a) * on for a, b, on in pieces) / DAY
+
+
 def lab_capacity(lab: Lab, tubes_per_bag: float) -> Capacity:
     """The rates of ``lab``'s stages when bags hold ``tubes_per_bag`` tubes."""
     rates: dict[str, float] = {}
@@ -42,7 +53,7 @@ def lab_capacity(lab: Lab, tubes_per_bag: float) -> Capacity:
         mean = float(stage.run_time(lab).mean)
         latency += mean
         per_item = tubes_per_bag if stage.unit == "bag" else plate
-        tubes = stage.units(lab) * stage.per_run(lab) * per_item
+        tubes = units_on_duty(stage, lab) * stage.per_run(lab) * per_item
         rates[stage.name] = np.inf if mean <= 0 else H * tubes / mean
     bottleneck = min(rates, key=lambda name: rates[name])
     return Capacity(rates, rates[bottleneck], bottleneck, latency)

@@ -30,7 +30,7 @@ from pydantic import (
 
 from ..distributions import Duration, DurationDist, PositiveDuration, duration_dist
 from ..stages import STAGE_NAMES, STAGES
-from ..units import HOUR, MINUTE, format_clock, parse_clock, parse_speed
+from ..units import DAY, HOUR, MINUTE, format_clock, parse_clock, parse_speed
 from .errors import Misplaced
 from .overrides import apply_changes, fix_distributions
 from .zones import ZoneTable
@@ -329,28 +329,102 @@ class Transport(Frozen):
     failures: Failures | None = None  # every vehicle's breakdowns
 
 
-class Receiving(Frozen):
+class Shift(Frozen):
+    """One shift of a daily roster (``shifts:`` of a lab stage): from, to (``07:00+1`` for
+    the next morning), how many staff (or instruments run) on duty, and ``handover``: how
+    long it stays past ``to`` to hand over, on duty together with the next shift."""
+
+    from_: Clock = Field(alias="from")
+    to: Clock
+    staff: Count | None = None
+    instruments: Count | None = None
+    handover: Duration = 0.0
+
+    @model_validator(mode="after")
+    def _one_day_at_most(self) -> Shift:
+        if not self.from_ < self.to <= self.from_ + DAY:
+            raise ValueError("a shift ends after it starts and within a day (write 07:00+1)")
+        if (self.staff is None) == (self.instruments is None):
+            raise ValueError("a shift gives staff (or, for instruments, instruments) on duty")
+        return self
+
+    @property
+    def on_duty(self) -> int:
+        return int(self.staff if self.staff is not None else self.instruments or 0)
+
+
+def roster(
+    shifts: tuple[Shift, ...], start: float, horizon: float
+) -> list[tuple[float, float, int]]:
+    """(from, to, on duty) pieces, seconds from the round's start, of a daily roster over
+    the round: each shift every day (its handover added), the counts of overlapping
+    shifts summed; nobody outside every shift."""
+    edges: dict[float, int] = {}
+    for shift in shifts:
+        for day in range(-1, int(horizon // DAY) + 2):
+            a = shift.from_ + day * DAY - start
+            b = shift.to + shift.handover + day * DAY - start
+            if b <= 0 or a >= horizon:
+                continue
+            a, b = max(a, 0.0), min(b, horizon)
+            edges[a] = edges.get(a, 0) + shift.on_duty
+            edges[b] = edges.get(b, 0) - shift.on_duty
+    pieces = []
+    on, last = 0, 0.0
+    for t in sorted({0.0, *edges, horizon}):
+        if t > last:
+            pieces.append((last, t, on))
+        on += edges.get(t, 0)
+        last = t
+    return [p for p in pieces if p[1] > p[0]]
+
+
+class Staffed(Frozen):
+    """A lab stage's settings with an optional daily roster (``shifts``): the stage's
+    staff (or instruments) is then the most on duty at once, and who is on duty at a
+    time is what works (docs/model.md, *Shifts*)."""
+
+    shifts: tuple[Shift, ...] = ()
+
+    @model_validator(mode="after")
+    def _servers_from_shifts(self) -> Staffed:
+        if not self.shifts:
+            return self
+        servers = "staff" if "staff" in type(self).model_fields else "instruments"
+        if any(getattr(shift, servers) is None for shift in self.shifts):
+            raise ValueError(f"every shift of this stage gives its {servers} on duty")
+        most = max(on for _, _, on in roster(self.shifts, 0.0, 2 * DAY))
+        if servers in self.model_fields_set and getattr(self, servers) != most:
+            raise ValueError(
+                f"{servers} is {getattr(self, servers)} but the shifts have at most {most} on "
+                f"duty at once: leave {servers} out (the shifts set it)"
+            )
+        object.__setattr__(self, servers, most)  # frozen: the most on duty, set once here
+        return self
+
+
+class Receiving(Staffed):
     """Unpack, disinfect and scan: one staff member per bag."""
 
     staff: Count = 4
     per_bag: DurationDist = duration_dist("10min")  # 20 min per rack of 94 (EST) ~ 50 tubes
 
 
-class Loading(Frozen):
+class Loading(Staffed):
     """Open tubes and load a plate: one staff member per plate."""
 
     staff: Count = 6
     per_plate: DurationDist = duration_dist("30min")  # parameters.md: 20-45 min (EST)
 
 
-class Extraction(Frozen):
+class Extraction(Staffed):
     instruments: Count = 8
     plates_per_run: Count = 1
     run: DurationDist = duration_dist("30min")  # parameters.md: 12-40 min (OBS)
     failures: Failures | None = None
 
 
-class Pcr(Frozen):
+class Pcr(Staffed):
     """Amplification of whole plates; a run cannot be interrupted."""
 
     instruments: Count = 8
@@ -370,7 +444,7 @@ class Pcr(Frozen):
         return self.wells - self.controls
 
 
-class Report(Frozen):
+class Report(Staffed):
     """Analysis and upload of a finished plate."""
 
     staff: Count = 2
@@ -440,7 +514,7 @@ def _stages_from_capacity(data: dict[str, Any]) -> dict[str, Any]:
         return data  # validated again below, with the error in its place
     for st in STAGES:
         section = data.get(st.name) or {}
-        if not isinstance(section, dict) or st.servers in section:
+        if not isinstance(section, dict) or st.servers in section or section.get("shifts"):
             continue
         model = Lab.model_fields[st.name].annotation
         assert isinstance(model, type) and issubclass(model, Frozen)

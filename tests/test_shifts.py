@@ -1,0 +1,125 @@
+"""Lab stages with daily rosters (``shifts:``): who is on duty, when, and what it does to
+the round, by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import sim
+from sim.experiment.levers import find_levers
+from sim.model.calendars import FINISH, PoolEntry, shift_entries
+from sim.model.capacity import lab_capacity, units_on_duty
+from sim.scenario.schema import Loading, Pcr, roster
+from sim.stages import stage
+
+from .conftest import SCENARIOS
+
+H = 3600.0
+DAY_NIGHT = [
+    {"from": "07:00", "to": "19:00", "staff": 2},
+    {"from": "19:00", "to": "07:00+1", "staff": 1, "handover": "30min"},
+]
+
+
+def tiny_with(stage_name: str, section: dict[str, Any]) -> sim.Scenario:
+    tiny = sim.load_scenario(SCENARIOS / "tiny.yaml")
+    lab = tiny.labs[0].model_dump(mode="json", by_alias=True)
+    lab[stage_name] = section
+    return tiny.with_changes({"labs": [lab]})
+
+
+def test_a_daily_roster_by_hand() -> None:
+    """Day shift 07-19 (2 on duty), night 19-07 (1), the night staying 30 min to hand
+    over: from a 07:00 start over 36 h, 3 while the night before hands over, 2 to 19:00,
+    1 to 07:00, 3 for the handover, 2."""
+    shifts = Loading.model_validate({"shifts": DAY_NIGHT}).shifts
+    pieces = roster(shifts, 7 * H, 36 * H)
+    assert pieces == [
+        (0.0, 0.5 * H, 3),
+        (0.5 * H, 12 * H, 2),
+        (12 * H, 24 * H, 1),
+        (24 * H, 24.5 * H, 3),
+        (24.5 * H, 36 * H, 2),
+    ]
+    loading = Loading.model_validate({"shifts": DAY_NIGHT})
+    assert loading.staff == 3  # the most on duty at once
+    # the mean on duty over a day, which the lab's capacity counts
+    assert units_on_duty(stage("loading"), tiny_with("loading", {"shifts": DAY_NIGHT}).labs[0]) == (
+        pytest.approx((2 * 12 + 1 * 12 + 1 * 0.5) / 24)
+    )
+
+
+def test_the_units_off_duty_are_calendar_entries() -> None:
+    sc = tiny_with("loading", {"per_plate": "30min", "shifts": DAY_NIGHT})
+    entries = shift_entries(sc.with_changes({"round.horizon": "36h"}))[0]["loading"]
+    assert entries == [
+        PoolEntry(0.5 * H, 12 * H, 1, FINISH),
+        PoolEntry(12 * H, 24 * H, 2, FINISH),
+        PoolEntry(24.5 * H, 36 * H, 1, FINISH),
+    ]
+
+
+def test_a_shift_gap_at_the_lab_delays_the_work_that_waits_for_it() -> None:
+    """Tiny's one plate reaches PCR at about 2.99 h. With nobody running PCR 09:30-10:30
+    (2.5-3.5 h), it starts at 3.5 h: the last report is later by 3.5 h less that time.
+    A gap before it arrives changes nothing."""
+    tiny = sim.load_scenario(SCENARIOS / "tiny.yaml")
+    plain = sim.run(tiny)
+    start = float(plain.plates["pcr_start_h"].iloc[0])
+    assert 2.5 < start < 3.5
+    run_pcr = {"wells": 96, "controls": 2, "run": "75min"}
+    gap = [
+        {"from": "07:00", "to": "09:30", "instruments": 1},
+        {"from": "10:30", "to": "07:00+1", "instruments": 1},
+    ]
+    late = sim.run(tiny_with("pcr", {**run_pcr, "shifts": gap}))
+    delay = late.summary()["completion_h"] - plain.summary()["completion_h"]
+    assert delay == pytest.approx(3.5 - start, abs=1e-9)
+    assert float(late.plates["pcr_start_h"].iloc[0]) == pytest.approx(3.5)
+    early = [
+        {"from": "07:00", "to": "08:00", "instruments": 1},
+        {"from": "09:00", "to": "07:00+1", "instruments": 1},
+    ]
+    same = sim.run(tiny_with("pcr", {**run_pcr, "shifts": early}))
+    assert same.summary()["completion_h"] == pytest.approx(plain.summary()["completion_h"])
+
+
+def test_capacity_follows_who_is_on_duty() -> None:
+    sc = tiny_with("loading", {"per_plate": "30min", "shifts": DAY_NIGHT})
+    rate = lab_capacity(sc.labs[0], 50).rates["loading"]
+    assert rate == pytest.approx((36.5 / 24) * 94 / 0.5)
+
+
+@pytest.mark.parametrize(
+    ("section", "words"),
+    [
+        ({"staff": 1, "shifts": DAY_NIGHT}, "staff is 1 but the shifts have at most 3 on duty"),
+        ({"shifts": [{"from": "19:00", "to": "07:00", "staff": 1}]}, r"write 07:00\+1"),
+        ({"shifts": [{"from": "07:00", "to": "19:00"}]}, "gives staff"),
+        ({"shifts": [{"from": "07:00", "to": "19:00", "instruments": 2}]}, "gives its staff"),
+    ],
+)
+def test_bad_rosters_are_refused(section: dict[str, Any], words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        Loading.model_validate(section)
+
+
+def test_instruments_can_have_a_roster_too() -> None:
+    pcr = Pcr.model_validate({"shifts": [{"from": "07:00", "to": "23:00", "instruments": 30}]})
+    assert pcr.instruments == 30
+    with pytest.raises(ValueError, match="gives its instruments"):
+        Pcr.model_validate({"shifts": [{"from": "07:00", "to": "23:00", "staff": 3}]})
+
+
+def test_the_lever_of_a_rostered_stage_adds_one_to_every_shift() -> None:
+    sc = tiny_with("loading", {"per_plate": "30min", "shifts": DAY_NIGHT})
+    lever = next(lv for lv in find_levers(sc) if lv.name == "labs.L.loading.staff")
+    ((path, section),) = lever.more.items()
+    assert path == "labs.L.loading"
+    assert [s["staff"] for s in section["shifts"]] == [3, 2]
+    # the night shift has one: there is no step fewer
+    assert lever.fewer is None and lever.note == "in every shift: there is no step fewer"
+    more = sc.with_changes(lever.more)
+    assert more.labs[0].loading.staff == 5  # 3 + 2 at the handover
