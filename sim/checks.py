@@ -44,6 +44,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from .model.calendars import point_windows
 from .model.capacity import capacities, capacity_table, expected_residents, expected_tubes
 from .model.geo import routes_for
 from .model.homebound import homebound
@@ -127,7 +128,6 @@ def _over_capacity(scenario: Scenario) -> list[Finding]:
 def _sampling_slow(scenario: Scenario) -> list[Finding]:
     """Points whose stations cannot swab their residents within the window at full pace."""
     residents = expected_residents(scenario)
-    default = scenario.demand.arrivals.window
     need = np.empty(len(scenario.points))
     window = np.empty(len(scenario.points))
     opens = np.empty(len(scenario.points))
@@ -135,8 +135,8 @@ def _sampling_slow(scenario: Scenario) -> list[Finding]:
         pace = float(p.service.mean) + float(p.tube_change.mean) / p.pool  # s a resident
         working = 1.0 - (p.relief.for_ / p.relief.every if p.relief else 0.0)
         need[i] = residents[i] * pace / (p.stations * working)
-        w = p.window or default
-        window[i], opens[i] = w.close - w.open, w.open
+        times = point_windows(scenario, p)  # open time only: not the nights between windows
+        window[i], opens[i] = sum(b - a for a, b in times), times[0][0]
     slow = need > SLOW * window
     if not slow.any():
         return []
@@ -220,7 +220,7 @@ def _arrive_early(scenario: Scenario) -> list[Finding]:
     zones = scenario.demand.zones
     if not len(zones):
         return []
-    default = scenario.demand.arrivals.window
+    default = scenario.demand.arrivals.span
     opens = np.array([(p.window or default).open for p in scenario.points])
     index = pd.Index([p.id for p in scenario.points]).get_indexer(zones.point)
     arrive_from = np.where(np.isnan(zones.open), default.open, zones.open)

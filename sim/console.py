@@ -9,7 +9,7 @@ from rich.table import Table
 
 from .results.kpis import failure_phrases
 from .stages import RESOURCE_LABELS, SEGMENT_LABELS, utilisation_label
-from .units import format_minute
+from .units import format_minute, format_share
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,7 +58,7 @@ def print_summary(
             )
         else:
             verdicts.append(
-                f"{t['hours']:g} h target: [red]MISSED[/red] ({100 * t['share_reported']:.1f} % reported by then)"
+                f"{t['hours']:g} h target: [red]MISSED[/red] ({format_share(t['share_reported'])} reported by then)"
             )
     console.print(f"  last report    {_at(start, stages['last_report'])}   " + "   ".join(verdicts))
     if not s["finished"]:
@@ -344,7 +344,7 @@ def print_replications(
         console.print(
             f"  {t['hours']:g} h target ({t['clock']}): [{colour}]P(met) {t['p_met']:.2f}"
             f"[/{colour}] {_ci(low, high)} ({t['replications_met']} of {n} replications met it); "
-            f"{100 * t['share_reported']:.1f} % reported by then on average",
+            f"{format_share(t['share_reported'])} reported by then on average",
             highlight=False,
         )
     print_advice(s, console, waits=s.get("longest_waits") or [], replications=n)

@@ -25,6 +25,7 @@ from .results.io import atomic_write
 from .results.kpis import failure_phrases
 from .results.result import Result
 from .stages import RESOURCE_LABELS, SEGMENT_LABELS, STAGES, utilisation_label
+from .units import format_share
 
 #: the figure of a result with several replications (what ``natsim run --reps`` writes)
 DISTRIBUTION = "completion_distribution"
@@ -105,7 +106,7 @@ def _e(value: Any) -> str:
 def _pct(share: float | None, digits: int = 0) -> str:
     if share is None or not math.isfinite(share):
         return "--"
-    return f"{100 * share:.{digits}f} %"
+    return format_share(share, digits)
 
 
 def _at(start: float, hours: float | None) -> str:

@@ -117,3 +117,13 @@ def format_minute(seconds_after_midnight: float) -> str:
 def hours(seconds: float) -> float:
     """Seconds as hours (for tables and figures a planner reads)."""
     return seconds / HOUR
+
+
+def format_share(share: float, digits: int = 1) -> str:
+    """A share as a percentage that never shows 100 % unless it is all, nor 0 % unless it
+    is none ("99.9 %" for 0.99997: a missed target must not read "100.0 % reported")."""
+    scale = 10**digits
+    value = float(round(100 * share * scale))
+    if 0 < share < 1:  # rounded, but never to all or none
+        value = min(max(value, 1.0), 100 * scale - 1.0)
+    return f"{value / scale:.{digits}f} %"

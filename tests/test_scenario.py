@@ -237,3 +237,12 @@ def test_disruptions_are_validated(write_scenario: Callable[..., Path]) -> None:
         with pytest.raises(sim.ScenarioError) as info:
             load(entry)
         assert field in str(info.value) and message in str(info.value), str(info.value)
+
+
+def test_a_share_never_reads_all_or_none_unless_it_is() -> None:
+    """A missed target with 99.997 % reported must not read "100.0 % reported"."""
+    from sim.units import format_share
+
+    assert format_share(0.99997) == "99.9 %" and format_share(1.0) == "100.0 %"
+    assert format_share(0.00001) == "0.1 %" and format_share(0.0) == "0.0 %"
+    assert format_share(0.864) == "86.4 %" and format_share(0.12345, 0) == "12 %"

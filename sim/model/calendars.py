@@ -22,13 +22,14 @@ a point's stations or of a lab stage takes the highest-numbered units out.
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from ..random import Streams
-from ..scenario.schema import Failures, Point, Scenario, roster
+from ..scenario.schema import Failures, Point, Scenario, Window, roster
 from ..stages import STAGE_NAMES, STAGES
 from .draws import durations
 
@@ -109,8 +110,9 @@ def station_calendar(
     """A point's station calendar: its relief breaks (``every`` 0: none) and closures.
 
     Each station's entries are sorted by start, a break before a closure that
-    starts at the same moment. Without closures the rows are exactly the break
-    schedule of :func:`break_times`.
+    starts at the same moment. A break due while the station is closed (a pause,
+    the night between two windows) is not taken: the staff rested. Without
+    closures the rows are exactly the break schedule of :func:`break_times`.
     """
     none = np.full((stations, 0), np.nan)
     breaks = break_times(stations, open_t, close_t, every, stagger) if every > 0 else none
@@ -129,7 +131,16 @@ def station_calendar(
         n = 0
         for m in range(breaks.shape[1]):
             if not np.isnan(breaks[j, m]):
-                start[j, n] = breaks[j, m]
+                due = breaks[j, m]
+                closed = False  # a break due while the station is closed is not taken
+                for k in range(closure_station.size):
+                    if closure_station[k] == j and closure_start[k] <= due <= (
+                        closure_start[k] + closure_length[k]
+                    ):
+                        closed = True
+                if closed:
+                    continue
+                start[j, n] = due
                 length[j, n] = break_length
                 rule[j, n] = DEFER
                 n += 1
@@ -169,10 +180,29 @@ def _seconds(scenario: Scenario, clock: float) -> float:
     return float(clock - scenario.round.start)
 
 
+def point_windows(scenario: Scenario, point: Point) -> list[tuple[float, float]]:
+    """A point's sampling windows, (open, close) clock times: its own ``windows`` or
+    ``window`` (a point's own setting wins), else the demand's."""
+    if point.windows and point.window == Window(
+        open=point.windows[0].open, close=point.windows[-1].close
+    ):
+        return [(w.open, w.close) for w in point.windows]
+    if point.window is not None:
+        return [(point.window.open, point.window.close)]
+    return scenario.demand.arrivals.times
+
+
 def station_closures(scenario: Scenario) -> dict[int, Closures]:
-    """Closures of stations from ``disruptions: [{what: sampling, ...}]``, by point index."""
+    """Closures of stations, by point index: from ``disruptions: [{what: sampling, ...}]``,
+    and every station of a point with several windows between them (nights, breaks)."""
     rows: dict[int, list[tuple[float, float, int]]] = {}
     index = {p.id: i for i, p in enumerate(scenario.points)}
+    for i, p in enumerate(scenario.points):
+        windows = point_windows(scenario, p)
+        for (_, close), (reopen, _) in itertools.pairwise(windows):
+            if reopen > close:
+                for j in range(p.stations):
+                    rows.setdefault(i, []).append((_seconds(scenario, close), reopen - close, j))
     for d in scenario.disruptions:
         if d.what != "sampling":
             continue

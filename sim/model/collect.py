@@ -849,7 +849,7 @@ def collect_round(
     index = ZoneIndex(scenario)
     shares = scenario.demand.arrivals.shares
     n_points = len(points)
-    default_window = scenario.demand.arrivals.window
+    default_window = scenario.demand.arrivals.span
     stations = np.array([p.stations for p in points], dtype=np.int64)
     pool = np.array([p.pool for p in points], dtype=np.int64)
     windows = [p.window or default_window for p in points]

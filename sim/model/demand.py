@@ -54,6 +54,9 @@ class ArrivalGroup:
     population: int  # the zones' total population
     zones: np.ndarray  # their rows in the zone table
     populations: np.ndarray  # and their populations, in that order
+    #: the windows arrivals are spread over when the demand has several (seconds from the
+    #: round start; empty: the one window open-close)
+    windows: tuple[tuple[float, float], ...] = ()
 
 
 class ZoneIndex:
@@ -71,15 +74,18 @@ class ZoneIndex:
         self._groups: list[tuple[ArrivalGroup, ...] | None] = [None] * n_points
         if len(zones) and np.isnan(zones.open).all():
             # the common case: every zone uses the demand's window, one group a point
-            window = scenario.demand.arrivals.window
+            window = scenario.demand.arrivals.span
             lo, hi = window.open - scenario.round.start, window.close - scenario.round.start
+            several = demand_windows(scenario)
             pops = zones.population[order]
             # a point no zone names has no residents (reduceat would fail on its empty slice)
             totals = np.bincount(codes, weights=zones.population, minlength=n_points)
             for i in range(n_points):
                 a, b = self._bounds[i], self._bounds[i + 1]
                 self._groups[i] = (
-                    (ArrivalGroup(lo, hi, int(totals[i]), order[a:b], pops[a:b]),) if b > a else ()
+                    (ArrivalGroup(lo, hi, int(totals[i]), order[a:b], pops[a:b], several),)
+                    if b > a
+                    else ()
                 )
 
     def rows(self, point_index: int) -> np.ndarray:
@@ -98,7 +104,8 @@ def arrival_groups(scenario: Scenario, zone_rows: np.ndarray) -> tuple[ArrivalGr
     """Group zones by arrival window (a zone's own, or the demand's), ordered by (open, close)."""
     zones = scenario.demand.zones
     start = scenario.round.start
-    window = scenario.demand.arrivals.window
+    window = scenario.demand.arrivals.span
+    several = demand_windows(scenario)
     opens = zones.open[zone_rows]
     closes = zones.close[zone_rows]
     default = np.isnan(opens)
@@ -108,12 +115,33 @@ def arrival_groups(scenario: Scenario, zone_rows: np.ndarray) -> tuple[ArrivalGr
     groups = []
     for lo, hi in np.unique(np.stack([opens, closes], axis=1), axis=0):
         members = (opens == lo) & (closes == hi)
+        own = not (default & members).any()  # zones with a window of their own: that one
         groups.append(
             ArrivalGroup(
-                float(lo), float(hi), int(pops[members].sum()), zone_rows[members], pops[members]
+                float(lo),
+                float(hi),
+                int(pops[members].sum()),
+                zone_rows[members],
+                pops[members],
+                () if own else several,
             )
         )
     return tuple(groups)
+
+
+def demand_windows(scenario: Scenario) -> tuple[tuple[float, float], ...]:
+    """The demand's windows, seconds from the round start, when it has several (else ())."""
+    times = scenario.demand.arrivals.times
+    if len(times) < 2:
+        return ()
+    start = scenario.round.start
+    return tuple((a - start, b - start) for a, b in times)
+
+
+def _window_shares(windows: tuple[tuple[float, float], ...], shares: np.ndarray) -> np.ndarray:
+    """The profile over each window in turn, each window's share its length's."""
+    lengths = np.array([b - a for a, b in windows])
+    return np.concatenate([w * shares for w in lengths / lengths.sum()])
 
 
 def draw_point_demand(
@@ -153,7 +181,9 @@ def draw_point_demand(
     for g, n in zip(groups, counts, strict=True):
         if n == 0:
             continue
-        if arrivals_spec.spacing == "even":
+        if g.windows:  # several windows: the profile over each, in turn
+            pieces.append(_over_windows(n, g.windows, shares, arrivals_spec.spacing, draws))
+        elif arrivals_spec.spacing == "even":
             pieces.append(_even(n, g.open, g.close, shares))
         else:
             per_slice = draws.multinomial(n, shares)
@@ -229,6 +259,43 @@ def _sorted_uniforms(
             i += 1
         j += m + 1
     return out
+
+
+def _over_windows(
+    n: int,
+    windows: tuple[tuple[float, float], ...],
+    shares: np.ndarray,
+    spacing: str,
+    draws: np.random.Generator,
+) -> np.ndarray:
+    """``n`` sorted arrival times over several windows: each window has the profile's
+    slices, its share of the residents its length's share of the open time."""
+    every = _window_shares(windows, shares)
+    k = shares.size
+    if spacing == "even":
+        exact = n * every
+        per_slice = np.floor(exact).astype(np.int64)
+        short = n - int(per_slice.sum())
+        if short:
+            per_slice[np.argsort(-(exact - per_slice), kind="stable")[:short]] += 1
+    else:
+        per_slice = draws.multinomial(n, every)
+        spacings = draws.standard_exponential(n + every.size)
+    parts = []
+    used = 0
+    for w, (lo, hi) in enumerate(windows):
+        counts = per_slice[w * k : (w + 1) * k]
+        m = int(counts.sum())
+        width = (hi - lo) / k
+        if spacing == "even":
+            parts += [
+                lo + j * width + (np.arange(c) + 0.5) * width / c for j, c in enumerate(counts) if c
+            ]
+        else:
+            take = m + k
+            parts.append(_sorted_uniforms(spacings[used : used + take], counts, lo, width))
+            used += take
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 def _even(n: int, lo: float, hi: float, shares: np.ndarray) -> np.ndarray:

@@ -430,7 +430,7 @@ def _points_table(scenario: Scenario, points: Collection) -> pd.DataFrame:
     """One row per point: demand, queue and wait statistics (hours and minutes for people)."""
     value = dict(zip(STAT_FIELDS, points.stats.T, strict=True))
     start = scenario.round.start
-    default = scenario.demand.arrivals.window
+    default = scenario.demand.arrivals.span
     windows = [p.window or default for p in scenario.points]
     open_t = np.array([w.open - start for w in windows], dtype=float)
     close_t = np.array([w.close - start for w in windows], dtype=float)

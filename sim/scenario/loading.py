@@ -477,10 +477,14 @@ def _merge_defaults(defaults: Any, points: list[Any], origins: dict[Loc, Origin]
         if not isinstance(point, dict):
             merged.append(point)
             continue
-        for key in defaults:
+        own = dict(defaults)
+        if "window" in point or "windows" in point:  # a point's own window(s) replace both
+            own.pop("window", None)
+            own.pop("windows", None)
+        for key in own:
             if key not in point and ("point_defaults", key) in origins:
                 origins[("points", i, key)] = origins[("point_defaults", key)]
-        merged.append({**defaults, **point})
+        merged.append({**own, **point})
     return merged
 
 

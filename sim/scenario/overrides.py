@@ -185,6 +185,10 @@ def _assign(node: Any, parts: list[str], value: Any, path: str) -> None:
                 raise ScenarioError("--set", None, path, f"no field '{head}' here")
         if not rest:
             node[head] = value
+            # window and windows are one setting: setting either replaces the other
+            partner = {"window": "windows", "windows": "window"}.get(head)
+            if partner is not None and partner in node:
+                node[partner] = None if partner == "window" else []
         else:
             if node[head] is None:
                 node[head] = {}

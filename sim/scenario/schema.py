@@ -11,6 +11,7 @@ name its file and line.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Annotated, Any, Literal
 
@@ -93,6 +94,27 @@ class Window(Frozen):
 WindowField = Annotated[Window, BeforeValidator(_pair_to_window)]
 
 
+def _span(self: Any) -> Any:
+    """With ``windows``, ``window`` is their span (first opening to last closing): set it,
+    or check a given one (a scenario written back out gives both)."""
+    windows = self.windows
+    if not windows:
+        return self
+    for a, b in itertools.pairwise(windows):
+        if b.open < a.close:
+            raise ValueError("windows must be in order and must not overlap")
+    span = Window(open=windows[0].open, close=windows[-1].close)
+    if "window" in self.model_fields_set and self.window is not None and self.window != span:
+        raise ValueError("give windows or window, not both (window would be their span)")
+    object.__setattr__(self, "window", span)  # frozen: set once, here
+    return self
+
+
+def windows_of(window: Window, windows: tuple[Window, ...]) -> list[tuple[float, float]]:
+    """The (open, close) clock times of sampling: ``windows``, or the one ``window``."""
+    return [(w.open, w.close) for w in windows] if windows else [(window.open, window.close)]
+
+
 class RoundSpec(Frozen):
     """What the round is and what it is judged against."""
 
@@ -129,9 +151,27 @@ class Arrivals(Frozen):
     would, and draws nothing.
     """
 
-    window: WindowField
+    window: WindowField | None = None
+    windows: tuple[WindowField, ...] = ()
     profile: Profile = "front-loaded"
     spacing: Literal["random", "even"] = "random"
+
+    @model_validator(mode="after")
+    def _one_window_or_several(self) -> Arrivals:
+        if self.window is None and not self.windows:
+            raise ValueError("give window (or windows: several, with nights or breaks between)")
+        return _span(self)
+
+    @property
+    def span(self) -> Window:
+        """From the first opening to the last closing."""
+        assert self.window is not None  # set by the validator
+        return self.window
+
+    @property
+    def times(self) -> list[tuple[float, float]]:
+        """Every sampling window as (open, close) clock times."""
+        return windows_of(self.span, self.windows)
 
     @field_validator("profile")
     @classmethod
@@ -195,11 +235,16 @@ class PointParams(Frozen):
 
     stations: Count = 2
     window: WindowField | None = None
+    windows: tuple[WindowField, ...] = ()
     service: DurationDist = duration_dist({"dist": "lognormal", "mean": "25s", "sd": "10s"})
     pool: Literal[1, 5, 10, 20] = 10
     tube_change: DurationDist = duration_dist("40s")
     tubes_per_bag: Count = 50
     relief: Relief | None = None
+
+    @model_validator(mode="after")
+    def _windows_span(self) -> PointParams:
+        return _span(self)
 
 
 class Point(PointParams):
@@ -759,7 +804,7 @@ class Scenario(Frozen):
             if early.any():
                 row = int(np.argmax(early))
                 raise Misplaced(("demand", "zones", row, "open"), "before the round starts")
-        if self.demand.arrivals.window.open < start:
+        if self.demand.arrivals.span.open < start:
             raise Misplaced(("demand", "arrivals", "window"), "opens before the round starts")
         self._check_arrivals_before_closing()
         for i, lab in enumerate(self.labs):
@@ -899,7 +944,7 @@ class Scenario(Frozen):
         zones = self.demand.zones
         if not len(zones):
             return
-        default = self.demand.arrivals.window
+        default = self.demand.arrivals.span
         closes = np.array([(p.window or default).close for p in self.points])
         index = pd.Index([p.id for p in self.points]).get_indexer(zones.point)
         arrive_until = np.where(np.isnan(zones.close), default.close, zones.close)
