@@ -11,7 +11,7 @@ import sim
 from sim.experiment.levers import find_levers
 from sim.model.calendars import FINISH, PoolEntry, shift_entries
 from sim.model.capacity import lab_capacity, units_on_duty
-from sim.scenario.schema import Loading, Pcr, roster
+from sim.scenario.schema import Loading, Pcr, PointParams, roster
 from sim.stages import stage
 
 from .conftest import SCENARIOS
@@ -123,3 +123,45 @@ def test_the_lever_of_a_rostered_stage_adds_one_to_every_shift() -> None:
     assert lever.fewer is None and lever.note == "in every shift: there is no step fewer"
     more = sc.with_changes(lever.more)
     assert more.labs[0].loading.staff == 5  # 3 + 2 at the handover
+
+
+def test_points_can_be_sized_by_samplers(tmp_path: Any) -> None:
+    """A station is one sampler of each of its teams taking turns (parameters.md: 2-3
+    teams a station): 7 samplers in teams of 3 make 2 stations."""
+    tiny = sim.load_scenario(SCENARIOS / "tiny.yaml")
+    sc = tiny.with_changes({"points.A.samplers": 7, "points.A.teams_per_station": 3})
+    assert [p.stations for p in sc.points] == [2, 2]
+    with pytest.raises(ValueError, match="7 samplers in teams of 2 a station make 3: give one"):
+        PointParams.model_validate({"samplers": 7, "stations": 5})
+    # a points CSV with a samplers column; a point's own stations win over default samplers
+    text = (SCENARIOS / "tiny.yaml").read_text()
+    text = text.replace(
+        """points:
+  - {id: A, lat: 33.570, lon: 114.040}
+  - {id: B, lat: 33.580, lon: 114.050, stations: 2}""",
+        "points: {csv: points.csv}",
+    ).replace("point_defaults:\n  stations: 1\n", "point_defaults:\n  samplers: 8\n")
+    (tmp_path / "s.yaml").write_text(text)
+    (tmp_path / "points.csv").write_text(
+        "id,lat,lon,stations,samplers\nA,33.57,114.04,,6\nB,33.58,114.05,3,\n"
+    )
+    loaded = sim.load_scenario(tmp_path / "s.yaml")
+    assert [(p.stations, p.samplers) for p in loaded.points] == [(3, 6), (3, None)]
+
+
+def test_stations_off_duty_at_a_saturated_point_delay_its_last_swab() -> None:
+    """Tiny's 40 at A come within a second (23 min of swabbing at one station); A's one
+    station is on duty 07:00-07:10 and from 07:40: the 30 min off duty delay its last
+    swab by 30 min, as a pause does (tests/test_extends.py)."""
+    tiny = sim.load_scenario(SCENARIOS / "tiny.yaml").with_changes(
+        {"demand.arrivals.window": ["07:00", "07:00:01"]}
+    )
+    roster_a = [
+        {"from": "07:00", "to": "07:10", "stations": 1},
+        {"from": "07:40", "to": "07:00+1", "stations": 1},
+    ]
+    before = sim.run(tiny).points.set_index("point")["last_swab_h"]
+    after = sim.run(tiny.with_changes({"points.A.shifts": roster_a})).points.set_index("point")
+    assert after.loc["A", "stations"] == 1
+    assert after.loc["A", "last_swab_h"] - before["A"] == pytest.approx(0.5, abs=1 / 3600)
+    assert after.loc["B", "last_swab_h"] == before["B"]

@@ -194,10 +194,15 @@ def point_windows(scenario: Scenario, point: Point) -> list[tuple[float, float]]
 
 def station_closures(scenario: Scenario) -> dict[int, Closures]:
     """Closures of stations, by point index: from ``disruptions: [{what: sampling, ...}]``,
-    and every station of a point with several windows between them (nights, breaks)."""
+    every station of a point with several windows between them (nights, breaks), and
+    the stations off duty of a point with ``shifts``."""
     rows: dict[int, list[tuple[float, float, int]]] = {}
     index = {p.id: i for i, p in enumerate(scenario.points)}
     for i, p in enumerate(scenario.points):
+        if p.shifts:  # stations off duty, the highest-numbered, piece by piece of the roster
+            for a, b, on in roster(p.shifts, scenario.round.start, scenario.round.horizon):
+                for j in range(on, p.stations):
+                    rows.setdefault(i, []).append((a, b - a, j))
         windows = point_windows(scenario, p)
         for (_, close), (reopen, _) in itertools.pairwise(windows):
             if reopen > close:

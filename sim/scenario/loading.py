@@ -31,7 +31,9 @@ from .schema import Count, Frozen, Point, Scenario, WindowField
 from .zones import ZoneProblem, ZoneTable
 
 _CLOCKLIKE = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
-POINT_CSV_COLUMNS = ("id", "lat", "lon", "stations", "pool", "tubes_per_bag", "open", "close")
+POINT_CSV_COLUMNS = (
+    "id", "lat", "lon", "stations", "samplers", "pool", "tubes_per_bag", "open", "close",
+)  # fmt: skip
 
 
 class _PointRow(Frozen):
@@ -41,6 +43,7 @@ class _PointRow(Frozen):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     stations: Count | None = None
+    samplers: Count | None = None
     pool: Literal[1, 5, 10, 20] | None = None
     tubes_per_bag: Count | None = None
     window: WindowField | None = None
@@ -60,7 +63,10 @@ def _points_from_template(defaults: Any, rows: list[dict[str, Any]]) -> list[Poi
         out = []
         for row in rows:
             checked = _PointRow.model_validate(row)
-            out.append(template.model_copy(update={k: getattr(checked, k) for k in row}))
+            update = {k: getattr(checked, k) for k in row}
+            if "samplers" in row or template.samplers is not None:
+                return None  # stations from samplers: validate every point in full
+            out.append(template.model_copy(update=update))
         return out
     except (ValidationError, TypeError):
         return None
@@ -326,6 +332,8 @@ def _csv_error(text: str, shown: str, exc: Exception) -> ScenarioError:
     return ScenarioError(shown, None, "", f"not a readable CSV: {exc}")
 
 
+#: settings that are one setting written two ways: a point's own one replaces both defaults
+PARTNERS = (("window", "windows"), ("stations", "samplers"))
 INLINE = "points: in the file"  # where points come from when no CSV gives them
 
 
@@ -391,7 +399,7 @@ def _expand_tables(
             for key in ("lat", "lon"):
                 if key in row:
                     row[key] = _number(row[key])
-            for key in ("stations", "pool", "tubes_per_bag"):
+            for key in ("stations", "samplers", "pool", "tubes_per_bag"):
                 if key in row:
                     row[key] = _number(row[key])
             rows.append(row)
@@ -478,9 +486,10 @@ def _merge_defaults(defaults: Any, points: list[Any], origins: dict[Loc, Origin]
             merged.append(point)
             continue
         own = dict(defaults)
-        if "window" in point or "windows" in point:  # a point's own window(s) replace both
-            own.pop("window", None)
-            own.pop("windows", None)
+        for pair in PARTNERS:  # a point's own window(s), stations or samplers replace both
+            if any(key in point for key in pair):
+                for key in pair:
+                    own.pop(key, None)
         for key in own:
             if key not in point and ("point_defaults", key) in origins:
                 origins[("points", i, key)] = origins[("point_defaults", key)]

@@ -68,14 +68,14 @@ def apply_changes(scenario: Model, changes: dict[str, Any]) -> Model:
             field = parts[1]
             kept = 0
             for k, point in enumerate(data["points"]):
-                if k < len(own) and field in own[k]:
+                if k < len(own) and (field in own[k] or own[k] & set(_PARTNERS.get(field, ()))):
                     kept += 1
                     continue
                 _assign(point, parts[1:], copy.deepcopy(value), path)
             if kept:
                 notes.append(
                     f"{path}={_shown(value)} changed the default: {kept:,} of "
-                    f"{len(data['points']):,} points have their own {field} and keep it "
+                    f"{len(data['points']):,} points have their own {_as_set(field)} and keep it "
                     f"(to change every point: --set points.*.{'.'.join(parts[1:])}=...)"
                 )
         elif parts[0] == "points" and len(parts) > 2:
@@ -95,6 +95,12 @@ def apply_changes(scenario: Model, changes: dict[str, Any]) -> Model:
         ) from None
     _carry(out, own, notes)
     return out
+
+
+def _as_set(field: str) -> str:
+    """A setting with the other ways it is written ("samplers (or stations)")."""
+    others = [p for p in _PARTNERS.get(field, ()) if p != "shifts"]
+    return f"{field} (or {', '.join(others)})" if others else field
 
 
 def _shown(value: Any) -> str:
@@ -185,10 +191,9 @@ def _assign(node: Any, parts: list[str], value: Any, path: str) -> None:
                 raise ScenarioError("--set", None, path, f"no field '{head}' here")
         if not rest:
             node[head] = value
-            # window and windows are one setting: setting either replaces the other
-            partner = {"window": "windows", "windows": "window"}.get(head)
-            if partner is not None and partner in node:
-                node[partner] = None if partner == "window" else []
+            # settings written two ways are one setting: setting one replaces the others
+            for partner in _PARTNERS.get(head, ()):
+                node.pop(partner, None)
         else:
             if node[head] is None:
                 node[head] = {}
@@ -205,6 +210,14 @@ def _assign(node: Any, parts: list[str], value: Any, path: str) -> None:
     raise ScenarioError("--set", None, path, f"'{head}' goes below a plain value")
 
 
+#: a window or several; stations, or samplers, or a roster of shifts (which set the count)
+_PARTNERS = {
+    "window": ("windows",),
+    "windows": ("window",),
+    "stations": ("samplers",),
+    "samplers": ("stations",),
+    "shifts": ("stations", "samplers", "staff", "instruments"),
+}
 _OPTIONAL_SECTIONS = {"relief", "window", "location", "matrix"}
 
 

@@ -230,6 +230,61 @@ class Relief(Frozen):
         return self
 
 
+class Shift(Frozen):
+    """One shift of a daily roster (``shifts:`` of a lab stage): from, to (``07:00+1`` for
+    the next morning), how many staff (or instruments run) on duty, and ``handover``: how
+    long it stays past ``to`` to hand over, on duty together with the next shift."""
+
+    from_: Clock = Field(alias="from")
+    to: Clock
+    staff: Count | None = None
+    instruments: Count | None = None
+    stations: Count | None = None
+    handover: Duration = 0.0
+
+    @model_validator(mode="after")
+    def _one_day_at_most(self) -> Shift:
+        if not self.from_ < self.to <= self.from_ + DAY:
+            raise ValueError("a shift ends after it starts and within a day (write 07:00+1)")
+        given = [v for v in (self.staff, self.instruments, self.stations) if v is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "a shift gives staff (or, for instruments, instruments; at a point, stations) "
+                "on duty"
+            )
+        return self
+
+    @property
+    def on_duty(self) -> int:
+        return int(next(v for v in (self.staff, self.instruments, self.stations) if v is not None))
+
+
+def roster(
+    shifts: tuple[Shift, ...], start: float, horizon: float
+) -> list[tuple[float, float, int]]:
+    """(from, to, on duty) pieces, seconds from the round's start, of a daily roster over
+    the round: each shift every day (its handover added), the counts of overlapping
+    shifts summed; nobody outside every shift."""
+    edges: dict[float, int] = {}
+    for shift in shifts:
+        for day in range(-1, int(horizon // DAY) + 2):
+            a = shift.from_ + day * DAY - start
+            b = shift.to + shift.handover + day * DAY - start
+            if b <= 0 or a >= horizon:
+                continue
+            a, b = max(a, 0.0), min(b, horizon)
+            edges[a] = edges.get(a, 0) + shift.on_duty
+            edges[b] = edges.get(b, 0) - shift.on_duty
+    pieces = []
+    on, last = 0, 0.0
+    for t in sorted({0.0, *edges, horizon}):
+        if t > last:
+            pieces.append((last, t, on))
+        on += edges.get(t, 0)
+        last = t
+    return [p for p in pieces if p[1] > p[0]]
+
+
 class PointParams(Frozen):
     """What every point has unless it says otherwise (``point_defaults``)."""
 
@@ -241,10 +296,35 @@ class PointParams(Frozen):
     tube_change: DurationDist = duration_dist("40s")
     tubes_per_bag: Count = 50
     relief: Relief | None = None
+    #: samplers instead of stations: a station is one sampler (and a registrar) of each of
+    #: ``teams_per_station`` teams taking turns (parameters.md: 1 sampler + 1 registrar,
+    #: 2-3 teams a station for rotation, OBS)
+    samplers: Count | None = None
+    teams_per_station: Count = 2
+    shifts: tuple[Shift, ...] = ()
 
     @model_validator(mode="after")
     def _windows_span(self) -> PointParams:
         return _span(self)
+
+    @model_validator(mode="after")
+    def _stations_from_samplers(self) -> PointParams:
+        if self.samplers is None:
+            return self
+        if self.shifts:
+            raise ValueError("give samplers or shifts of stations, not both")
+        stations = max(1, self.samplers // self.teams_per_station)
+        if "stations" in self.model_fields_set and self.stations != stations:
+            raise ValueError(
+                f"stations is {self.stations} but {self.samplers} samplers in teams of "
+                f"{self.teams_per_station} a station make {stations}: give one of them"
+            )
+        object.__setattr__(self, "stations", stations)
+        return self
+
+    @model_validator(mode="after")
+    def _stations_from_shifts(self) -> PointParams:
+        return _servers_from_shifts(self, "stations", "point")
 
 
 class Point(PointParams):
@@ -374,56 +454,6 @@ class Transport(Frozen):
     failures: Failures | None = None  # every vehicle's breakdowns
 
 
-class Shift(Frozen):
-    """One shift of a daily roster (``shifts:`` of a lab stage): from, to (``07:00+1`` for
-    the next morning), how many staff (or instruments run) on duty, and ``handover``: how
-    long it stays past ``to`` to hand over, on duty together with the next shift."""
-
-    from_: Clock = Field(alias="from")
-    to: Clock
-    staff: Count | None = None
-    instruments: Count | None = None
-    handover: Duration = 0.0
-
-    @model_validator(mode="after")
-    def _one_day_at_most(self) -> Shift:
-        if not self.from_ < self.to <= self.from_ + DAY:
-            raise ValueError("a shift ends after it starts and within a day (write 07:00+1)")
-        if (self.staff is None) == (self.instruments is None):
-            raise ValueError("a shift gives staff (or, for instruments, instruments) on duty")
-        return self
-
-    @property
-    def on_duty(self) -> int:
-        return int(self.staff if self.staff is not None else self.instruments or 0)
-
-
-def roster(
-    shifts: tuple[Shift, ...], start: float, horizon: float
-) -> list[tuple[float, float, int]]:
-    """(from, to, on duty) pieces, seconds from the round's start, of a daily roster over
-    the round: each shift every day (its handover added), the counts of overlapping
-    shifts summed; nobody outside every shift."""
-    edges: dict[float, int] = {}
-    for shift in shifts:
-        for day in range(-1, int(horizon // DAY) + 2):
-            a = shift.from_ + day * DAY - start
-            b = shift.to + shift.handover + day * DAY - start
-            if b <= 0 or a >= horizon:
-                continue
-            a, b = max(a, 0.0), min(b, horizon)
-            edges[a] = edges.get(a, 0) + shift.on_duty
-            edges[b] = edges.get(b, 0) - shift.on_duty
-    pieces = []
-    on, last = 0, 0.0
-    for t in sorted({0.0, *edges, horizon}):
-        if t > last:
-            pieces.append((last, t, on))
-        on += edges.get(t, 0)
-        last = t
-    return [p for p in pieces if p[1] > p[0]]
-
-
 class Staffed(Frozen):
     """A lab stage's settings with an optional daily roster (``shifts``): the stage's
     staff (or instruments) is then the most on duty at once, and who is on duty at a
@@ -433,19 +463,25 @@ class Staffed(Frozen):
 
     @model_validator(mode="after")
     def _servers_from_shifts(self) -> Staffed:
-        if not self.shifts:
-            return self
         servers = "staff" if "staff" in type(self).model_fields else "instruments"
-        if any(getattr(shift, servers) is None for shift in self.shifts):
-            raise ValueError(f"every shift of this stage gives its {servers} on duty")
-        most = max(on for _, _, on in roster(self.shifts, 0.0, 2 * DAY))
-        if servers in self.model_fields_set and getattr(self, servers) != most:
-            raise ValueError(
-                f"{servers} is {getattr(self, servers)} but the shifts have at most {most} on "
-                f"duty at once: leave {servers} out (the shifts set it)"
-            )
-        object.__setattr__(self, servers, most)  # frozen: the most on duty, set once here
-        return self
+        return _servers_from_shifts(self, servers, "stage")
+
+
+def _servers_from_shifts(model: Any, servers: str, what: str) -> Any:
+    """With ``shifts``, the ``servers`` field is the most on duty at once (given or left
+    out): set it here (frozen models: set once, at validation)."""
+    if not model.shifts:
+        return model
+    if any(getattr(shift, servers) is None for shift in model.shifts):
+        raise ValueError(f"every shift of this {what} gives its {servers} on duty")
+    most = max(on for _, _, on in roster(model.shifts, 0.0, 2 * DAY))
+    if servers in model.model_fields_set and getattr(model, servers) != most:
+        raise ValueError(
+            f"{servers} is {getattr(model, servers)} but the shifts have at most {most} on "
+            f"duty at once: leave {servers} out (the shifts set it)"
+        )
+    object.__setattr__(model, servers, most)
+    return model
 
 
 class Receiving(Staffed):
