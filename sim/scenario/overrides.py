@@ -98,9 +98,11 @@ def apply_changes(scenario: Model, changes: dict[str, Any]) -> Model:
 
 
 def _as_set(field: str) -> str:
-    """A setting with the other ways it is written ("samplers (or stations)")."""
-    others = [p for p in _PARTNERS.get(field, ()) if p != "shifts"]
-    return f"{field} (or {', '.join(others)})" if others else field
+    """A setting as a note names what points have of their own: a default of the less
+    usual way of writing it (samplers, windows) is kept by points with the usual one."""
+    return {"samplers": "samplers (or stations)", "windows": "windows (or window)"}.get(
+        field, field
+    )
 
 
 def _shown(value: Any) -> str:
