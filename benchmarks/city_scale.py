@@ -93,8 +93,8 @@ def compare(sizes: list[int], against: Path, repeats: int, work: Path) -> None:
     print("|" + "---|" * (len(stages) + 5))
     for n in sizes:
         path = generate_city(n, seed=1).write(work / f"city-{n}.yaml")
-        for tree in (ROOT, against):
-            run_child(path, work / f"warm-{n}", tree)
+        for name, tree in (("a", ROOT), ("b", against)):  # a run folder is never overwritten
+            run_child(path, work / f"warm-{name}-{n}", tree)
         runs: dict[str, list[dict[str, float]]] = {"A": [], "B": []}
         for k in range(repeats):
             runs["A"].append(run_child(path, work / f"a-{n}-{k}", ROOT))
