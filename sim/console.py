@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from .results.kpis import failure_phrases
+from .results.kpis import capacity_phrases, failure_phrases
 from .stages import RESOURCE_LABELS, SEGMENT_LABELS, utilisation_label
 from .units import format_minute, format_share
 
@@ -178,13 +178,7 @@ def print_capacity(rows: list[dict[str, Any]] | None, console: Console) -> None:
     """Each lab's capacity in tubes a day (and the published figure when given)."""
     if not rows:
         return
-    parts = []
-    for row in rows:
-        text = f"{row['lab']} {row['tubes_per_day']:,} ({row['bottleneck']})"
-        if row.get("published_tubes_per_day") is not None:
-            text += f", published {row['published_tubes_per_day']:,}"
-        parts.append(text)
-    console.print("  lab capacity, tubes a day: " + " | ".join(parts))
+    console.print("  lab capacity, tubes a day: " + " | ".join(capacity_phrases(rows)))
 
 
 def print_failures(failures: list[dict[str, Any]] | None, console: Console) -> None:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .plots import DPI, clock, completion_distribution, duration, part, save_all, verdict
 from .results.io import atomic_write
-from .results.kpis import failure_phrases
+from .results.kpis import capacity_phrases, failure_phrases
 from .results.result import Result
 from .stages import RESOURCE_LABELS, SEGMENT_LABELS, STAGES, utilisation_label
 from .units import format_share
@@ -407,12 +407,7 @@ def _facts(result: Result, k: dict[str, Any]) -> str:
         )
     capacity = k.get("lab_capacity") or []
     if capacity:
-        rows = []
-        for row in capacity:
-            text = f"{_e(row['lab'])} {row['tubes_per_day']:,} ({_e(row['bottleneck'])})"
-            if row.get("published_tubes_per_day") is not None:
-                text += f", published {row['published_tubes_per_day']:,}"
-            rows.append(text)
+        rows = [_e(text) for text in capacity_phrases(capacity)]
         right.append("<p><b>Lab capacity</b>, tubes a day: " + "; ".join(rows) + ".</p>")
     failures = k.get("failures")
     if failures is not None:

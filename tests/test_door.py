@@ -237,6 +237,10 @@ def test_a_round_with_door_to_door_cannot_be_saved_or_carried_on(tiny: sim.Scena
     stopped.run(3600.0)
     with pytest.raises(ValueError, match="door_to_door"):
         Round(tiny, state=stopped.save())
+    visiting = Round(tiny)
+    visiting.run(3600.0)
+    with pytest.raises(ValueError, match="door_to_door cannot be saved"):
+        visiting.save()
 
 
 def test_households_at_home_read_their_own_zones_prevalence(tiny: sim.Scenario) -> None:

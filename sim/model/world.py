@@ -253,6 +253,8 @@ class Round:
         """The round's state now (see :mod:`sim.model.state`)."""
         if self.followup is not None:
             raise ValueError("the state of a round with positives.followup cannot be saved yet")
+        if self.door is not None:
+            raise ValueError("the state of a round with door_to_door cannot be saved yet")
         with collector_paused():
             return capture(self)
 

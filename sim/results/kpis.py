@@ -338,6 +338,18 @@ def failure_outcome(failures: pd.DataFrame, horizon_h: float) -> list[dict[str, 
     return out
 
 
+def capacity_phrases(rows: list[dict[str, Any]]) -> list[str]:
+    """Each lab's capacity (``summary["lab_capacity"]``) as a planner reads it
+    ("henan-mobile-1 79,488 (PCR), published 80,000")."""
+    out = []
+    for row in rows:
+        text = f"{row['lab']} {row['tubes_per_day']:,} ({row['bottleneck']})"
+        if row.get("published_tubes_per_day") is not None:
+            text += f", published {row['published_tubes_per_day']:,}"
+        out.append(text)
+    return out
+
+
 def failure_phrases(failures: list[dict[str, Any]]) -> list[str]:
     """Each entry of :func:`failure_outcome` as a planner reads it ("77 of PCR at
     henan-mobile-1 (166.5 unit-hours)")."""
