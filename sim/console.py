@@ -95,6 +95,8 @@ def print_summary(
             + " | ".join(f"{utilisation_label(k)} {100 * v:.0f} %" for k, v in util.items())
         )
     print_capacity(s.get("lab_capacity"), console)
+    for text in s.get("disruptions") or []:
+        console.print(f"  disruption: {text}")
     if folder:
         console.print(f"  results in {folder}/" + ("  (report.html)" if report else ""))
 
@@ -362,6 +364,8 @@ def print_replications(
                 f"(± {shown} with {n} replications): {why}"
             )
     print_capacity(s.get("lab_capacity"), console)
+    for text in s.get("disruptions") or []:
+        console.print(f"  disruption: {text}")
     if folder:
         what = "report.html: replication 0 in detail; " if report else ""
         console.print(f"  results in {folder}/  ({what}tables/kpis.parquet: every replication)")

@@ -405,6 +405,13 @@ def _facts(result: Result, k: dict[str, Any]) -> str:
             )
             + "</p>"
         )
+    disruptions = k.get("disruptions") or []
+    if disruptions:
+        right.append(
+            "<p><b>Disruptions</b> in this scenario: "
+            + "; ".join(_e(text) for text in disruptions)
+            + ".</p>"
+        )
     capacity = k.get("lab_capacity") or []
     if capacity:
         rows = [_e(text) for text in capacity_phrases(capacity)]

@@ -123,3 +123,18 @@ def test_the_example_scenarios_change_what_they_say() -> None:
     wait = down["longest_wait"]
     assert (wait["stage"], wait["where"]) == ("pcr", "henan-mobile-1")
     assert wait["hours"] > base["longest_wait"]["hours"]
+
+
+def test_the_summary_and_the_report_say_what_the_scenario_disrupts(tmp_path: Path) -> None:
+    outage = sim.load_scenario(SCENARIOS / "zhaoling-outage.yaml")
+    run = sim.run(outage)
+    said = ["15 PCR instruments out at henan-mobile-1, 12:00-15:00"]
+    assert run.summary()["disruptions"] == said
+    rain = sim.load_scenario(SCENARIOS / "zhaoling-rain.yaml")
+    assert (
+        rain.disruptions[0].describe()
+        == "sampling paused (all stations) at every point, 09:00-10:00"
+    )
+    from sim.report import render
+
+    assert said[0] in render(run, [])

@@ -120,6 +120,7 @@ def _kpis(
         kpis["followup"] = followup_outcome(rep.scenario, rep.recalls, rep.reads)
         kpis["followup_completion_h"] = kpis["followup"]["completion_h"]
     kpis["lab_capacity"] = [row._asdict() for row in capacity_table(rep.scenario)]
+    kpis["disruptions"] = [d.describe() for d in rep.scenario.disruptions]
     if rep.failures is not None:
         kpis["failures"] = failure_outcome(rep.failures, rep.scenario.round.horizon / 3600.0)
     door = rep.scenario.door_to_door
@@ -445,6 +446,7 @@ class Result:
             out["followup"] = {"completion": follow, "targets": met_targets}
             out["followup_completion_h"] = follow["mean"]
         out["lab_capacity"] = first.get("lab_capacity", [])
+        out["disruptions"] = first.get("disruptions", [])
         if "door_to_door" in first:  # homebound residents (fixed) and their last swab's spread
             out["door_to_door"] = {
                 "teams": first["door_to_door"]["teams"],

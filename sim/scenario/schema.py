@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from ..distributions import Duration, DurationDist, PositiveDuration, duration_dist
-from ..stages import STAGE_NAMES, STAGES
+from ..stages import STAGE_NAMES, STAGES, stage
 from ..units import DAY, HOUR, MINUTE, format_clock, parse_clock, parse_speed
 from .errors import Misplaced
 from .overrides import apply_changes, fix_distributions
@@ -653,6 +653,25 @@ class Disruption(Frozen):
     def until(self) -> float:
         """Clock time the disruption ends (seconds after midnight)."""
         return self.from_ + self.for_
+
+    def describe(self) -> str:
+        """What a planner reads: "15 PCR instruments out at henan-mobile-1, 12:00-15:00"."""
+        where = (
+            "every point"
+            if self.what == "sampling" and self.where == "*"
+            else ("everywhere" if self.where == "*" else self.where)
+        )
+        if self.what == "sampling":
+            units = "all stations" if self.units is None else f"{self.units} stations"
+            what = f"sampling paused ({units})"
+        elif self.what in ("lab", "vehicle"):
+            what = f"{self.what} out of service"
+        else:
+            st = stage(self.what)
+            count = "all" if self.units is None else str(self.units)
+            what = f"{count} {st.label} {st.servers} out"
+        rule = " (work under way resumes after)" if self.rule == "resume" else ""
+        return f"{what} at {where}, {format_clock(self.from_)}-{format_clock(self.until)}{rule}"
 
 
 PoolSize = Literal[1, 5, 10, 20]
