@@ -32,6 +32,9 @@ How the rules map onto SimPy:
   station ("done"), each station that is free applies the entries still due
   (start up to closing, or up to the moment it became free) and seals a
   part-filled tube at max(its free time, closing) plus that tube's change time.
+* A closure (``finish``) takes a station off duty: a part-filled tube is sealed
+  first, from the closure's start (or the end of the swab under way), and the
+  station is away until the closure ends or the seal is done, whichever is later.
 """
 
 from __future__ import annotations
@@ -166,9 +169,15 @@ def reference_point(
         tube = -1
         sealed = 0  # tubes this station has sealed so far
         while True:
-            # entries whose start has come are applied before anyone else is served
+            # entries whose start has come are applied before anyone else is served; a
+            # closure takes the station off duty: its staff seal a part-filled tube first
             while nxt < len(entries) and entries[nxt][0] <= env.now:
                 nxt += 1
+                if entries[nxt - 1][2] != DEFER and in_tube:
+                    yield env.timeout(tube_change[j, sealed])
+                    t_sealed[tube] = env.now
+                    sealed += 1
+                    in_tube = 0
                 yield away(entries[nxt - 1])
             if done.triggered:
                 break
@@ -184,6 +193,11 @@ def reference_point(
                 request.cancel()  # the point is done, or an entry fell due: apply it now
                 if not done.triggered:
                     nxt += 1
+                    if entries[nxt - 1][2] != DEFER and in_tube:
+                        yield env.timeout(tube_change[j, sealed])
+                        t_sealed[tube] = env.now
+                        sealed += 1
+                        in_tube = 0
                     yield away(entries[nxt - 1])
                 continue
             i, swabbed = request.value
@@ -217,10 +231,17 @@ def reference_point(
         if in_tube:
             while nxt < len(entries) and entries[nxt][0] <= max(close_t, env.now):
                 nxt += 1
+                if entries[nxt - 1][2] != DEFER:  # off duty before closing: seal as it starts
+                    yield env.timeout(max(entries[nxt - 1][0], env.now) - env.now)
+                    yield env.timeout(tube_change[j, sealed])
+                    t_sealed[tube] = env.now
+                    in_tube = 0
+                    break
                 yield away(entries[nxt - 1])
-            yield env.timeout(max(close_t, env.now) - env.now)
-            yield env.timeout(tube_change[j, sealed])
-            t_sealed[tube] = env.now
+            if in_tube:
+                yield env.timeout(max(close_t, env.now) - env.now)
+                yield env.timeout(tube_change[j, sealed])
+                t_sealed[tube] = env.now
 
     for j in range(stations):
         env.process(station(j))

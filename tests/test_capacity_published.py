@@ -106,3 +106,16 @@ def test_every_labs_capacity_is_shown(tmp_path: Path) -> None:
             "published_tubes_per_day": 2000, "published_turnaround_h": None,
         }
     ]  # fmt: skip
+
+
+def test_changing_tubes_a_day_derives_the_stages_again() -> None:
+    """Review finding: --set labs.X.tubes_per_day was silently ignored (the derived counts
+    were taken as given). A count set explicitly stays given."""
+    zhaoling = sim.load_scenario(SCENARIOS / "zhaoling.yaml")
+    sc = zhaoling.with_changes({"labs": [MOBILE]})
+    assert sc.labs[0].derived == ("receiving", "loading", "extraction", "pcr", "report")
+    bigger = sc.with_changes({"labs.mobile.tubes_per_day": 47000})
+    assert bigger.labs[0].pcr.instruments == math.ceil(47000 / 24 * 1.25 / 94) == 27
+    given = sc.with_changes({"labs.mobile.pcr.instruments": 10})
+    assert "pcr" not in given.labs[0].derived
+    assert given.with_changes({"labs.mobile.tubes_per_day": 47000}).labs[0].pcr.instruments == 10

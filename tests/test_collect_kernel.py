@@ -225,12 +225,13 @@ def closed(
 
 def test_a_closure_lets_the_swab_under_way_finish() -> None:
     # r0 0-80; r1 arrives 50, starts 80 (the closure at 100 is not due yet) and ends 160;
-    # r2 arrives 100: the station closed at 100 while busy, finishes r1 at 160 and stays
-    # closed until 300, so r2 is swabbed 300-380. The part-filled tube is sealed at
-    # closing: 3600 + 60.
+    # r2 arrives 100: the station closed at 100 while busy, finishes r1 at 160, seals the
+    # part-filled tube (r0, r1) as it goes off duty, 160 + 60 = 220, and stays closed
+    # until 300, so r2 is swabbed 300-380 into a new tube, sealed at closing: 3600 + 60.
     out = closed([0.0, 50.0, 100.0], 80.0, [(0, 100.0, 200.0)])
     assert out.swab_start.tolist() == [0.0, 80.0, 300.0]
-    assert out.tube_sealed.tolist() == [3660.0]
+    assert out.tube_sealed.tolist() == [220.0, 3660.0]
+    assert out.tube_size.tolist() == [2, 1]
 
 
 def test_a_closure_of_an_idle_station_and_one_already_over() -> None:
@@ -250,11 +251,13 @@ def test_a_closure_of_one_station_sends_the_line_to_the_other() -> None:
     assert open_both.swab_start.tolist() == [0.0, 10.0, 40.0]
 
 
-def test_a_closure_at_closing_time_delays_the_last_seal() -> None:
-    # r0 3300-3400; closing at 3600 finds the station closed 3500-3800 (it began after
-    # the swab): the part-filled tube is sealed at 3800 + 60.
+def test_a_closure_before_closing_seals_the_tube_as_it_starts() -> None:
+    # r0 3300-3400; the station goes off duty 3500-3800 (after the swab), before closing
+    # at 3600: its staff seal the part-filled tube as they leave, 3500 + 60. (Until
+    # 2026-12-01 the tube waited for the closure's end, 3860: a station whose shift or
+    # window ended before closing held its tube until the next morning.)
     out = closed([3300.0], 100.0, [(0, 3500.0, 300.0)])
-    assert out.tube_sealed.tolist() == [3860.0]
+    assert out.tube_sealed.tolist() == [3560.0]
 
 
 def test_a_break_falling_inside_a_closure_is_taken_after_it() -> None:

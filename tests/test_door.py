@@ -271,3 +271,13 @@ def test_households_at_home_read_their_own_zones_prevalence(tiny: sim.Scenario) 
         cases = run.reads.cases[run.door_tube]
         sizes = run.ledger.tube_size[run.door_tube]
         assert ((cases == 0) | (cases == sizes)).all()
+
+
+def test_a_household_tube_at_a_point_that_pools_none_is_still_recalled(
+    tiny: sim.Scenario,
+) -> None:
+    """Review finding: at a base with pool 1, a positive household tube of 4 was taken as
+    one resident's result (false positives came out negative)."""
+    sc = tiny.with_changes({"points.A.pool": 1, "positives.prevalence": 0.9})
+    p = sim.run(sc).summary()["positives"]
+    assert p["false_positives"] >= 0 and p["confirmed_positives"] == p["cases"]

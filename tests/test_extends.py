@@ -138,3 +138,18 @@ def test_the_summary_and_the_report_say_what_the_scenario_disrupts(tmp_path: Pat
     from sim.report import render
 
     assert said[0] in render(run, [])
+
+
+def test_an_extending_file_may_write_a_setting_another_way(tmp_path: Path) -> None:
+    """windows over a base's window, samplers over a base's stations: the extending file's
+    way wins (review finding: they clashed)."""
+    write(tmp_path / "tiny.yaml", TINY.read_text())
+    child = write(
+        tmp_path / "child.yaml",
+        "extends: tiny.yaml\n"
+        "demand: {arrivals: {windows: [['07:00', '07:30'], ['08:00', '08:30']]}}\n"
+        "point_defaults: {samplers: 4}\n",
+    )
+    sc = sim.load_scenario(child)
+    assert len(sc.demand.arrivals.windows) == 2
+    assert [p.stations for p in sc.points] == [2, 2]  # B's own 2; A's from 4 samplers

@@ -165,3 +165,54 @@ def test_stations_off_duty_at_a_saturated_point_delay_its_last_swab() -> None:
     assert after.loc["A", "stations"] == 1
     assert after.loc["A", "last_swab_h"] - before["A"] == pytest.approx(0.5, abs=1 / 3600)
     assert after.loc["B", "last_swab_h"] == before["B"]
+
+
+def test_a_station_going_off_duty_seals_its_tube_and_a_roster_like_the_window_changes_nothing() -> (
+    None
+):
+    """Review finding: a part-filled tube waited for the station's next shift (the next
+    morning). Now a station seals what it has as it goes off duty."""
+    tiny = sim.load_scenario(SCENARIOS / "tiny.yaml").with_changes({"round.horizon": "36h"})
+    plain = sim.run(tiny).summary()["completion_h"]
+    same = tiny.with_changes(
+        {
+            "points.A.shifts": [{"from": "07:00", "to": "08:00", "stations": 1}],
+            "points.B.shifts": [{"from": "07:00", "to": "08:00", "stations": 2}],
+        }
+    )
+    assert sim.run(same).summary()["completion_h"] == pytest.approx(plain)
+    fewer = tiny.with_changes(
+        {
+            "points.B.shifts": [
+                {"from": "07:00", "to": "07:30", "stations": 2},
+                {"from": "07:30", "to": "07:00+1", "stations": 1},
+            ]
+        }
+    )
+    run = sim.run(fewer)
+    b1 = run.tubes[(run.tubes["point"] == "B") & (run.tubes["station"] == 1)]
+    # station 1 of B seals its 5 residents as it goes off duty at 07:30, + 60 s
+    assert b1["residents"].tolist() == [5] and b1["sealed_h"].tolist() == [
+        pytest.approx(0.5 + 1 / 60)
+    ]
+    assert run.summary()["completion_h"] == pytest.approx(plain)
+
+
+def test_the_stations_lever_steps_a_points_roster() -> None:
+    tiny = sim.load_scenario(SCENARIOS / "tiny.yaml")
+    rostered = tiny.with_changes(
+        {
+            "points.B.shifts": [
+                {"from": "07:00", "to": "07:30", "stations": 2},
+                {"from": "07:30", "to": "07:00+1", "stations": 1},
+            ]
+        }
+    )
+    lever = next(lv for lv in find_levers(rostered) if lv.name == "stations")
+    assert lever.fewer is not None
+    ((path, shifts),) = lever.fewer.items()
+    assert path == "points.B.shifts" and [s["stations"] for s in shifts] == [1, 1]
+    assert rostered.with_changes(lever.fewer).points[1].stations == 1
+    # a fixed count replaces a roster (one setting written two ways)
+    fixed = rostered.with_changes({"points.B.stations": 3})
+    assert fixed.points[1].stations == 3 and fixed.points[1].shifts == ()

@@ -123,3 +123,59 @@ def test_sampling_slow_counts_only_the_open_time(tiny: sim.Scenario) -> None:
     short = tiny.with_changes({"demand.arrivals.windows": [["07:00", "07:10"], ["07:50", "08:00"]]})
     assert any(f.code == "sampling-slow" for f in check(short))
     assert not any(f.code == "sampling-slow" for f in check(tiny))
+
+
+def test_windows_samplers_and_shifts_survive_a_scenario_written_back_out(
+    tmp_path: Path, tiny: sim.Scenario
+) -> None:
+    """Review finding: a point's own window equal to the default windows' span was written
+    as "windows: []" and read back as the demand's windows."""
+    from sim.scenario.dumping import scenario_yaml
+
+    two = [["07:00", "07:30"], ["08:00", "08:30"]]
+    cases = [
+        tiny.with_changes(
+            {
+                "point_defaults.windows": two,
+                "demand.arrivals.windows": two,
+                "points.B.window": ["07:00", "08:30"],
+            }
+        ),
+        tiny.with_changes({"point_defaults.samplers": 12, "points.B.teams_per_station": 3}),
+        tiny.with_changes({"points.B.shifts": [{"from": "07:00", "to": "07:30", "stations": 2}]}),
+    ]
+    tiny.demand.zones.to_frame()[["id", "population", "point"]].to_csv(
+        tmp_path / "z.csv", index=False
+    )
+    for k, sc in enumerate(cases):
+        path = tmp_path / f"s{k}.yaml"
+        path.write_text(scenario_yaml(sc, {"csv": "z.csv"}))
+        back = sim.load_scenario(path)
+        for a, b in zip(sc.points, back.points, strict=True):
+            assert (a.window, a.windows, a.stations, a.samplers, a.shifts) == (
+                b.window, b.windows, b.stations, b.samplers, b.shifts,
+            ), k  # fmt: skip
+
+
+def test_a_csv_window_replaces_the_default_windows(tmp_path: Path) -> None:
+    text = (SCENARIOS / "tiny.yaml").read_text()
+    text = (
+        text.replace(
+            """points:
+  - {id: A, lat: 33.570, lon: 114.040}
+  - {id: B, lat: 33.580, lon: 114.050, stations: 2}""",
+            "points: {csv: points.csv}",
+        )
+        .replace(
+            "point_defaults:\n",
+            'point_defaults:\n  windows: [["07:00", "07:30"], ["08:00", "09:30"]]\n',
+        )
+        .replace('window: ["07:00", "08:00"]', 'windows: [["07:00", "07:30"], ["08:00", "09:30"]]')
+    )
+    (tmp_path / "s.yaml").write_text(text)
+    (tmp_path / "points.csv").write_text(
+        "id,lat,lon,open,close\nA,33.57,114.04,,\nB,33.58,114.05,07:00,09:30\n"
+    )
+    sc = sim.load_scenario(tmp_path / "s.yaml")
+    assert point_windows(sc, sc.points[0]) == [(7 * H, 7.5 * H), (8 * H, 9.5 * H)]
+    assert point_windows(sc, sc.points[1]) == [(7 * H, 9.5 * H)]  # its own window, no gap

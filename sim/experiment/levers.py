@@ -148,11 +148,20 @@ def _stations(scenario: Scenario) -> Lever:
     total = int(units.sum())
     step = step_of(total)
 
-    def changes(new: np.ndarray) -> dict[str, int]:
-        return {
-            f"points.{_point_key(scenario, int(i))}.stations": int(new[i])
-            for i in np.flatnonzero(new != units)
-        }
+    def changes(new: np.ndarray) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for i in np.flatnonzero(new != units):
+            point = scenario.points[int(i)]
+            key = f"points.{_point_key(scenario, int(i))}"
+            if point.shifts:  # a roster: as many more (fewer) on duty in every shift
+                by = int(new[i] - units[i])
+                shifts = [s.model_dump(mode="json", by_alias=True) for s in point.shifts]
+                out[f"{key}.shifts"] = [
+                    {**s, "stations": max(1, s["stations"] + by)} for s in shifts
+                ]
+            else:
+                out[f"{key}.stations"] = int(new[i])
+        return out
 
     more = changes(_spread(load, units, step, add=True))
     fewer_units = _spread(load, units, step, add=False)

@@ -71,6 +71,45 @@ def _apply_due(
 
 
 @njit(cache=True)
+def _apply_due_sealing(
+    j: int,
+    free: float,
+    ready: float,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    rules: np.ndarray,
+    nxt: int,
+    count: np.ndarray,
+    current: np.ndarray,
+    sealed_by: np.ndarray,
+    tube_change: np.ndarray,
+    t_sealed: np.ndarray,
+) -> tuple[float, int]:
+    """:func:`_apply_due` for station ``j``, sealing its part-filled tube when a closure
+    (``finish``: a pause, the end of a shift, the night between windows) takes it off
+    duty: the staff seal what they have before they leave, from when the closure starts
+    (or their swab under way ends), and are away until the closure ends or the seal is
+    done, whichever is later."""
+    while nxt < starts.size:
+        b = starts[nxt]
+        if np.isnan(b) or b > max(ready, free):
+            break
+        if rules[nxt] == DEFER:
+            free = max(b, free) + lengths[nxt]
+        else:
+            if count[j] > 0:
+                sealed = max(free, b) + tube_change[j, sealed_by[j]]
+                sealed_by[j] += 1
+                t_sealed[current[j]] = sealed
+                count[j] = 0
+                current[j] = -1
+                free = max(free, sealed)
+            free = max(free, b + lengths[nxt])
+        nxt += 1
+    return free, nxt
+
+
+@njit(cache=True)
 def _next_entry(starts: np.ndarray, nxt: int) -> float:
     """When the station's next calendar entry starts (inf when none is left)."""
     if nxt < starts.size and not np.isnan(starts[nxt]):
@@ -130,7 +169,10 @@ def serve_point(
         for j in range(stations):
             f = free[j]
             if next_entry[j] <= max(a, f):
-                f, nxt[j] = _apply_due(f, a, cal_start[j], cal_length[j], cal_rule[j], nxt[j])
+                f, nxt[j] = _apply_due_sealing(
+                    j, f, a, cal_start[j], cal_length[j], cal_rule[j], nxt[j], count, current,
+                    sealed_by, tube_change, t_sealed,
+                )  # fmt: skip
                 free[j] = f
                 next_entry[j] = _next_entry(cal_start[j], nxt[j])
             if f < best_free:
@@ -166,10 +208,30 @@ def serve_point(
     done = True
     for j in range(stations):
         if count[j] > 0:
-            f, nxt[j] = _apply_due(
-                free[j], close_t, cal_start[j], cal_length[j], cal_rule[j], nxt[j]
-            )
+            # the entries due by closing: a break delays the seal; a closure seals the tube
+            # as the station goes off duty (when it is before closing)
+            f = free[j]
+            k = nxt[j]
+            starts = cal_start[j]
+            while count[j] > 0 and k < starts.size:
+                b = starts[k]
+                if np.isnan(b) or b > max(close_t, f):
+                    break
+                if cal_rule[j][k] == DEFER:
+                    f = max(b, f) + cal_length[j][k]
+                else:
+                    if max(f, b) >= stop:  # the seal begins after the stop: it stays open
+                        break
+                    f, k = _apply_due_sealing(
+                        j, f, b, starts, cal_length[j], cal_rule[j], k, count, current,
+                        sealed_by, tube_change, t_sealed,
+                    )  # fmt: skip
+                    continue
+                k += 1
+            nxt[j] = k
             free[j] = f
+            if count[j] == 0:
+                continue
             t = max(f, close_t)
             if t >= stop:  # the seal begins after the stop: the tube stays open
                 done = False
@@ -210,7 +272,8 @@ def collect(
     """Run one point from opening to its last seal and order its tubes by seal time
     (ties by opening order)."""
     a = np.ascontiguousarray(arrivals, dtype=np.float64)
-    capacity = a.size // int(pool) + int(stations) + 1
+    # a closure can seal a part-filled tube: one more tube at most for each
+    capacity = a.size // int(pool) + int(stations) + 1 + int((calendar.rule != DEFER).sum())
     free, count, current, nxt, sealed_by = fresh_stations(int(stations), float(open_t))
     t_station = np.empty(capacity, np.int32)
     t_first, t_last, t_sealed = np.empty(capacity), np.empty(capacity), np.empty(capacity)
@@ -612,18 +675,19 @@ def _collect_points(
             sealed_by = np.zeros(c, np.int64)
             before = 0
             prior_waits = np.empty(0)
+        c0, c1 = closure_bounds[p], closure_bounds[p + 1]
         if change_bounds[p + 1] > change_bounds[p]:
             drawn = tube_change[change_bounds[p] : change_bounds[p + 1]]
             changes = drawn.reshape((c, drawn.size // c))
         else:  # the size draw_point_demand gives, for everyone the point will serve
             total = hi - lo + int(acc[p, 0])
-            changes = np.full((c, total // pool[p] + 2), fixed_change[p])
-        c0, c1 = closure_bounds[p], closure_bounds[p + 1]
+            changes = np.full((c, total // pool[p] + 2 + int(c1 - c0)), fixed_change[p])
         cal_start, cal_length, cal_rule = station_calendar(
             c, open_t[p], close_t[p], relief_every[p], relief_stagger[p], relief_for[p],
             closure_start[c0:c1], closure_length[c0:c1], closure_station[c0:c1],
         )  # fmt: skip
-        room = (hi - lo) // pool[p] + c + 1 + before
+        # a closure can seal a part-filled tube: one more tube at most for each
+        room = (hi - lo) // pool[p] + c + 1 + before + int(c1 - c0)
         ts = np.empty(room, np.int32)
         tf = np.empty(room)
         ta = np.empty(room)
@@ -879,9 +943,12 @@ def collect_round(
     zones: list[np.ndarray] = []
     pending = 0
     for i, point in enumerate(points):
+        shut_i = closures.get(i)
+        most_shut = int(np.bincount(shut_i.station).max()) if shut_i is not None else 0
         demand = draw_point_demand(
             scenario, point, index.rows(i), streams, keep_residents,
             groups=index.groups(i), shares=shares, rng=rng, fill_fixed=False,
+            closures=most_shut,
         )  # fmt: skip
         n = demand.arrivals.size
         residents[i] = n

@@ -155,6 +155,7 @@ def draw_point_demand(
     shares: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
     fill_fixed: bool = True,
+    closures: int = 0,
 ) -> PointDemand:
     """Draw arrivals, service and tube-change times for one point.
 
@@ -163,7 +164,8 @@ def draw_point_demand(
     generator) to be repositioned on each of the point's streams in turn instead
     of building one generator per stream; the draws are the same. With
     ``fill_fixed=False`` a fixed tube change comes back as a (stations, 0) array,
-    for a caller that fills in the constant itself.
+    for a caller that fills in the constant itself. ``closures``: the most closures of
+    one station (each may seal a part-filled tube: one tube change more each).
     """
 
     def at(name: str) -> np.random.Generator:
@@ -217,7 +219,7 @@ def draw_point_demand(
 
     n = arrivals.size
     service = point.service.sample(at(f"service/{point.id}"), n)
-    per_station = n // point.pool + 2
+    per_station = n // point.pool + 2 + closures
     if point.tube_change.is_fixed:  # no draws, so no stream to set up
         columns = per_station if fill_fixed else 0
         tube_change = np.full((point.stations, columns), point.tube_change.mean)

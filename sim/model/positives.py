@@ -106,14 +106,15 @@ def read_tubes(
     sensitivity = np.array([spec.sensitivity_of(int(k)) for k in point_pools])[point]
     chance = np.where(cases > 0, sensitivity, spec.false_positive_rate)
     positive = streams["positives/pooled"].random(size.size) < chance
-    # a positive tube of one is its member's result; a pooled one recalls its members
-    recalled = positive & (pools > 1)
+    # a positive tube of one is its member's result; a pooled one recalls its members (a
+    # household's tube swabbed at home holds several even at a point that pools none)
+    recalled = positive & ((pools > 1) | (size > 1))
     singles = np.where(recalled, size, 0)
     single_sensitivity = spec.sensitivity_of(1)
     draws = streams["positives/single"]
     true_found = draws.binomial(np.where(recalled, cases, 0), single_sensitivity)
     false_found = draws.binomial(np.where(recalled, size - cases, 0), spec.false_positive_rate)
-    alone = positive & (pools == 1)
+    alone = positive & ~recalled
     confirmed = np.where(recalled, true_found + false_found, alone.astype(np.int64))
     confirmed_cases = np.where(recalled, true_found, np.where(alone, cases, 0))
     return TubeReads(cases, positive, singles, confirmed, confirmed_cases)

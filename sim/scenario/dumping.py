@@ -75,15 +75,31 @@ def _varying(scenario: Scenario) -> set[str]:
 
 
 def _points_data(scenario: Scenario, defaults: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each point's id, location and the fields (as plain data) that differ from ``defaults``."""
+    """Each point's id, location and the fields (as plain data) that differ from ``defaults``.
+
+    A setting written more than one way (window or windows; stations, samplers or
+    shifts) is written whole when any part of it differs: a point's own part replaces
+    every part of the defaults when the file is read back (``PARTNERS``).
+    """
     fields = set(_KEPT) | _varying(scenario)
+    for group in _GROUPS:
+        if fields & group:
+            fields |= group
     dumped = scenario.model_dump(
         mode="json", by_alias=True, include={"points": {"__all__": fields}}
     )
-    return [
-        {k: v for k, v in point.items() if k in _KEPT or defaults.get(k) != v}
-        for point in dumped["points"]
-    ]
+    out = []
+    for point in dumped["points"]:
+        own = {k: v for k, v in point.items() if k in _KEPT or defaults.get(k) != v}
+        for group in _GROUPS:
+            if own.keys() & group:
+                own.update({k: point[k] for k in group if k in point})
+        out.append(own)
+    return out
+
+
+#: the parts of a point's settings that are written more than one way
+_GROUPS = (frozenset({"window", "windows"}), frozenset({"stations", "samplers", "shifts"}))
 
 
 def scenario_data(scenario: Scenario, zones_ref: dict[str, str] | None = None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from pydantic import Field, ValidationError
 from ..gc_pause import collector_paused
 from .errors import CSV_ROWS, Loc, Origin, ScenarioError, dotted, nearest_origin, translate
 from .files import MAX_CSV_BYTES, MAX_YAML_BYTES, read_text
+from .overrides import PARTNERS
 from .schema import Count, Frozen, Point, Scenario, WindowField
 from .zones import ZoneProblem, ZoneTable
 
@@ -64,8 +65,10 @@ def _points_from_template(defaults: Any, rows: list[dict[str, Any]]) -> list[Poi
         for row in rows:
             checked = _PointRow.model_validate(row)
             update = {k: getattr(checked, k) for k in row}
-            if "samplers" in row or template.samplers is not None:
-                return None  # stations from samplers: validate every point in full
+            if "samplers" in row or template.samplers is not None or template.shifts:
+                return None  # stations from samplers or shifts: validate every point in full
+            if "window" in row and template.windows:
+                update["windows"] = ()  # a point's own window replaces the default windows
             out.append(template.model_copy(update=update))
         return out
     except (ValidationError, TypeError):
@@ -154,6 +157,9 @@ def _walk(value: Any, loc: Loc) -> Iterable[tuple[Loc, Any]]:
 
 def _overlay(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(under)
+    for key in over:  # a setting written another way in the base gives way (PARTNERS)
+        for partner in PARTNERS.get(key, ()):
+            out.pop(partner, None)
     for key, value in over.items():
         if (
             isinstance(value, dict)
@@ -332,8 +338,6 @@ def _csv_error(text: str, shown: str, exc: Exception) -> ScenarioError:
     return ScenarioError(shown, None, "", f"not a readable CSV: {exc}")
 
 
-#: settings that are one setting written two ways: a point's own one replaces both defaults
-PARTNERS = (("window", "windows"), ("stations", "samplers"))
 INLINE = "points: in the file"  # where points come from when no CSV gives them
 
 
@@ -486,10 +490,9 @@ def _merge_defaults(defaults: Any, points: list[Any], origins: dict[Loc, Origin]
             merged.append(point)
             continue
         own = dict(defaults)
-        for pair in PARTNERS:  # a point's own window(s), stations or samplers replace both
-            if any(key in point for key in pair):
-                for key in pair:
-                    own.pop(key, None)
+        for key in point:  # a point's own window(s), stations, samplers or shifts win
+            for partner in PARTNERS.get(key, ()):
+                own.pop(partner, None)
         for key in own:
             if key not in point and ("point_defaults", key) in origins:
                 origins[("points", i, key)] = origins[("point_defaults", key)]

@@ -64,6 +64,9 @@ def apply_changes(scenario: Model, changes: dict[str, Any]) -> Model:
             zones = value
             continue
         _assign(data, parts, value, path)
+        if parts[0] == "labs" and len(parts) == 4 and parts[3] in ("staff", "instruments"):
+            for lab in _select(data["labs"], parts[1], path):  # given now: no longer derived
+                lab["derived"] = [d for d in lab.get("derived") or () if d != parts[2]]
         if parts[0] == "point_defaults" and len(parts) > 1:
             field = parts[1]
             kept = 0
@@ -212,14 +215,20 @@ def _assign(node: Any, parts: list[str], value: Any, path: str) -> None:
     raise ScenarioError("--set", None, path, f"'{head}' goes below a plain value")
 
 
-#: a window or several; stations, or samplers, or a roster of shifts (which set the count)
-_PARTNERS = {
+#: settings written more than one way, and the others each replaces: a window or several;
+#: a point's stations, samplers or roster of shifts; a lab stage's staff (instruments) or
+#: its roster. Setting one (in --set, a point's own settings, an extending file) drops the
+#: others, so that the one written wins.
+PARTNERS: dict[str, tuple[str, ...]] = {
     "window": ("windows",),
     "windows": ("window",),
-    "stations": ("samplers",),
-    "samplers": ("stations",),
+    "stations": ("samplers", "shifts"),
+    "samplers": ("stations", "shifts"),
     "shifts": ("stations", "samplers", "staff", "instruments"),
+    "staff": ("shifts",),
+    "instruments": ("shifts",),
 }
+_PARTNERS = PARTNERS
 _OPTIONAL_SECTIONS = {"relief", "window", "location", "matrix"}
 
 

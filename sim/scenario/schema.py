@@ -558,6 +558,9 @@ class Lab(Frozen):
     opens: Clock | None = None
     tubes_per_day: Annotated[int, Field(ge=1, le=MAX_TUBES_A_DAY)] | None = None
     turnaround: PositiveDuration | None = None
+    #: the stages whose staff or instruments were derived from tubes_per_day (natsim
+    #: writes it when it writes a scenario back out; leave it out)
+    derived: tuple[Literal["receiving", "loading", "extraction", "pcr", "report"], ...] = ()
     receiving: Receiving = Receiving()
     loading: Loading = Loading()
     extraction: Extraction = Extraction()
@@ -581,13 +584,17 @@ def _stages_from_capacity(data: dict[str, Any]) -> dict[str, Any]:
     rounded up; every other stage ``HEADROOM`` x r at its mean time a run (a bag of
     ``BAG_TUBES`` tubes, a plate, or a run of ``plates_per_run`` plates), at least one.
     A stage whose staff or instruments are given keeps them; its times (given or the
-    defaults) are those the count is worked out from.
+    defaults) are those the count is worked out from. ``derived`` lists the stages
+    derived: a scenario written back out (or changed with ``--set``) derives them again
+    from its ``tubes_per_day``, instead of taking the counts as given.
     """
     try:
         per_hour = float(data["tubes_per_day"]) / 24.0
     except (TypeError, ValueError):
         return data  # the field's own validation says what is wrong
     out = dict(data)
+    again = set(data.get("derived") or ())
+    derived = []
     given = data.get("pcr")
     try:
         pcr = Pcr.model_validate({k: v for k, v in (given or {}).items() if k != "instruments"})
@@ -595,6 +602,8 @@ def _stages_from_capacity(data: dict[str, Any]) -> dict[str, Any]:
         return data  # validated again below, with the error in its place
     for st in STAGES:
         section = data.get(st.name) or {}
+        if isinstance(section, dict) and st.name in again:
+            section = {k: v for k, v in section.items() if k != st.servers}
         if not isinstance(section, dict) or st.servers in section or section.get("shifts"):
             continue
         model = Lab.model_fields[st.name].annotation
@@ -608,6 +617,8 @@ def _stages_from_capacity(data: dict[str, Any]) -> dict[str, Any]:
         tubes = BAG_TUBES if st.unit == "bag" else pcr.samples_per_plate * batch
         rate = per_hour if st.name == "pcr" else HEADROOM * per_hour
         out[st.name] = {**section, st.servers: max(1, math.ceil(rate * hours / tubes - 1e-9))}
+        derived.append(st.name)
+    out["derived"] = tuple(derived)
     return out
 
 
