@@ -1,7 +1,7 @@
 """Synthetic city scenarios sized by the published ratios, for planning exercises and benchmarks.
 
 ``generate_city(population, seed)`` lays a city of ``population`` people on a
-plausible map and sizes every resource from ``shared/data/parameters.md``:
+plausible map and sizes every resource from ``docs/sources.md``:
 
 * grids of about 76 people (Zhaoling: 5,275 grids for 400,875 people, OBS);
 * one sampling point per ~2,500 residents (one per 2,000-3,000 urban, REQ/OBS),
@@ -36,15 +36,15 @@ import pandas as pd
 
 from .scenario.schema import BAG_TUBES
 
-PEOPLE_PER_GRID = 76  # parameters.md, seed district: 5,275 grids for 400,875 people (OBS)
-RESIDENTS_PER_POINT = 2_500  # parameters.md, Guidelines: one point per 2,000-3,000 urban (REQ/OBS)
+PEOPLE_PER_GRID = 76  # docs/sources.md, seed district: 5,275 grids for 400,875 people (OBS)
+RESIDENTS_PER_POINT = 2_500  # docs/sources.md, Guidelines: one point per 2,000-3,000 urban (REQ/OBS)
 PEOPLE_PER_STATION = 550  # samplers ~ population / 360, 2-3 teams a station (REQ/OBS), see zhaoling
-POINTS_PER_VEHICLE = 3  # parameters.md, Transport (OBS)
+POINTS_PER_VEHICLE = 3  # docs/sources.md, Transport (OBS)
 PEOPLE_PER_LAB = 500_000  # ours: one lab per half-million people
-PARTICIPATION = 0.95  # parameters.md, Collect (OBS/EST)
-POOL = 10  # parameters.md, Guidelines: 10-in-1 (REQ)
-SAMPLES_PER_PLATE = 94  # parameters.md, Test: 96 wells, 2 controls (standard)
-PCR_RUN_H = 75 / 60  # parameters.md, Test: 60-100 min a plate (OBS)
+PARTICIPATION = 0.95  # docs/sources.md, Collect (OBS/EST)
+POOL = 10  # docs/sources.md, Guidelines: 10-in-1 (REQ)
+SAMPLES_PER_PLATE = 94  # docs/sources.md, Test: 96 wells, 2 controls (standard)
+PCR_RUN_H = 75 / 60  # docs/sources.md, Test: 60-100 min a plate (OBS)
 LAB_HOURS = 9.0  # ours: tubes reach labs 08:30-14:00; amplify them all by ~18:00-19:00
 CENTRE = (34.75, 113.65)  # a central-plains city (Zhengzhou's latitude), for plausible distances
 DENSITY_PER_KM2 = 8_000  # ours: average urban density of the generated area
@@ -209,7 +209,7 @@ def _lab_yaml(lab_id: str, lat: float, lon: float, people: float) -> str:
 _YAML = """\
 # {title}
 # Written by `natsim generate --population {population} --seed {seed}`: a SYNTHETIC city whose
-# resources are sized from the ratios in shared/data/parameters.md (see sim/generate.py):
+# resources are sized from the ratios in docs/sources.md (see sim/generate.py):
 #   {zones:,} grids of ~76 people (seed district, OBS); {points:,} sampling points, one per ~2,500
 #   residents (REQ/OBS); {stations:,} stations, ~550 people each (samplers ~ population/360,
 #   REQ/OBS); ~{vehicles:,} vehicles at ~3 points each (OBS); {labs_count} labs with PCR sized to
@@ -222,23 +222,23 @@ round:
   seed: {seed}
 demand:
   zones: {{csv: "@STEM@-zones.csv"}}
-  participation: 0.95     # parameters.md, Collect (OBS/EST)
+  participation: 0.95     # docs/sources.md, Collect (OBS/EST)
   arrivals:
-    window: ["07:00", "12:00"]   # parameters.md, Collect: Luohe Apr 2022 (OBS)
+    window: ["07:00", "12:00"]   # docs/sources.md, Collect: Luohe Apr 2022 (OBS)
     profile: front-loaded        # 30/25/20/15/10 % an hour (EST)
 point_defaults:               # stations: each point's own, in the points CSV
   window: ["07:00", "12:00"]
-  service: {{dist: lognormal, mean: 25s, sd: 10s}}   # parameters.md, Collect (EST)
-  pool: 10                # parameters.md, Guidelines (REQ)
-  tube_change: 40s        # parameters.md, Collect (EST)
-  tubes_per_bag: 50       # parameters.md, Transport (EST)
-  relief: {{every: 2h, for: 20min}}   # parameters.md, Collect (EST)
+  service: {{dist: lognormal, mean: 25s, sd: 10s}}   # docs/sources.md, Collect (EST)
+  pool: 10                # docs/sources.md, Guidelines (REQ)
+  tube_change: 40s        # docs/sources.md, Collect (EST)
+  tubes_per_bag: 50       # docs/sources.md, Transport (EST)
+  relief: {{every: 2h, for: 20min}}   # docs/sources.md, Collect (EST)
 points: {{csv: "@STEM@-points.csv"}}
 transport:
   pickups: {{every: 2h, first: "08:00", when_tubes: 150, final_sweep: true}}   # every 2 h + closing (OBS)
   travel: {{speed: 30km/h, detour: 1.3, noise_cv: 0.2}}
-  handover: 5min          # parameters.md, Transport: 3-10 min (EST)
-  routes: {{points_per_vehicle: 3}}   # parameters.md, Transport (OBS)
+  handover: 5min          # docs/sources.md, Transport: 3-10 min (EST)
+  routes: {{points_per_vehicle: 3}}   # docs/sources.md, Transport (OBS)
 labs:
 {labs}
 """

@@ -20,7 +20,7 @@ MOBILE = {"id": "mobile", "location": [33.58, 114.05], "tubes_per_day": 4700}
 
 
 def test_stages_are_derived_from_tubes_a_day_by_hand() -> None:
-    """4,700 tubes a day (parameters.md: a provincial mobile PCR vehicle does 4,000-5,000)
+    """4,700 tubes a day (docs/sources.md: a provincial mobile PCR vehicle does 4,000-5,000)
     is 195.8 an hour. PCR (75 min, 94 samples a plate): 195.8 x 1.25 / 94 = 2.6 -> 3
     instruments; the others at 1.25 x that rate: receiving 244.8 x (10/60) h / 25 tubes
     = 1.6 -> 2 staff; loading 244.8 x 0.5 / 94 = 1.3 -> 2; extraction (30 min, one

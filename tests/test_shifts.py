@@ -126,7 +126,7 @@ def test_the_lever_of_a_rostered_stage_adds_one_to_every_shift() -> None:
 
 
 def test_points_can_be_sized_by_samplers(tmp_path: Any) -> None:
-    """A station is one sampler of each of its teams taking turns (parameters.md: 2-3
+    """A station is one sampler of each of its teams taking turns (docs/sources.md: 2-3
     teams a station): 7 samplers in teams of 3 make 2 stations."""
     tiny = sim.load_scenario(SCENARIOS / "tiny.yaml")
     sc = tiny.with_changes({"points.A.samplers": 7, "points.A.teams_per_station": 3})

@@ -11,7 +11,7 @@ deterministic: every random draw comes from one numpy Generator with a fixed
 seed (no global seeding), so running it twice gives identical files.
 
 The grids and points are SYNTHETIC. The published facts (all from
-shared/data/parameters.md) are the totals: the population, the number of grids,
+docs/sources.md) are the totals: the population, the number of grids,
 the units the district ran and their approximate seats. Where each grid lies,
 how many people it holds and where the points stand were not published, so
 they are drawn here around those facts. Replace the CSVs with the real grid
@@ -28,32 +28,32 @@ import numpy as np
 
 SEED = 20220418  # any fixed number; changing it gives another, equally plausible district
 
-# parameters.md, seed district: population 400,875 at the 2020 census (OBS).
+# docs/sources.md, seed district: population 400,875 at the 2020 census (OBS).
 POPULATION = 400_875
-# parameters.md, seed district: urban population 190,797 at the 2020 census (OBS).
+# docs/sources.md, seed district: urban population 190,797 at the 2020 census (OBS).
 URBAN_POPULATION = 190_797
-# parameters.md, seed district: 5,275 grids, 6,814 grid staff (seed article, OBS):
+# docs/sources.md, seed district: 5,275 grids, 6,814 grid staff (seed article, OBS):
 # about 76 people a grid.
 GRIDS = 5_275
-# parameters.md, Guidelines: one sampling point per 2,000-3,000 residents (urban), ~1,200 in
+# docs/sources.md, Guidelines: one sampling point per 2,000-3,000 residents (urban), ~1,200 in
 # counties (REQ/OBS). Zhaoling mixes both; one per 2,000 gives ~200 points.
 RESIDENTS_PER_POINT = 2_000
 # Stations scale with a point's population: ceil(population / 550), 2 to 8. Sizing:
-# parameters.md, Guidelines: samplers about population / 360 (REQ/OBS) = ~1,110 for the
-# district; parameters.md, Collect: 1 sampler + 1 registrar a station, 2-3 teams a station
+# docs/sources.md, Guidelines: samplers about population / 360 (REQ/OBS) = ~1,110 for the
+# district; docs/sources.md, Collect: 1 sampler + 1 registrar a station, 2-3 teams a station
 # for rotation (OBS), so ~1,110 samplers staff ~740 stations at 1.5 teams each. At 25 s
 # service + 40 s per 10-tube change (~29 s a resident) a station swabs ~124 an hour, so
 # ~520 participants (550 x 0.95) take ~4.2 h plus two 20-min breaks: a front-loaded
 # 07:00-12:00 window builds a morning line that clears by about noon. (Fewer stations, e.g.
-# the 1.8-2.6 a point observed in big cities, parameters.md OBS, give lines of hours.)
+# the 1.8-2.6 a point observed in big cities, docs/sources.md OBS, give lines of hours.)
 RESIDENTS_PER_STATION = 550
 MIN_STATIONS, MAX_STATIONS = 2, 8
 
-# The seven units the district ran in 2022 and their approximate seats (parameters.md,
+# The seven units the district ran in 2022 and their approximate seats (docs/sources.md,
 # seed district: unit list OFF/EST; seats are estimates, about +-5 km). 姬石镇 is left out:
-# it was probably run by the demonstration zone (parameters.md).
+# it was probably run by the demonstration zone (docs/sources.md).
 # Population split (EST, ours): the three urban streets share the census urban population
-# 190,797; 召陵镇 ~80,000 (2017) and 老窝镇 ~75,000 (parameters.md, OBS); 万金镇 and 青年镇
+# 190,797; 召陵镇 ~80,000 (2017) and 老窝镇 ~75,000 (docs/sources.md, OBS); 万金镇 and 青年镇
 # share the remaining 55,078.
 # radius_km: grids lie within this radius of the seat, a little denser towards it (see
 # scatter()); the mean distance from the seat is 0.625 x radius: ~1.5 km for the compact

@@ -58,7 +58,7 @@ MAX_COUNT = 100_000
 MAX_HORIZON = 31 * 24 * HOUR  # a round that runs a month is a campaign
 Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 
-FRONT_LOADED = (0.30, 0.25, 0.20, 0.15, 0.10)  # parameters.md, Collect: arrival profile (EST)
+FRONT_LOADED = (0.30, 0.25, 0.20, 0.15, 0.10)  # docs/sources.md, Collect: arrival profile (EST)
 
 
 class Frozen(BaseModel):
@@ -194,7 +194,7 @@ class Demand(Frozen):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     zones: ZoneTable
-    participation: Share = 0.95  # parameters.md, Collect: participation 0.95 (OBS/EST)
+    participation: Share = 0.95  # docs/sources.md, Collect: participation 0.95 (OBS/EST)
     arrivals: Arrivals
 
     @model_validator(mode="after")
@@ -297,7 +297,7 @@ class PointParams(Frozen):
     tubes_per_bag: Count = 50
     relief: Relief | None = None
     #: samplers instead of stations: a station is one sampler (and a registrar) of each of
-    #: ``teams_per_station`` teams taking turns (parameters.md: 1 sampler + 1 registrar,
+    #: ``teams_per_station`` teams taking turns (docs/sources.md: 1 sampler + 1 registrar,
     #: 2-3 teams a station for rotation, OBS)
     samplers: Count | None = None
     teams_per_station: Count = 2
@@ -353,7 +353,7 @@ class Point(PointParams):
 class Pickups(Frozen):
     """When vehicles set out: on a schedule, when a point holds enough tubes, at closing."""
 
-    every: PositiveDuration | None = 2 * HOUR  # parameters.md, Transport: every 2 h (OBS)
+    every: PositiveDuration | None = 2 * HOUR  # docs/sources.md, Transport: every 2 h (OBS)
     first: Clock | None = None
     when_tubes: Count | None = None
     final_sweep: bool = True
@@ -391,7 +391,7 @@ class AutoRoutes(Frozen):
     target), nearest points first (see :mod:`sim.model.geo`).
     """
 
-    points_per_vehicle: Count = 3  # parameters.md, Transport: about 3 points a vehicle (OBS)
+    points_per_vehicle: Count = 3  # docs/sources.md, Transport: about 3 points a vehicle (OBS)
     vehicles_per_route: Count = 1
     assign: Literal["nearest", "capacity"] = "nearest"
 
@@ -448,7 +448,7 @@ class Failures(Frozen):
 class Transport(Frozen):
     pickups: Pickups = Pickups()
     travel: Travel = Travel()
-    handover: DurationDist = duration_dist("5min")  # parameters.md: 3-10 min (EST)
+    handover: DurationDist = duration_dist("5min")  # docs/sources.md: 3-10 min (EST)
     routes: Annotated[AutoRoutes, BeforeValidator(_auto)] | tuple[Route, ...] = AutoRoutes()
     dispatch: Annotated[Dispatch, BeforeValidator(_rule_only)] = Dispatch()
     failures: Failures | None = None  # every vehicle's breakdowns
@@ -495,13 +495,13 @@ class Loading(Staffed):
     """Open tubes and load a plate: one staff member per plate."""
 
     staff: Count = 6
-    per_plate: DurationDist = duration_dist("30min")  # parameters.md: 20-45 min (EST)
+    per_plate: DurationDist = duration_dist("30min")  # docs/sources.md: 20-45 min (EST)
 
 
 class Extraction(Staffed):
     instruments: Count = 8
     plates_per_run: Count = 1
-    run: DurationDist = duration_dist("30min")  # parameters.md: 12-40 min (OBS)
+    run: DurationDist = duration_dist("30min")  # docs/sources.md: 12-40 min (OBS)
     failures: Failures | None = None
 
 
@@ -511,7 +511,7 @@ class Pcr(Staffed):
     instruments: Count = 8
     wells: Count = 96
     controls: Annotated[int, Field(ge=0)] = 2
-    run: DurationDist = duration_dist("75min")  # parameters.md: 60-100 min (OBS)
+    run: DurationDist = duration_dist("75min")  # docs/sources.md: 60-100 min (OBS)
     failures: Failures | None = None
 
     @model_validator(mode="after")
@@ -529,7 +529,7 @@ class Report(Staffed):
     """Analysis and upload of a finished plate."""
 
     staff: Count = 2
-    per_plate: DurationDist = duration_dist("10min")  # parameters.md: 5-20 min (EST)
+    per_plate: DurationDist = duration_dist("10min")  # docs/sources.md: 5-20 min (EST)
 
 
 #: published capacity -> stages (docs/model.md, *Capacity as published*): every stage but PCR
@@ -800,7 +800,7 @@ class DoorToDoor(Frozen):
     district's total is the rounded total of the shares, largest remainders
     first); they are not among those who walk to a point. They live in
     households of ``household_size`` (the last one of a zone smaller), one tube
-    a household (parameters.md, later rounds: "10-in-1 one household a tube for
+    a household (docs/sources.md, later rounds: "10-in-1 one household a tube for
     home-isolated", OFF). A zone is served from the nearest base; a base's teams
     start at ``start`` and take its households nearest zone first, each free team
     the next household: ``between`` from one household to the next in a zone,
