@@ -621,6 +621,50 @@ def compare(
         except OSError as exc:
             _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
     print_comparison(table)
+    # what was changed between the two, beside what it did
+    _print_diff(_scenario_of(run_a), _scenario_of(run_b), Console())
+
+
+def _scenario_of(path: Path) -> Scenario:
+    """A scenario file, or the scenario a run folder was run with (its scenario.yaml)."""
+    from .scenario import Scenario
+
+    folder = path / "scenario.yaml" if path.is_dir() else path
+    if path.is_dir() and not folder.exists():
+        _fail(f"{path}: a folder without scenario.yaml is not a run folder")
+    sc = _load(folder, None)
+    assert isinstance(sc, Scenario)
+    return sc
+
+
+def _print_diff(a: Scenario, b: Scenario, console: Console) -> None:
+    from .scenario.diff import scenario_diff
+
+    changes = scenario_diff(a, b)
+    if not changes:
+        console.print("  the two scenarios are the same", highlight=False)
+        return
+    console.print(f"  {len(changes):,} settings differ (A -> B):", highlight=False)
+    for change in changes[:MAX_SHOWN_CHANGES]:
+        console.print(f"    {change.describe()}", highlight=False, soft_wrap=True)
+    if len(changes) > MAX_SHOWN_CHANGES:
+        console.print(f"    ... and {len(changes) - MAX_SHOWN_CHANGES:,} more", highlight=False)
+
+
+MAX_SHOWN_CHANGES = 40  # settings a diff lists before it says how many more
+
+
+@app.command()
+def diff(
+    a: Annotated[Path, typer.Argument(help="Scenario file or run folder A")],
+    b: Annotated[Path, typer.Argument(help="Scenario file or run folder B")],
+) -> None:
+    """What differs between two scenarios (or the scenarios of two run folders), setting by
+    setting, as --set would write it."""
+    sa, sb = _scenario_of(a), _scenario_of(b)
+    console = Console()
+    console.print(f"A = {a}\nB = {b}", highlight=False)
+    _print_diff(sa, sb, console)
 
 
 @app.command()

@@ -37,7 +37,9 @@ import pandas as pd
 from .scenario.schema import BAG_TUBES
 
 PEOPLE_PER_GRID = 76  # docs/sources.md, seed district: 5,275 grids for 400,875 people (OBS)
-RESIDENTS_PER_POINT = 2_500  # docs/sources.md, Guidelines: one point per 2,000-3,000 urban (REQ/OBS)
+RESIDENTS_PER_POINT = (
+    2_500  # docs/sources.md, Guidelines: one point per 2,000-3,000 urban (REQ/OBS)
+)
 PEOPLE_PER_STATION = 550  # samplers ~ population / 360, 2-3 teams a station (REQ/OBS), see zhaoling
 POINTS_PER_VEHICLE = 3  # docs/sources.md, Transport (OBS)
 PEOPLE_PER_LAB = 500_000  # ours: one lab per half-million people
