@@ -655,6 +655,27 @@ MAX_SHOWN_CHANGES = 40  # settings a diff lists before it says how many more
 
 
 @app.command()
+def schema(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write it here instead of printing it")
+    ] = None,
+) -> None:
+    """The JSON Schema of scenario files, for editors (see the README)."""
+    import json
+
+    from .scenario.json_schema import scenario_schema
+
+    text = json.dumps(scenario_schema(), indent=1, ensure_ascii=False) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
+
+
+@app.command()
 def diff(
     a: Annotated[Path, typer.Argument(help="Scenario file or run folder A")],
     b: Annotated[Path, typer.Argument(help="Scenario file or run folder B")],

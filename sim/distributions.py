@@ -32,7 +32,7 @@ from .units import format_duration, parse_duration
 
 Duration = Annotated[
     float,
-    BeforeValidator(parse_duration),
+    BeforeValidator(parse_duration, json_schema_input_type=str),
     PlainSerializer(format_duration, return_type=str),
 ]
 """Seconds, written in YAML with a unit ("25s", "75min", "2h")."""
@@ -217,7 +217,7 @@ _Tagged = Annotated[
     Fixed | Uniform | Triangular | Exponential | Normal | Lognormal | Gamma | Empirical,
     Field(discriminator="dist"),
 ]
-DurationDist = Annotated[_Tagged, BeforeValidator(_shorthand)]
+DurationDist = Annotated[_Tagged, BeforeValidator(_shorthand, json_schema_input_type=str | _Tagged)]
 """A random duration: a bare duration (fixed) or ``{dist: NAME, ...parameters}``."""
 
 

@@ -38,14 +38,16 @@ from .zones import ZoneTable
 
 Clock = Annotated[
     float,
-    BeforeValidator(lambda v: parse_clock(v) if isinstance(v, str) else v),
+    BeforeValidator(
+        lambda v: parse_clock(v) if isinstance(v, str) else v, json_schema_input_type=str
+    ),
     PlainSerializer(format_clock, return_type=str),
 ]
 """Seconds after midnight, written "HH:MM" in YAML."""
 
 Speed = Annotated[
     float,
-    BeforeValidator(parse_speed),
+    BeforeValidator(parse_speed, json_schema_input_type=str),
     PlainSerializer(lambda v: f"{v!r}m/s", return_type=str),
     Field(gt=0),
 ]
@@ -91,7 +93,9 @@ class Window(Frozen):
         return self
 
 
-WindowField = Annotated[Window, BeforeValidator(_pair_to_window)]
+WindowField = Annotated[
+    Window, BeforeValidator(_pair_to_window, json_schema_input_type=tuple[str, str] | Window)
+]
 
 
 def _span(self: Any) -> Any:
@@ -449,8 +453,19 @@ class Transport(Frozen):
     pickups: Pickups = Pickups()
     travel: Travel = Travel()
     handover: DurationDist = duration_dist("5min")  # docs/sources.md: 3-10 min (EST)
-    routes: Annotated[AutoRoutes, BeforeValidator(_auto)] | tuple[Route, ...] = AutoRoutes()
-    dispatch: Annotated[Dispatch, BeforeValidator(_rule_only)] = Dispatch()
+    routes: (
+        Annotated[
+            AutoRoutes, BeforeValidator(_auto, json_schema_input_type=Literal["auto"] | AutoRoutes)
+        ]
+        | tuple[Route, ...]
+    ) = AutoRoutes()
+    dispatch: Annotated[
+        Dispatch,
+        BeforeValidator(
+            _rule_only,
+            json_schema_input_type=Literal["route", "nearest", "earliest_finish"] | Dispatch,
+        ),
+    ] = Dispatch()
     failures: Failures | None = None  # every vehicle's breakdowns
 
 
