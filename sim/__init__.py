@@ -8,6 +8,7 @@
 >>> many.summary()["targets"], many.kpis, many.statistics()
 >>> sim.levers(scenario, reps=10).top()            # what a step more of each resource buys
 >>> sim.sweep(scenario, {"labs.henan-mobile-1.pcr.instruments": [30, 40, 46]}, reps=10).table
+>>> sim.runs("runs")                               # every run folder, a row each
 >>> morning = sim.Round(scenario); morning.run(3 * 3600); state = morning.save()  # at 10:00
 """
 
@@ -16,6 +17,7 @@ from .experiment import compare, plan, replicate, sweep
 from .experiment.levers import levers
 from .model.world import Round
 from .results import Result, load_run
+from .results.runs import run_index as runs
 from .scenario import Scenario, ScenarioError, load_scenario
 from .version import __version__
 
@@ -32,5 +34,6 @@ __all__ = [
     "plan",
     "replicate",
     "run",
+    "runs",
     "sweep",
 ]

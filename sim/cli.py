@@ -655,6 +655,68 @@ MAX_SHOWN_CHANGES = 40  # settings a diff lists before it says how many more
 
 
 @app.command()
+def runs(
+    folder: Annotated[Path, typer.Argument(help="Where the run folders are")] = Path("runs"),
+    sort: Annotated[
+        str, typer.Option(help="written (newest first), completion (fastest), scenario, folder")
+    ] = "written",
+) -> None:
+    """List the run folders: when, scenario, seed, replications, the last result, each
+    target's verdict (P(met) over replications), and what was changed from the file."""
+    from rich.table import Table
+
+    from .results.io import RunFolderError
+    from .results.runs import run_index
+
+    try:
+        index = run_index(folder, sort)
+    except (RunFolderError, ValueError) as exc:
+        _fail(str(exc))
+    # piped into a file or another program, a row stays on one line
+    console = Console(width=None if sys.stdout.isatty() else 240)
+    if index.empty:
+        console.print(f"{folder}: no run folders")
+        return
+    targets = [c for c in index.columns if c.startswith("met_")]
+    table = Table(show_edge=False, pad_edge=False)
+    for name in [
+        "folder",
+        "written",
+        "scenario",
+        "seed",
+        "reps",
+        "last result",
+        *targets,
+        "changes",
+    ]:
+        table.add_column(name.replace("met_", "met "), overflow="fold")
+    for row in index.to_dict("records"):
+        if row.get("status") != "complete":
+            blank = [""] * (5 + len(targets))
+            status = f"[yellow]{escape(str(row['status']))}[/yellow]"
+            table.add_row(escape(str(row["folder"])), *blank, status)
+            continue
+        done = row.get("completion_h")
+        verdicts = []
+        for t in targets:
+            v = row.get(t)
+            verdicts.append(
+                ""
+                if v is None or v != v
+                else f"{v:.2f}"
+                if row["replications"] > 1
+                else ("met" if v else "missed")
+            )
+        table.add_row(
+            escape(str(row["folder"])), str(row.get("written") or ""), escape(str(row.get("scenario"))),
+            str(row.get("seed")), str(row.get("replications")),
+            "unfinished" if done is None or done != done else f"{done:.1f} h", *verdicts,
+            escape(str(row.get("changes") or "")),
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command()
 def schema(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write it here instead of printing it")

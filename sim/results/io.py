@@ -236,7 +236,7 @@ def write_scenario(scenario: Scenario, folder: Path) -> None:
 
 
 # -- complete or absent --------------------------------------------------------
-_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?:partial|replaced)-(?P<pid>[0-9]+)")
+LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?:partial|replaced)-(?P<pid>[0-9]+)")
 
 
 def partial_folder(folder: Path) -> Path:
@@ -263,7 +263,7 @@ def _leftovers(folder: Path) -> list[Path]:
         return []
     out = []
     for path in folder.parent.glob(f".{glob.escape(folder.name)}.*-*"):
-        match = _LEFTOVER.fullmatch(path.name)
+        match = LEFTOVER.fullmatch(path.name)
         if match and match["name"] == folder.name and not _alive(int(match["pid"])):
             out.append(path)
     return sorted(out)
@@ -377,7 +377,7 @@ def recover_store(folder: Path) -> bool:
 def check_run_folder(folder: Path) -> None:
     """Raise :class:`RunFolderError` unless ``folder`` is a complete run folder: a folder
     under its own name (not a temporary one) holding manifest.json and summary.json."""
-    if _LEFTOVER.fullmatch(folder.name):
+    if LEFTOVER.fullmatch(folder.name):
         raise RunFolderError(
             f"{folder}: a run folder being written, or left half-written by a killed run "
             "(a temporary name); not a complete run folder"
