@@ -51,26 +51,6 @@ INF = np.inf
 
 
 @njit(cache=True)
-def _apply_due(
-    free: float,
-    ready: float,
-    starts: np.ndarray,
-    lengths: np.ndarray,
-    rules: np.ndarray,
-    nxt: int,
-) -> tuple[float, int]:
-    """Apply every calendar entry due by the time the station could next start: max(ready, free)."""
-    while nxt < starts.size:
-        b = starts[nxt]
-        if np.isnan(b) or b > max(ready, free):
-            break
-        # a break is taken in full once the station is free; a closure ends when it ends
-        free = max(b, free) + lengths[nxt] if rules[nxt] == DEFER else max(free, b + lengths[nxt])
-        nxt += 1
-    return free, nxt
-
-
-@njit(cache=True)
 def _apply_due_sealing(
     j: int,
     free: float,
@@ -85,11 +65,12 @@ def _apply_due_sealing(
     tube_change: np.ndarray,
     t_sealed: np.ndarray,
 ) -> tuple[float, int]:
-    """:func:`_apply_due` for station ``j``, sealing its part-filled tube when a closure
-    (``finish``: a pause, the end of a shift, the night between windows) takes it off
-    duty: the staff seal what they have before they leave, from when the closure starts
-    (or their swab under way ends), and are away until the closure ends or the seal is
-    done, whichever is later."""
+    """Apply every calendar entry of station ``j`` due by the time it could next start,
+    max(ready, free): a break (``defer``) is taken in full once the station is free; a
+    closure (``finish``: a pause, the end of a shift, the night between windows) lasts
+    until it ends, and takes the station off duty: its staff first seal a part-filled
+    tube, from when the closure starts (or their swab under way ends), and are away
+    until the closure ends or the seal is done, whichever is later."""
     while nxt < starts.size:
         b = starts[nxt]
         if np.isnan(b) or b > max(ready, free):
