@@ -571,16 +571,18 @@ def build_transport(
     streams: Streams,
     ledger: Ledger,
     restoring: bool = False,
-) -> tuple[list[str], list[RouteService]]:
+) -> tuple[list[str], list[RouteService], dict[str, list[VehicleEntry]]]:
     """Start every route's controller; returns the vehicle names, by global vehicle number,
-    and the routes' controllers (``restoring``: built without their first events)."""
+    the routes' controllers (``restoring``: built without their first events) and each
+    vehicle's breakdowns (``transport.failures``), for the failures table."""
     travel = TravelTimes(scenario)
     transport = scenario.transport
     schedule = pickup_schedule(transport.pickups, scenario.round.start, scenario.round.horizon)
     dispatcher = Dispatcher.of(scenario, labs)
     names = [f"{route.id}/v{k + 1}" for route in routes for k in range(route.vehicles)]
     calendars = vehicle_entries(scenario, names)
-    for name, entries in vehicle_failures(scenario, names, streams).items():
+    broken = vehicle_failures(scenario, names, streams)
+    for name, entries in broken.items():
         calendars.setdefault(name, []).extend(entries)
     first = 0
     services = []
@@ -608,4 +610,4 @@ def build_transport(
             restoring,
         )
         services.append(service)
-    return names, services
+    return names, services, broken

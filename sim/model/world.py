@@ -22,7 +22,7 @@ from ..gc_pause import collector_paused
 from ..random import Streams
 from ..scenario.schema import Route, Scenario
 from ..stages import STAGES
-from .calendars import failure_entries, merge_entries, pool_entries, vehicle_failures
+from .calendars import failure_entries, merge_entries, pool_entries
 from .collect import STAT_FIELDS, Collection, collect_round
 from .door import Couriers, DoorRound, door_table, schedule
 from .engine import Engine
@@ -188,11 +188,11 @@ class Round:
             for i, p in enumerate(scenario.points)
         ]
         stocks = {stock.key: stock for stock in self.stock_list}
-        self.vehicles, self.services = build_transport(
+        self.vehicles, self.services, broken_down = build_transport(
             engine, scenario, self.routes, stocks, self.labs.by_index, self.streams, ledger,
             restoring,
         )  # fmt: skip
-        for name, entries in vehicle_failures(scenario, self.vehicles, self.streams).items():
+        for name, entries in broken_down.items():
             self.breakdowns += [
                 ("", "vehicle", self.vehicles.index(name), e.start, e.end) for e in entries
             ]
