@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .results.kpis import capacity_phrases, failure_phrases
-from .stages import RESOURCE_LABELS, SEGMENT_LABELS, utilisation_label
+from .stages import resource_label, segment_label, utilisation_label
 from .units import format_minute, format_share
 
 if TYPE_CHECKING:
@@ -70,9 +70,7 @@ def print_summary(
             console.print(f"    {w['tubes']:>7,} tubes  {w['status']:<20} at {w['place']}")
     path = sorted(s["critical_path"], key=lambda r: -r["hours"])
     parts = [
-        f"{SEGMENT_LABELS.get(r['segment'], r['segment'])} {r['hours']:.1f} h"
-        for r in path
-        if r["hours"] >= 0.05
+        f"{segment_label(s, r['segment'])} {r['hours']:.1f} h" for r in path if r["hours"] >= 0.05
     ]
     console.print("  the last tubes spent: " + " | ".join(parts[:6]))
     print_advice(s, console, wait=s.get("longest_wait") or {})
@@ -191,8 +189,8 @@ def print_failures(failures: list[dict[str, Any]] | None, console: Console) -> N
     console.print("  breakdowns: " + ("; ".join(parts) if parts else "none in this round"))
 
 
-def _resource(resource: str | None, where: str | None) -> str:
-    what = RESOURCE_LABELS.get(resource or "", resource or "")
+def _resource(s: dict[str, Any], resource: str | None, where: str | None) -> str:
+    what = resource_label(s, resource or "")
     return f"{what} at {where}" if where else what
 
 
@@ -232,7 +230,7 @@ def print_advice(
     levers = s.get("levers") or {}
     waited = ""
     if wait:
-        label = SEGMENT_LABELS.get(wait.get("segment", ""), wait.get("segment", ""))
+        label = segment_label(s, wait.get("segment", ""))
         waited = f"{label} {wait['hours']:.1f} h"
         if wait.get("where"):
             waited += f" at {wait['where']}"
@@ -241,7 +239,7 @@ def print_advice(
             waited += f" ({100 * wait['utilisation']:.0f} % busy {window[0]}-{window[1]})"
     elif waits:
         waited = "; ".join(
-            f"{_resource(w['stage'], w.get('where'))} in {w['replications']} of {replications}"
+            f"{_resource(s, w['stage'], w.get('where'))} in {w['replications']} of {replications}"
             for w in waits[:2]
         )
     if b is None:
@@ -263,7 +261,7 @@ def print_advice(
     else:
         step = f"{b['step']:g} more {b['unit']}"
         console.print(
-            f"  bottleneck: {_resource(b['resource'], b.get('where'))} — {step} "
+            f"  bottleneck: {_resource(s, b['resource'], b.get('where'))} — {step} "
             f"({b['now']} -> {b['to']}) {_saving(b['saves_h'], b.get('saves_h_ci'))} ({basis})"
         )
     if waited:

@@ -31,7 +31,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, PercentF
 
 from .results.kpis import last_tubes
 from .results.result import ReplicationResult, Result
-from .stages import GROUP_COLOURS, SEGMENT_LABELS, SEGMENTS, STAGES
+from .stages import GROUP_COLOURS
 from .units import format_minute
 
 if TYPE_CHECKING:
@@ -295,16 +295,17 @@ def critical_path(result: Result, rep: int = 0) -> Figure:
         ax.set_axis_off()
         return fig
     hours = path["hours"].fillna(0.0).clip(lower=0.0).to_numpy(dtype=float)
-    columns = {seg.name: (seg.start, seg.end) for seg in SEGMENTS}
+    process = result.scenario.process
+    columns = {seg.name: (seg.start, seg.end) for seg in process.segments}
     reached = [
         name not in columns
         or bool(np.isfinite(last[columns[name][1]] - last[columns[name][0]]).any())
         for name in path["segment"]
     ]
-    names = [SEGMENT_LABELS.get(seg, seg) for seg in path["segment"]]
+    names = [process.segment_labels.get(seg, seg) for seg in path["segment"]]
     colours = [GROUP_COLOURS.get(g, "#17becf") for g in path["group"]]
     if not finished:
-        steps = [c for seg in SEGMENTS for c in (seg.start, seg.end)]
+        steps = [c for seg in process.segments for c in (seg.start, seg.end)]
         latest = last[list(dict.fromkeys(steps))].max(axis=1, skipna=True)
         open_h = float(np.nanmean(result.scenario.round.horizon / H - latest.to_numpy(dtype=float)))
         status = last["status"].astype(str).mode()
@@ -488,19 +489,20 @@ def point_queues(result: Result, rep: int = 0, top: int = 10) -> Figure:
 
 
 def utilisation(result: Result, rep: int = 0) -> Figure:
-    """Utilisation of each lab stage, per lab (busy time over units x working span)."""
+    """Utilisation of each lab pool (a default lab's pools are its stages), per lab (busy
+    time over units x working span)."""
     p = part(result, rep)
     sc = result.scenario
     labs = p.tables["labs"]
     fig = Figure(figsize=(10, 5.2), layout="constrained")
     ax = fig.add_subplot()
     lab_ids = list(dict.fromkeys(labs["lab"].astype(str)))
-    stages = [st.name for st in STAGES]
+    stages = list(dict.fromkeys(labs["pool"]))
     x = np.arange(len(stages))
     width = 0.8 / max(len(lab_ids), 1)
     top = 100.0
     for i, lab in enumerate(lab_ids):
-        rows = labs[labs["lab"].astype(str) == lab].set_index("stage").reindex(stages)
+        rows = labs[labs["lab"].astype(str) == lab].set_index("pool").reindex(stages)
         values = 100.0 * rows["utilisation"].fillna(0.0).to_numpy(dtype=float)
         top = max(top, float(values.max(initial=0.0)))
         span = float(rows["span_h"].max())
@@ -514,11 +516,12 @@ def utilisation(result: Result, rep: int = 0) -> Figure:
         if len(lab_ids) <= 4:
             ax.bar_label(bars, labels=[f"{v:.0f} %" for v in values], fontsize=8, padding=2)
     ax.axhline(100, color="0.3", linewidth=1, linestyle="--")
-    ax.set_xticks(x, [st.resource for st in STAGES])
+    ax.set_xticks(x, [sc.process.resource_labels.get(name, name) for name in stages])
     ax.set_ylim(0, top * 1.15)
     ax.yaxis.set_major_formatter(PercentFormatter(100))
     ax.set_ylabel("utilisation (% of units busy\nfrom lab opening to last report)")
-    ax.set_xlabel("lab stage")
+    default = all(lab.process.default for lab in sc.labs)
+    ax.set_xlabel("lab stage" if default else "lab pool (staff or instruments)")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(
         loc="upper center",

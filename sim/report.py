@@ -24,7 +24,7 @@ from .plots import DPI, clock, completion_distribution, duration, part, save_all
 from .results.io import atomic_write
 from .results.kpis import capacity_phrases, failure_phrases
 from .results.result import Result
-from .stages import RESOURCE_LABELS, SEGMENT_LABELS, STAGES, utilisation_label
+from .stages import resource_label, segment_label, utilisation_label
 from .units import format_share
 
 #: the figure of a result with several replications (what ``natsim run --reps`` writes)
@@ -257,7 +257,7 @@ def _bottleneck(result: Result, k: dict[str, Any]) -> list[str]:
     out = []
     b = result.bottleneck()
     if b is not None and b.get("resource") is not None:
-        what = RESOURCE_LABELS.get(b["resource"], b["resource"])
+        what = resource_label(k, b["resource"])
         where = f" at {_e(b['where'])}" if b.get("where") else ""
         ci = b.get("saves_h_ci")
         interval = f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else ""
@@ -271,11 +271,11 @@ def _bottleneck(result: Result, k: dict[str, Any]) -> list[str]:
         out.append(f"<p><b>Bottleneck</b>: none &mdash; {_e(b['why'])}.</p>")
     w = k.get("longest_wait") or {}
     if w:
-        what = RESOURCE_LABELS.get(w["stage"], w["stage"])
+        what = resource_label(k, w["stage"])
         text = f"<b>The last tubes waited longest</b> for {_e(what)}"
         if w.get("where"):
             text += f" at {_e(w['where'])}"
-        text += f": {_e(SEGMENT_LABELS.get(w['segment'], w['segment']))} {_e(duration(w['hours']))}"
+        text += f": {_e(segment_label(k, w['segment']))} {_e(duration(w['hours']))}"
         if w.get("utilisation") is not None:
             window = w.get("busy_window") or ["", ""]
             text += (
@@ -371,7 +371,7 @@ def _facts(result: Result, k: dict[str, Any]) -> str:
     right = _bottleneck(result, k)
     path = sorted(k.get("critical_path") or [], key=lambda r: -r["hours"])
     parts = [
-        f"{_e(SEGMENT_LABELS.get(r['segment'], r['segment']))} {_e(duration(r['hours']))}"
+        f"{_e(segment_label(k, r['segment']))} {_e(duration(r['hours']))}"
         for r in path
         if r["hours"] >= 0.05
     ]
@@ -541,17 +541,19 @@ def _points_table(points: pd.DataFrame, start: float, top: int = 10) -> str:
     return _table(header, rows, numeric=(1, 2, 3, 5, 6, 7, 8))
 
 
-def _labs_table(labs: pd.DataFrame) -> str:
+def _labs_table(labs: pd.DataFrame, k: dict[str, Any] | None = None) -> str:
+    """Utilisation per lab and pool (a default lab's pools are its stages)."""
     if not len(labs):
         return "<p>No labs.</p>"
-    header = ["lab", "working span"] + [_e(st.resource) for st in STAGES]
+    pools = list(dict.fromkeys(labs["pool"]))
+    header = ["lab", "working span"] + [_e(resource_label(k, name)) for name in pools]
     rows = []
     for lab, g in labs.groupby("lab", sort=False, observed=True):
-        by = g.set_index("stage")
+        by = g.set_index("pool")
         row = [_e(lab), _e(f"{float(g['span_h'].max()):.1f} h")]
-        for st in STAGES:
-            if st.name in by.index:
-                u = by.loc[st.name]
+        for name in pools:
+            if name in by.index:
+                u = by.loc[name]
                 row.append(
                     f"{_e(_pct(float(u['utilisation'])))} <small>of {int(u['units'])}</small>"
                 )
@@ -559,7 +561,7 @@ def _labs_table(labs: pd.DataFrame) -> str:
                 row.append("--")
         rows.append(row)
     return (
-        _table(header, rows, numeric=tuple(range(1, 2 + len(STAGES))))
+        _table(header, rows, numeric=tuple(range(1, 2 + len(pools))))
         + "<p><small>Utilisation: busy time over (units &times; working span); "
         "&ldquo;of N&rdquo; is the number of staff or instruments.</small></p>"
     )
@@ -628,7 +630,7 @@ def render(result: Result, figures: Sequence[str], rep: int = 0) -> str:
         "<h2>Sampling points with the longest queues</h2>",
         _points_table(p.tables["points"], start),
         "<h2>Labs</h2>",
-        _labs_table(p.tables["labs"]),
+        _labs_table(p.tables["labs"], k),
         "<h2>Vehicles</h2>",
         _vehicles_table(p.tables["vehicles"]),
         f"<footer>natsim {_e(__version__)} &middot; written "

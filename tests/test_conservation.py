@@ -13,9 +13,11 @@ import pytest
 
 import sim
 from sim.results.result import TABLES
-from sim.stages import STATUS_ORDER
+from sim.stages import DEFAULT
 
 from .conftest import SCENARIOS
+
+STATUS_ORDER = DEFAULT.status_order
 
 STEPS = [
     "first_swab_h", "last_swab_h", "sealed_h", "picked_up_h", "delivered_h", "receive_start_h", "received_h",

@@ -43,10 +43,12 @@ from sim.model.lab import Labs
 from sim.model.ledger import Bag, Ledger, Plate
 from sim.random import Streams
 from sim.scenario.schema import Lab
-from sim.stages import BAG_STAGES, PLATE_STAGES, STAGE_NAMES, STAGES, stage
+from sim.stages import DEFAULT, STAGES, stage
 
 from .conftest import HAND_ROUND, SCENARIOS
 from .reference_lab import RefBag, ReferenceLabs, RefPlate
+
+BAG_STAGES, PLATE_STAGES, STAGE_NAMES = DEFAULT.bag_stages, DEFAULT.plate_stages, DEFAULT.names
 
 ATOL = 1e-9  # seconds
 GRID = 60.0

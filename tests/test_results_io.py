@@ -25,9 +25,12 @@ from sim.results.io import write_parquet
 from sim.results.kpis import last_tubes, resource_use
 from sim.results.result import TABLES
 from sim.results.timeline import STEP_H, _cells, _group_offsets, _running, _running_by_group
-from sim.stages import STAGE_NAMES
+from sim.scenario.schema import Lab
+from sim.stages import DEFAULT
 
 from .conftest import HAND_ROUND, SCENARIOS
+
+STAGE_NAMES = DEFAULT.names
 
 
 @pytest.fixture(scope="module")
@@ -153,22 +156,23 @@ def _lab_frames(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
         }
     )
 
-    def lab(lab_id: str, opens: float | None) -> SimpleNamespace:
-        def staff(k: int) -> SimpleNamespace:
-            return SimpleNamespace(staff=k, instruments=k)
-
-        return SimpleNamespace(
-            id=lab_id,
-            opens=opens,
-            receiving=staff(2),
-            loading=staff(3),
-            extraction=staff(3),
-            pcr=staff(4),
-            report=staff(1),
+    def lab(lab_id: str, opens: float | None) -> Lab:
+        return Lab.model_validate(
+            {
+                "id": lab_id,
+                "opens": opens,
+                "receiving": {"staff": 2},
+                "loading": {"staff": 3},
+                "extraction": {"instruments": 3},
+                "pcr": {"instruments": 4},
+                "report": {"staff": 1},
+            }
         )
 
     scenario = SimpleNamespace(
-        labs=[lab("L1", None), lab("L2", 8 * 3600.0)], round=SimpleNamespace(start=7 * 3600.0)
+        labs=[lab("L1", None), lab("L2", 8 * 3600.0)],
+        round=SimpleNamespace(start=7 * 3600.0),
+        process=DEFAULT,
     )
     return plates, bags, scenario
 
@@ -198,7 +202,7 @@ def _resource_use_by_pandas(plates: pd.DataFrame, bags: pd.DataFrame, scenario: 
 def test_lab_use_equals_the_pandas_computation(seed: int) -> None:
     plates, bags, scenario = _lab_frames(seed)
     use = resource_use(plates, bags, scenario)
-    got = list(zip(use["lab"], use["stage"], use["busy_h"], use["span_h"], strict=True))
+    got = list(zip(use["lab"], use["pool"], use["busy_h"], use["span_h"], strict=True))
     assert got == _resource_use_by_pandas(plates, bags, scenario)  # exact, not approx
 
 

@@ -12,7 +12,6 @@ from sim.experiment.levers import find_levers
 from sim.model.calendars import FINISH, PoolEntry, shift_entries
 from sim.model.capacity import lab_capacity, units_on_duty
 from sim.scenario.schema import Loading, Pcr, PointParams, roster
-from sim.stages import stage
 
 from .conftest import SCENARIOS
 
@@ -46,7 +45,8 @@ def test_a_daily_roster_by_hand() -> None:
     loading = Loading.model_validate({"shifts": DAY_NIGHT})
     assert loading.staff == 3  # the most on duty at once
     # the mean on duty over a day, which the lab's capacity counts
-    assert units_on_duty(stage("loading"), tiny_with("loading", {"shifts": DAY_NIGHT}).labs[0]) == (
+    lab = tiny_with("loading", {"shifts": DAY_NIGHT}).labs[0]
+    assert units_on_duty(lab.process.pools["loading"]) == (
         pytest.approx((2 * 12 + 1 * 12 + 1 * 0.5) / 24)
     )
 

@@ -49,7 +49,7 @@ from ..model.geo import routes_for
 from ..model.world import Round, Sampled
 from ..results.result import outcome_only
 from ..scenario import Scenario, load_scenario
-from ..stages import STAGES
+from ..stages import stage
 from ..stats import LEVEL, mean_interval
 from ..units import format_minute
 from .executors import Executor, make_executor
@@ -203,21 +203,28 @@ def _vehicles(scenario: Scenario) -> Lever:
 
 
 def _lab_levers(scenario: Scenario, lab_id: str) -> list[Lever]:
+    """One lever a pool of the lab (a default lab's pools are its stages: ``pcr.instruments``;
+    a lab with its own steps: ``pools.<name>.staff``)."""
     lab = scenario.lab(lab_id)
+    process = lab.process
+    key = _lab_key(scenario, lab_id)
     out = []
-    for st in STAGES:
-        units = st.units(lab)
+    for name, pool in process.pools.items():
+        servers = pool.kind
+        units = pool.units
         step = step_of(units)
-        path = f"labs.{_lab_key(scenario, lab_id)}.{st.name}.{st.servers}"
+        least = max(st.needs.get(name, 0) for st in process.steps)  # a run's units, at least 1
+        section = stage(name).section(lab) if process.default else pool
+        path = f"labs.{key}.{name if process.default else f'pools.{name}'}.{servers}"
         more: dict[str, Any] = {path: units + step}
-        fewer: dict[str, Any] | None = {path: units - step} if units - step >= 1 else None
-        note = "" if fewer is not None else f"{units} {st.servers}: there is no step fewer"
-        section = st.section(lab)
+        fewer: dict[str, Any] | None = {path: units - step} if units - step >= least else None
+        note = "" if fewer is not None else f"{units} {servers}: there is no step fewer"
         if section.shifts:  # a step more or fewer on duty in every shift
-            more, fewer = _roster_step(path, section, st.servers, step)
+            more, fewer = _roster_step(path, section, servers, step)
             note = "in every shift" + ("" if fewer is not None else ": there is no step fewer")
+        what = stage(name).resource if process.default else name.replace("_", " ")
         lever = Lever(
-            path, f"{st.resource} {st.servers} at {lab_id}", st.name, lab_id, st.servers,
+            path, f"{what} {servers} at {lab_id}", name, lab_id, servers,
             units, step, more, fewer, note=note,
         )  # fmt: skip
         out.append(lever)

@@ -30,7 +30,6 @@ from numba import njit
 
 from ..random import Streams
 from ..scenario.schema import Failures, Point, Scenario, Window, roster
-from ..stages import STAGE_NAMES, STAGES
 from .draws import durations
 
 DEFER, FINISH, RESUME = 0, 1, 2
@@ -244,33 +243,32 @@ def point_calendar(
 
 
 def shift_entries(scenario: Scenario) -> list[dict[str, list[PoolEntry]]]:
-    """Per lab, per stage with ``shifts``: its units not on duty, piece by piece of the
-    daily roster (staff finish the run in hand when their shift ends)."""
+    """Per lab, per pool with ``shifts`` (a default lab's pools are its stages): its units
+    not on duty, piece by piece of the daily roster (staff finish the run in hand when
+    their shift ends)."""
     out: list[dict[str, list[PoolEntry]]] = [{} for _ in scenario.labs]
     for k, lab in enumerate(scenario.labs):
-        for stage in STAGES:
-            section = stage.section(lab)
-            if not section.shifts:
+        for name, pool in lab.process.pools.items():
+            if not pool.shifts:
                 continue
-            units = stage.units(lab)
-            for a, b, on in roster(section.shifts, scenario.round.start, scenario.round.horizon):
+            units = pool.units
+            for a, b, on in roster(pool.shifts, scenario.round.start, scenario.round.horizon):
                 if on < units:
-                    out[k].setdefault(stage.name, []).append(PoolEntry(a, b, units - on, FINISH))
+                    out[k].setdefault(name, []).append(PoolEntry(a, b, units - on, FINISH))
     return out
 
 
 def pool_entries(scenario: Scenario) -> list[dict[str, list[PoolEntry]]]:
-    """Per lab, per stage: the entries of ``disruptions:`` and of the shifts that take its
-    units out."""
+    """Per lab, per pool: the entries of ``disruptions:`` and of the shifts that take its
+    units out (``what: lab`` takes out every pool of the lab)."""
     out: list[dict[str, list[PoolEntry]]] = shift_entries(scenario)
     for d in scenario.disruptions:
         if d.what in ("sampling", "vehicle"):
             continue
-        stages = STAGE_NAMES if d.what == "lab" else (d.what,)
         for k, lab in enumerate(scenario.labs):
             if d.where not in ("*", lab.id):
                 continue
-            for name in stages:
+            for name in lab.process.pools if d.what == "lab" else (d.what,):
                 units = d.units if d.units is not None else 1 << 30  # all of them
                 entry = PoolEntry(
                     _seconds(scenario, d.from_), _seconds(scenario, d.until), units, RULES[d.rule]
@@ -328,23 +326,23 @@ def breakdowns(
 def failure_entries(
     scenario: Scenario, streams: Streams
 ) -> tuple[list[dict[str, list[PoolEntry]]], list[tuple[str, str, int, float, float]]]:
-    """Per lab, per stage: one entry a breakdown of one of its instruments (``failures:``
-    of the stage), drawn from ``failures/<lab>/<stage>/<unit>``; and every breakdown as
-    (lab, stage, unit, start, end) rows for the failures table."""
+    """Per lab, per pool: one entry a breakdown of one of its instruments (``failures:``
+    of the pool, or of a default stage), drawn from ``failures/<lab>/<pool>/<unit>``; and
+    every breakdown as (lab, pool, unit, start, end) rows for the failures table."""
     horizon = scenario.round.horizon
     out: list[dict[str, list[PoolEntry]]] = [{} for _ in scenario.labs]
     rows: list[tuple[str, str, int, float, float]] = []
     for k, lab in enumerate(scenario.labs):
-        for stage in STAGES:
-            failures = getattr(stage.section(lab), "failures", None)
+        for name, pool in lab.process.pools.items():
+            failures = pool.failures
             if failures is None:
                 continue
             rule = RULES[failures.rule]
-            for unit in range(stage.units(lab)):
-                rng = streams[f"failures/{lab.id}/{stage.name}/{unit}"]
+            for unit in range(pool.units):
+                rng = streams[f"failures/{lab.id}/{name}/{unit}"]
                 for start, end in breakdowns(failures, rng, horizon):
-                    out[k].setdefault(stage.name, []).append(PoolEntry(start, end, 1, rule))
-                    rows.append((lab.id, stage.name, unit, start, end))
+                    out[k].setdefault(name, []).append(PoolEntry(start, end, 1, rule))
+                    rows.append((lab.id, name, unit, start, end))
     return out, rows
 
 

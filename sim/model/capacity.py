@@ -18,8 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..scenario.schema import Lab, Scenario, roster
-from ..stages import STAGES, Stage
+from ..scenario.schema import Lab, PoolSpec, Scenario, roster
 from ..units import DAY
 from .homebound import homebound
 
@@ -35,26 +34,37 @@ class Capacity(NamedTuple):
     latency_s: float  # one mean run of every stage, seconds
 
 
-def units_on_duty(stage: Stage, lab: Lab) -> float:
-    """The stage's units, or with a daily roster (``shifts``) the mean on duty over a day."""
-    shifts = stage.section(lab).shifts
-    if not shifts:
-        return float(stage.units(lab))
-    pieces = roster(shifts, 0.0, DAY)
+def units_on_duty(pool: PoolSpec) -> float:
+    """The pool's units, or with a daily roster (``shifts``) the mean on duty over a day."""
+    if not pool.shifts:
+        return float(pool.units)
+    pieces = roster(pool.shifts, 0.0, DAY)
     return sum((b - a) * on for a, b, on in pieces) / DAY
 
 
 def lab_capacity(lab: Lab, tubes_per_bag: float) -> Capacity:
-    """The rates of ``lab``'s stages when bags hold ``tubes_per_bag`` tubes."""
-    rates: dict[str, float] = {}
+    """The rates of ``lab``'s pools (a default lab's pools are its stages) when bags hold
+    ``tubes_per_bag`` tubes: a pool's units on duty over the work a tube gives it (every
+    step that needs it: units x mean run time / tubes a run, a run a full batch)."""
+    process = lab.process
+    plate = lab.samples_per_plate
+    uses: dict[str, list[tuple[int, float, float]]] = {name: [] for name in process.pools}
     latency = 0.0
-    plate = lab.pcr.samples_per_plate
-    for stage in STAGES:
-        mean = float(stage.run_time(lab).mean)
+    for step in process.steps:
+        mean = float(step.duration.mean)
         latency += mean
-        per_item = tubes_per_bag if stage.unit == "bag" else plate
-        tubes = units_on_duty(stage, lab) * stage.per_run(lab) * per_item
-        rates[stage.name] = np.inf if mean <= 0 else H * tubes / mean
+        per_item = tubes_per_bag if step.works_on == "bag" else plate
+        for name, count in step.needs.items():
+            uses[name].append((count, mean, step.batch.size * per_item))
+    rates = {}
+    for name, pool in process.pools.items():
+        on_duty = units_on_duty(pool)
+        if len(uses[name]) == 1 and uses[name][0][0] == 1:  # a pool of one step's own
+            _, mean, tubes = uses[name][0]
+            rates[name] = np.inf if mean <= 0 else H * (on_duty * tubes) / mean
+        else:  # unit-seconds a tube gives the pool, over every step that needs it
+            work = sum(count * mean / tubes for count, mean, tubes in uses[name])
+            rates[name] = np.inf if work <= 0 else H * on_duty / work
     bottleneck = min(rates, key=lambda name: rates[name])
     return Capacity(rates, rates[bottleneck], bottleneck, latency)
 
@@ -126,12 +136,11 @@ def capacity_table(scenario: Scenario) -> list[LabCapacity]:
     """Every lab's capacity in tubes a day, its slowest stage and one pass through every
     stage, with the published figures when the lab gives them (``tubes_per_day``,
     ``turnaround``)."""
-    labels = {st.name: st.label for st in STAGES}
     return [
         LabCapacity(
             lab.id,
             round(float(cap.tubes_per_hour) * 24),
-            labels[cap.bottleneck],
+            scenario.process.label(cap.bottleneck),
             cap.latency_s / H,
             lab.tubes_per_day,
             None if lab.turnaround is None else lab.turnaround / H,

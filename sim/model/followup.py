@@ -29,14 +29,12 @@ import pandas as pd
 
 from ..scenario.schema import Followup as FollowupSpec
 from ..scenario.schema import Scenario
-from ..stages import PLATE_STAGES
 from .engine import Engine
 from .ledger import Bag, Plate
 from .positives import TubeReads
 from .transport import TravelTimes
 
 H = 3600.0
-_PCR = [st.name for st in PLATE_STAGES].index("pcr")  # the PCR run's place among plate stages
 
 
 @dataclass
@@ -202,7 +200,7 @@ class Followup:
     def _single_reported(self, plate: Plate) -> None:
         assert isinstance(plate, SinglePlate)
         for recall in plate.recalls:
-            recall.pcr_start = float(plate.times[2 * _PCR])
+            recall.pcr_start = float(plate.times[self.labs[plate.lab].pcr_slot])
             recall.reported = self.engine.env.now
 
     def table(self, replication: int) -> pd.DataFrame:

@@ -1,217 +1,257 @@
 """Testing (检) and reporting (报) in the laboratories, as SimPy events in the round's loop.
 
-The rules. Delivered bags are received one bag per receiving staff member
-(unpack, disinfect, scan). Received tubes wait, oldest first, to be loaded on a
-plate: when a loading staff member is free and a full plate's worth of tubes
-(``wells - controls``) waits, or the oldest waiting tube has waited
-``partial_plate_after``, the staff member takes up to a plate's worth and loads
-it. Loaded plates are extracted (an instrument takes up to ``plates_per_run``
-waiting plates per run), amplified on a PCR instrument (a whole plate) and
-analysed and uploaded by a report staff member; a tube's result is out when its
-plate's report is. Every queue is first come, first served, and the server
-(staff member or instrument) idle longest takes the next item; its number is
-the one recorded. The stages, their order and where their servers and
-durations come from are the registry's (:mod:`sim.stages`).
+A lab runs its process: a list of steps (:class:`sim.scenario.schema.StepSpec`;
+a lab that lists none runs the five default stages, receiving, plate loading,
+extraction, PCR and report, each on a pool of its own). Delivered bags go
+through the bag steps; their tubes then wait, oldest first, for the tube step
+to put them on a plate: a full plate's worth (``wells - controls``), or fewer
+once the oldest has waited ``partial_plate_after``. Plates go through the plate
+steps; a tube's result is out when its plate leaves the last step.
 
-Availability. Each stage's servers follow the lab's calendar
-(:mod:`sim.model.calendars`): nobody works before the lab ``opens``, and an
-entry of ``disruptions:`` takes units out for a while (the highest-numbered
-ones; overlapping entries add up, to at most all of them). A unit out of
-service finishes the run under way first (``finish``), or stops it and carries
-on when it is back (``resume``); a unit that comes back takes work at once.
+The rules. A step's run takes, for its whole length, the units it needs from
+each pool it names (staff or instruments, declared once per lab and shared by
+the steps that name them); it takes up to ``batch.size`` items, and starts once
+``batch.min`` wait (default one: at once) or, with fewer, once the oldest has
+waited ``batch.wait``; with ``batch.tick`` runs start only on the tick (every
+``tick`` from the lab's opening). After a ``combine`` step the items of a run go
+on as one (four 96-well plates stamped into a 384-well plate). Every queue is
+first come, first served (recalls' single tubes ahead of it); the unit idle
+longest takes the next run, and the first unit of the step's first pool is the
+server recorded. When units come free, the steps that share their pools are
+offered them downstream first (a lab finishes the work it has begun before it
+starts more). The steps' names, columns and labels are the registry's
+(:mod:`sim.stages`).
+
+Availability. Each pool follows the lab's calendar (:mod:`sim.model.calendars`):
+nobody works before the lab ``opens``, and an entry (a shift gap, an outage, a
+breakdown) takes units out for a while (the highest-numbered ones; overlapping
+entries add up, to at most all of them). A unit out of service finishes the run
+under way first (``finish``), or stops it and carries on when it is back
+(``resume``: a run stopped by several of its units carries on when all are
+back); a unit that comes back takes work at once.
 
 How it is simulated. Each run is one SimPy event (a bag received, a plate
-loaded, a run of plates extracted, a plate amplified, a plate reported), and a
-partial-plate timer is one more; so a lab's backlog, its results and its
-outages are known to the rest of the round as they happen (dispatch reads them,
-see :mod:`sim.model.dispatch`). When a run ends, the items go on to the next
-stage first (which may start them at once), then the server takes its next
-item or waits; a receipt or a load ends by forming whatever plates can be
-formed. At opening the stages start in order with plate loading last.
-Durations come from one named stream per lab and stage, drawn as each run
-starts (:mod:`sim.model.draws`).
+loaded, a run of plates extracted ...), and a partial-plate, batch or tick
+timer is one more; so a lab's backlog, its results and its outages are known
+to the rest of the round as they happen (dispatch reads them, see
+:mod:`sim.model.dispatch`). When a run ends, the items go on to the next step
+first (which may start them at once), then its units are free for the next
+run. At opening the pools come in the order of their first steps, the tube
+step's last. Durations come from one named stream per lab and step
+(``lab/<lab>/<step>``), drawn as each run starts (:mod:`sim.model.draws`).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from ..random import Streams
-from ..scenario.schema import Lab
-from ..stages import STAGES, Stage
+from ..scenario.schema import Lab, StepSpec
+from ..stages import Stage, process_of
 from .calendars import FINISH, RESUME, PoolEntry
 from .draws import Buffered, durations
 from .engine import Engine
-from .ledger import Bag, Ledger, Plate
+from .ledger import Bag, Combined, Ledger, Plate, blank
 
 BagSpec = tuple[int, int, int]  # tube range lo:hi and the point it came from
+EPS = 1e-6  # seconds: a time on a tick
 
 
 class Pool:
-    """The units (staff or instruments) of one lab stage and which of them are at work.
+    """The units (staff or instruments) of one pool of a lab and which of them are at work.
 
-    ``idle`` holds the units free to take work, longest idle first. ``out`` units
-    (the highest-numbered) are out of service; a busy unit taken out keeps going
-    to the end of its run (``leaving``) or is stopped (``paused``: the time its run
-    still needs).
+    ``idle`` holds the units free to take work, longest idle first; ``busy`` the run
+    each working unit is in. ``out`` units (the highest-numbered) are out of service;
+    a busy unit taken out keeps going to the end of its run (``leaving``) or stops it
+    (``paused``: the run it stopped).
     """
 
-    __slots__ = ("idle", "leaving", "out", "paused", "units")
+    __slots__ = ("busy", "entries", "idle", "leaving", "name", "out", "paused", "steps", "units")
 
-    def __init__(self, units: int, up: bool) -> None:
+    def __init__(self, name: str, units: int, up: bool) -> None:
+        self.name = name
         self.units = units
         self.idle: deque[int] = deque(range(units)) if up else deque()
         self.out = 0 if up else units
         self.leaving: set[int] = set()
-        self.paused: dict[int, float] = {}
+        self.paused: dict[int, Run] = {}
+        self.busy: dict[int, Run] = {}
+        self.entries = 0  # units the calendar wants out now (may exceed the units)
+        self.steps: list[Step] = []  # the steps that need it, downstream first
+
+
+class Run:
+    """One run under way: its items, the units it holds, and (stopped) the time it needs."""
+
+    __slots__ = ("held", "items", "lead", "left", "seq", "step", "stopped")
+
+    def __init__(
+        self, step: Step, lead: int, items: list[Any], held: list[tuple[Pool, list[int]]]
+    ) -> None:
+        self.step = step
+        self.lead = lead  # the recorded server: the first unit of the first pool
+        self.items = items
+        self.held = held
+        self.seq = -1  # its end's event (-1: stopped)
+        self.left = 0.0  # when stopped, the time it still needs
+        self.stopped = 0  # its units out of service that stopped it
 
 
 class Step:
-    """One stage at one lab: its queue of bags or plates, its units, its durations."""
+    """One step at one lab: its queue of bags or plates, the pools it needs, its durations."""
 
     def __init__(
-        self, lab: LabService, index: int, stage: Stage, units: int, up: bool, draw: Buffered
-    ) -> None:
+        self, lab: LabService, index: int, stage: Stage, spec: StepSpec,
+        pools: Mapping[str, Pool], draw: Buffered,
+    ) -> None:  # fmt: skip
         self.lab = lab
         self.key = f"{lab.key}/{stage.name}"
-        self.index = index  # position among the stages that work on the same kind of item
+        self.index = index  # position among the steps that work on the same kind of item
         self.stage = stage
-        self.per_run = stage.per_run(lab.config)
-        self.pool = Pool(units, up)
+        self.needs = tuple((pools[name], count) for name, count in spec.needs.items())
+        self.per_run = spec.batch.size
+        self.min = spec.batch.min
+        self.wait = spec.batch.wait
+        self.tick = spec.batch.tick
+        self.combine = spec.combine
         self.draw = draw
-        self.queue: deque[Bag | Plate] = deque()
+        self.queue: deque[Any] = deque()
         #: the single tubes of recalls (``positives.followup.lab: first``): ahead of the queue
-        self.urgent: deque[Bag | Plate] = deque()
-        self.running: dict[int, tuple[int, list[Bag | Plate]]] = {}  # unit -> (event, items)
-        self.entries = 0  # units the calendar wants out now (may exceed the units)
+        self.urgent: deque[Any] = deque()
+        self.running: dict[int, Run] = {}  # by its lead unit
         self.at = lab.engine.at
         self.env = lab.engine.env
         self._end = self.end  # the handler of its runs' ends, bound once
         self.k_start, self.k_end = 2 * index, 2 * index + 1  # where its times go on an item
         self.forms_plates = stage.forms_plates
-        #: where the items of a finished run go (the next stage, or the lab's receipt or report)
-        self.after: Callable[[list[Bag | Plate]], None] = lambda items: None
+        self._timer_at = np.nan  # the batch or tick timer set last
+        #: where the items of a finished run go (the next step, or the lab's receipt or report)
+        self.after: Callable[[list[Any]], None] = lambda items: None
 
     # -- work -----------------------------------------------------------------
-    def put(self, item: Bag | Plate) -> None:
-        """An item joins the queue (an urgent one the urgent queue); an idle unit takes it."""
+    def put(self, item: Any) -> None:
+        """An item joins the queue (an urgent one the urgent queue); a run may start."""
         (self.urgent if item.urgent else self.queue).append(item)
-        if self.pool.idle:
-            self.start(self.pool.idle.popleft())
+        self.try_start()
 
-    def put_all(self, items: list[Bag | Plate]) -> None:
-        queue, idle = self.queue, self.pool.idle
+    def put_all(self, items: list[Any]) -> None:
+        """Items that arrive together join the queue together; then runs start."""
+        queue = self.queue
         for item in items:
             (self.urgent if item.urgent else queue).append(item)
-            if idle:
-                self.start(idle.popleft())
+        self.try_start()
 
-    def start(self, unit: int) -> None:
-        """Unit ``unit`` starts a run with the head of the queue."""
-        now = self.env.now
+    def free(self) -> bool:
+        """Whether every pool it needs has the units idle (a loop: it runs at every event)."""
+        for pool, count in self.needs:  # noqa: SIM110
+            if len(pool.idle) < count:
+                return False
+        return True
+
+    def try_start(self) -> None:
+        """Start runs while items wait, the units are free and the batch rule allows."""
+        while (self.queue or self.urgent) and self.free():
+            if self.min > 1 and not self.urgent and len(self.queue) < self.min:
+                # too few for a run: the oldest waits for more, at most ``wait``
+                if self.wait is None:
+                    return
+                due = self.joined(self.queue[0]) + self.wait
+                if self.env.now < due - EPS:
+                    self._timer(due)
+                    return
+            if self.tick is not None:
+                due = self._next_tick()
+                if due > self.env.now + EPS:
+                    self._timer(due)
+                    return
+            self.start()
+
+    def joined(self, item: Any) -> float:
+        """When ``item`` joined this step's queue (its delivery, or its last step's end)."""
+        return float(item.times[self.k_start - 1] if self.k_start else item.delivered)
+
+    def _next_tick(self) -> float:
+        tick = float(self.tick or 0.0)
+        opens = self.lab.opens_at if self.lab.opens_at > 0 else 0.0
+        ticks = np.ceil((self.env.now - opens) / tick - EPS / tick)
+        return float(opens + max(ticks, 0.0) * tick)
+
+    def _timer(self, due: float) -> None:
+        if due != self._timer_at:
+            self._timer_at = due
+            self.at(max(0.0, due - self.env.now), self.timer)
+
+    def timer(self) -> None:
+        """A batch's wait ran out, or a tick came: a run may start."""
+        self._timer_at = np.nan
+        self.try_start()
+
+    def start(self) -> None:
+        """A run starts with the head of the queue (urgent items first, then the oldest)."""
         queue = self.queue
-        k, i = self.k_start, self.index
-        if self.urgent:  # urgent items first, a batch filled up from the queue
+        if self.urgent:
             urgent = self.urgent
             items = [urgent.popleft() for _ in range(min(self.per_run, len(urgent)))]
             items += [queue.popleft() for _ in range(min(self.per_run - len(items), len(queue)))]
-            for item in items:
-                item.times[k] = now
-                item.server[i] = unit
         elif self.per_run == 1:
-            item = queue.popleft()
-            item.times[k] = now
-            item.server[i] = unit
-            items = [item]
+            items = [queue.popleft()]
         else:
             items = [queue.popleft() for _ in range(min(self.per_run, len(queue)))]
-            for item in items:
-                item.times[k] = now
-                item.server[i] = unit
-        self.running[unit] = (self.at(self.draw(), self._end, unit), items)
+        self.begin(items)
 
-    def launch(self, unit: int, items: list[Bag | Plate], duration: float) -> None:
-        """Unit ``unit`` runs ``items`` (already stamped) for ``duration``."""
-        self.running[unit] = (self.at(duration, self._end, unit), items)
+    def begin(self, items: list[Any]) -> None:
+        """The idle units it needs take ``items``: stamp them and schedule the run's end."""
+        held = []
+        for pool, count in self.needs:
+            idle = pool.idle
+            held.append((pool, [idle.popleft() for _ in range(count)]))
+        lead = held[0][1][0]
+        now = self.env.now
+        k, i = self.k_start, self.index
+        for item in items:
+            item.times[k] = now
+            item.server[i] = lead
+        run = Run(self, lead, items, held)
+        for pool, units in held:
+            busy = pool.busy
+            for unit in units:
+                busy[unit] = run
+        run.seq = self.at(self.draw(), self._end, lead)
+        self.running[lead] = run
 
-    def end(self, unit: int) -> None:
-        """A run ended: stamp its items, pass them on; the unit takes the next item, waits,
-        or leaves (out of service)."""
-        items = self.running.pop(unit)[1]
+    def end(self, lead: int) -> None:
+        """A run ended: stamp its items and pass them on; its units are free again (those
+        out of service leave) and the steps sharing them may start."""
+        run = self.running.pop(lead)
+        items = run.items
         now = self.env.now
         k = self.k_end
         for item in items:
             item.times[k] = now
-        self.after(items)
-        pool = self.pool
-        leaves = False
-        if pool.leaving and unit in pool.leaving:
-            pool.leaving.discard(unit)
-            leaves = True
-        if self.forms_plates:
-            if not leaves:
-                pool.idle.append(unit)
-            self.lab.form_plates()
-        elif leaves:
-            return
-        elif self.queue or self.urgent:
-            self.start(unit)
-        else:
-            pool.idle.append(unit)
-
-    def resume_work(self) -> None:
-        """Units came back: start what waits."""
-        if self.stage.forms_plates:
-            self.lab.form_plates()
-            return
-        pool = self.pool
-        while pool.idle and (self.queue or self.urgent):
-            self.start(pool.idle.popleft())
+        self.after([Combined(items)] if self.combine else items)
+        self.lab.release(run)
 
     # -- availability ---------------------------------------------------------
-    def set_out(self, wanted: int, rule: int) -> bool:
-        """Take units out of service (or bring them back) so that ``wanted`` are out;
-        returns whether idle units came back (the caller then hands them work)."""
-        pool = self.pool
-        wanted = min(max(wanted, 0), pool.units)
-        engine = self.lab.engine
-        now = engine.env.now
-        while pool.out < wanted:  # the next-highest unit goes out
-            pool.out += 1
-            unit = pool.units - pool.out
-            if unit in self.running:
-                if rule == RESUME:
-                    seq, items = self.running.pop(unit)
-                    pool.paused[unit] = engine.entry(seq)[0] - now
-                    engine.cancel(seq)
-                    self.running[unit] = (-1, items)
-                else:
-                    pool.leaving.add(unit)
-            else:
-                pool.idle.remove(unit)
-        back = False
-        while pool.out > wanted:  # the lowest unit out comes back
-            unit = pool.units - pool.out
-            pool.out -= 1
-            if unit in pool.paused:
-                _, items = self.running.pop(unit)
-                self.launch(unit, items, pool.paused.pop(unit))
-            elif unit in pool.leaving:
-                pool.leaving.discard(unit)
-            elif unit not in self.running:
-                pool.idle.append(unit)
-                back = True
-        return back
+    def relaunch(self, run: Run) -> None:
+        """A stopped run carries on with the time it still needed."""
+        run.seq = self.at(run.left, self._end, run.lead)
+
+
+class Forming(Step):
+    """The tube step: it puts received tubes on plates (the lab keeps the waiting tubes)."""
+
+    def try_start(self) -> None:
+        self.lab.form_plates()
 
 
 class LabService:
-    """One lab: its stages wired together; vehicles call :meth:`deliver`."""
+    """One lab: its steps wired together on its pools; vehicles call :meth:`deliver`."""
 
     def __init__(
         self,
@@ -230,23 +270,41 @@ class LabService:
         self.key = f"lab:{config.id}"
         self.ledger = ledger
         self.opens_at = opens_at
-        self.per_plate = config.pcr.samples_per_plate
+        self.per_plate = config.samples_per_plate
         self.wait_limit = config.partial_plate_after
         up = opens_at <= 0.0
+        process = config.process
+        registry = process_of(process)
+        self.pools = {name: Pool(name, spec.units, up) for name, spec in process.pools.items()}
         self.steps: dict[str, Step] = {}
         self.bag_steps: list[Step] = []
         self.plate_steps: list[Step] = []
-        for stage in STAGES:
+        for spec, stage in zip(process.steps, registry.stages, strict=True):
             group = self.bag_steps if stage.unit == "bag" else self.plate_steps
-            draw = durations(stage.run_time(config), streams[f"lab/{config.id}/{stage.name}"])
-            step = Step(self, len(group), stage, stage.units(config), up, draw)
+            draw = durations(spec.duration, streams[f"lab/{config.id}/{stage.name}"])
+            kind = Forming if stage.forms_plates else Step
+            step = kind(self, len(group), stage, spec, self.pools, draw)
             group.append(step)
             self.steps[stage.name] = step
+        for step in reversed(self.steps.values()):  # offered free units downstream first
+            for pool, _ in step.needs:
+                pool.steps.append(step)
         self.forming = self.plate_steps[0]
+        self.pcr_slot = 2 * next(i for i, s in enumerate(self.plate_steps) if s.stage.amplifies)
+        self.bag_blank = blank(len(self.bag_steps))
+        self.plate_blank = blank(len(self.plate_steps))
+        #: the pools in the order their first steps come (the tube step's last): the order
+        #: they open in and are handed work when several come back at one instant
+        order: dict[str, Pool] = {}
+        for step in [*(s for s in self.steps.values() if not s.forms_plates), self.forming]:
+            for pool, _ in step.needs:
+                order.setdefault(pool.name, pool)
+        self.pool_order = list(order.values())
         for group, last in ((self.bag_steps, self._received), (self.plate_steps, self._reported)):
             for step, nxt in pairwise(group):
                 step.after = nxt.put_all
-            group[-1].after = last
+            if group:
+                group[-1].after = last
         # received tubes waiting for a plate: [lo, hi, received] ranges, oldest first
         self.waiting: deque[list[float]] = deque()
         self.n_waiting = 0
@@ -260,15 +318,15 @@ class LabService:
         self.coming = 0
         #: told of every plate reported here: (lab index, the plate's tube ranges)
         self.on_report: Callable[[int, list[tuple[int, int]]], None] | None = None
-        if restoring:  # the calendar's events and the stages' state come from the saved state
+        if restoring:  # the calendar's events and the steps' state come from the saved state
             return
         # the calendar: every change due at one instant happens in one event, so an entry
         # starting when another ends (or when the lab opens) keeps its units out throughout
         due: dict[float, list[tuple[str, int, int]]] = {}
-        if not up:  # the stages open in order, plate loading last
-            for step in self._opening_order():
-                due.setdefault(opens_at, []).append((step.stage.name, -step.pool.units, FINISH))
-                step.entries = step.pool.units
+        if not up:  # the pools open in order, the tube step's last
+            for pool in self.pool_order:
+                due.setdefault(opens_at, []).append((pool.name, -pool.units, FINISH))
+                pool.entries = pool.units
         for name, rows in (entries or {}).items():
             for entry in rows:
                 due.setdefault(entry.start, []).append((name, entry.units, entry.rule))
@@ -276,31 +334,88 @@ class LabService:
         for at in sorted(due):
             engine.at(at, self.calendar, tuple(due[at]))
 
-    def _opening_order(self) -> list[Step]:
-        return [s for s in self.steps.values() if not s.stage.forms_plates] + [self.forming]
-
     # -- events (the engine calls these by name) -------------------------------
     def calendar(self, changes: tuple[tuple[str, int, int], ...]) -> None:
-        """The availability changes due now: (stage, more units out (negative: back), rule).
+        """The availability changes due now: (pool, more units out (negative: back), rule).
 
         All are applied before any unit that came back is given work, so changes at
         one instant add up first; units going out follow the rule of the first entry
-        starting now at their stage.
+        starting now at their pool.
         """
         rules: dict[str, int] = {}
         for name, change, rule in changes:
-            self.steps[name].entries += change
+            self.pools[name].entries += change
             if change > 0:
                 rules.setdefault(name, rule)
         touched = {name for name, _, _ in changes}
         back = [
-            step
-            for step in self._opening_order()
-            if step.stage.name in touched
-            and step.set_out(step.entries, rules.get(step.stage.name, FINISH))
+            pool
+            for pool in self.pool_order
+            if pool.name in touched
+            and self._set_out(pool, pool.entries, rules.get(pool.name, FINISH))
         ]
-        for step in back:
-            step.resume_work()
+        for pool in back:
+            for step in pool.steps:
+                step.try_start()
+
+    def _set_out(self, pool: Pool, wanted: int, rule: int) -> bool:
+        """Take units out of service (or bring them back) so that ``wanted`` are out;
+        returns whether idle units came back (the caller then hands them work)."""
+        wanted = min(max(wanted, 0), pool.units)
+        engine = self.engine
+        now = engine.env.now
+        while pool.out < wanted:  # the next-highest unit goes out
+            pool.out += 1
+            unit = pool.units - pool.out
+            run = pool.busy.get(unit)
+            if run is None:
+                pool.idle.remove(unit)
+            elif rule == RESUME:
+                pool.paused[unit] = run
+                if run.stopped == 0:
+                    run.left = engine.entry(run.seq)[0] - now
+                    engine.cancel(run.seq)
+                    run.seq = -1
+                run.stopped += 1
+            else:
+                pool.leaving.add(unit)
+        back = False
+        while pool.out > wanted:  # the lowest unit out comes back
+            unit = pool.units - pool.out
+            pool.out -= 1
+            if unit in pool.paused:
+                run = pool.paused.pop(unit)
+                run.stopped -= 1
+                if run.stopped == 0:
+                    run.step.relaunch(run)
+            elif unit in pool.leaving:
+                pool.leaving.discard(unit)
+            elif unit not in pool.busy:
+                pool.idle.append(unit)
+                back = True
+        return back
+
+    def release(self, run: Run) -> None:
+        """A run's units are free: back to idle (those out of service leave), and the steps
+        that need them, downstream first, may start."""
+        held = run.held
+        for pool, units in held:
+            busy, leaving = pool.busy, pool.leaving
+            for unit in units:
+                del busy[unit]
+                if leaving and unit in leaving:
+                    leaving.discard(unit)
+                else:
+                    pool.idle.append(unit)
+        if len(held) == 1 and len(held[0][0].steps) == 1:  # a pool of its own
+            held[0][0].steps[0].try_start()
+            return
+        steps = {id(s): s for pool, _ in held for s in pool.steps}.values()
+        for step in sorted(steps, key=lambda s: -self._position(s)):
+            step.try_start()
+
+    def _position(self, step: Step) -> int:
+        return len(self.bag_steps) + step.index if step.stage.unit == "plate" else step.index
 
     def timer(self) -> None:
         """The oldest waiting tube may now go on a plate part-full."""
@@ -311,12 +426,20 @@ class LabService:
         """A vehicle hands over ``bags`` now."""
         ledger = self.ledger
         now = self.engine.env.now
-        first = self.bag_steps[0]
         records = ledger.bags
         index = self.index
+        blank_ = self.bag_blank
         tubes = 0
+        if not self.bag_steps:
+            made = [Bag(len(records) + k, index, p, lo, hi, now, blank_)
+                    for k, (lo, hi, p) in enumerate(bags)]  # fmt: skip
+            records.extend(made)
+            self.in_hand += sum(hi - lo for lo, hi, _ in bags)
+            self._received(made)
+            return
+        first = self.bag_steps[0]
         for lo, hi, point in bags:
-            bag = Bag(len(records), index, point, lo, hi, now)
+            bag = Bag(len(records), index, point, lo, hi, now, blank_)
             records.append(bag)
             tubes += hi - lo
             first.put(bag)
@@ -324,10 +447,14 @@ class LabService:
 
     def deliver_urgent(self, bag: Bag) -> None:
         """A courier hands over a recall's single tubes (an urgent bag): ahead of every bag."""
-        self.bag_steps[0].put(bag)
+        bag.times, bag.server = self.bag_blank[0].copy(), self.bag_blank[1].copy()
+        if self.bag_steps:
+            self.bag_steps[0].put(bag)
+        else:
+            self._received([bag])
 
     def _received(self, bags: list[Any]) -> None:
-        """Bags out of the last bag stage: their tubes wait for a plate (recalls' single
+        """Bags out of the last bag step: their tubes wait for a plate (recalls' single
         tubes wait apart, and are loaded before any other, as many as a plate holds)."""
         now = self.engine.env.now
         for bag in bags:
@@ -339,34 +466,27 @@ class LabService:
         self.form_plates()
 
     def form_plates(self) -> None:
-        """Load plates while a loader is free and a full or overdue plate waits; then make
-        sure a timer rings when the oldest waiting tube becomes overdue."""
+        """Load plates while the tube step's units are free and a full or overdue plate
+        waits; then make sure a timer rings when the oldest waiting tube becomes overdue."""
         now = self.engine.env.now
         limit = self.wait_limit
         step = self.forming
-        idle = step.pool.idle
         urgent = self.urgent_bags
-        while idle and urgent:  # the waiting recalls, as many as a plate holds, go first
+        while urgent and step.free():  # the waiting recalls, as many as a plate holds, go first
             bags = [urgent.popleft()]
             tubes = bags[0].hi - bags[0].lo
             while urgent and tubes + urgent[0].hi - urgent[0].lo <= self.per_plate:
                 tubes += urgent[0].hi - urgent[0].lo
                 bags.append(urgent.popleft())
             plate = type(bags[0]).plate_of(bags)  # type: ignore[attr-defined]
-            unit = idle.popleft()
-            plate.times[0] = now
-            plate.server[0] = unit
-            step.launch(unit, [plate], step.draw())
+            plate.times, plate.server = self.plate_blank[0].copy(), self.plate_blank[1].copy()
+            step.begin([plate])
         while (
-            idle
-            and self.n_waiting
+            self.n_waiting
             and (self.n_waiting >= self.per_plate or now >= self.waiting[0][2] + limit)
+            and step.free()
         ):
-            plate = self._take_plate()
-            unit = idle.popleft()
-            plate.times[0] = now
-            plate.server[0] = unit
-            step.launch(unit, [plate], step.draw())
+            step.begin([self._take_plate()])
         if self.n_waiting and self.waiting[0][2] != self._timer_for:
             self._timer_for = self.waiting[0][2]
             self.engine.at(max(0.0, self._timer_for + limit - now), self.timer)
@@ -388,34 +508,43 @@ class LabService:
             else:
                 entry[0] = lo + take
         self.n_waiting -= got
-        plate = Plate(len(ledger.plates), self.index, ranges, got)
+        plate = Plate(len(ledger.plates), self.index, ranges, got, self.plate_blank)
         ledger.plates.append(plate)
         return plate
 
-    def _reported(self, plates: list[Any]) -> None:
-        """Plates out of the last stage: their results are out."""
-        for plate in plates:
-            if plate.urgent:
-                if self.on_single is not None:
-                    self.on_single(plate)
-                continue
-            self.in_hand -= plate.tubes
-            if self.on_report is not None:
-                self.on_report(self.index, plate.ranges)
+    def _reported(self, items: list[Any]) -> None:
+        """Plates out of the last step: their results are out."""
+        for item in items:
+            for plate in item.plates if isinstance(item, Combined) else (item,):
+                if plate.urgent:
+                    if self.on_single is not None:
+                        self.on_single(plate)
+                    continue
+                self.in_hand -= plate.tubes
+                if self.on_report is not None:
+                    self.on_report(self.index, plate.ranges)
 
 
 @dataclass
 class StepState:
-    """One stage's work at the moment a round is saved (items by bag or plate id)."""
+    """One step's work at the moment a round is saved (items by bag or plate id)."""
 
     queue: list[int]
-    running: dict[int, tuple[int, list[int]]]  # unit -> (its pending event, item ids)
+    #: lead unit -> (its pending event, item ids, units held by pool, time left, stopped by)
+    running: dict[int, tuple[int, list[int], dict[str, list[int]], float, int]]
+    draws: int  # durations drawn so far from the step's stream
+    timer_at: float = np.nan
+
+
+@dataclass
+class PoolState:
+    """One pool at the moment a round is saved."""
+
     idle: list[int]  # longest idle first
     out: int
     leaving: list[int]
-    paused: dict[int, float]  # unit -> time its stopped run still needs
+    paused: dict[int, tuple[str, int]]  # unit -> the run it stopped (step, lead unit)
     entries: int
-    draws: int  # durations drawn so far from the stage's stream
 
 
 @dataclass
@@ -428,25 +557,40 @@ class LabState:
     in_hand: int
     coming: int
     steps: dict[str, StepState]
+    pools: dict[str, PoolState] = field(default_factory=dict)
 
 
 def snapshot(lab: LabService) -> LabState:
     """What :func:`restore` needs to carry ``lab`` on from now."""
     steps = {}
     for name, step in lab.steps.items():
-        pool = step.pool
+        if step.combine or any(isinstance(item, Combined) for item in (*step.queue, *step.urgent)):
+            raise ValueError("the state of a lab that combines plates cannot be saved yet")
         steps[name] = StepState(
             queue=[item.id for item in step.queue],
             running={
-                u: (seq, [item.id for item in items]) for u, (seq, items) in step.running.items()
+                lead: (
+                    run.seq,
+                    [item.id for item in run.items],
+                    {pool.name: list(units) for pool, units in run.held},
+                    run.left,
+                    run.stopped,
+                )
+                for lead, run in step.running.items()
             },
+            draws=step.draw.taken,
+            timer_at=float(step._timer_at),
+        )
+    pools = {
+        name: PoolState(
             idle=list(pool.idle),
             out=pool.out,
             leaving=sorted(pool.leaving),
-            paused=dict(pool.paused),
-            entries=step.entries,
-            draws=step.draw.taken,
+            paused={u: (run.step.stage.name, run.lead) for u, run in pool.paused.items()},
+            entries=pool.entries,
         )
+        for name, pool in lab.pools.items()
+    }
     return LabState(
         waiting=[(int(lo), int(hi), float(t)) for lo, hi, t in lab.waiting],
         n_waiting=lab.n_waiting,
@@ -454,6 +598,7 @@ def snapshot(lab: LabService) -> LabState:
         in_hand=lab.in_hand,
         coming=lab.coming,
         steps=steps,
+        pools=pools,
     )
 
 
@@ -469,22 +614,32 @@ def restore(lab: LabService, state: LabState, shift: Callable[[int], int]) -> No
         step = lab.steps[name]
         items: list[Any] = ledger.bags if step.stage.unit == "bag" else ledger.plates
         step.queue = deque(items[i] for i in saved.queue)
-        step.running = {
-            u: (seq, [items[i] for i in ids]) for u, (seq, ids) in saved.running.items()
-        }
-        pool = step.pool
-        pool.idle = deque(saved.idle)
-        pool.out = saved.out
-        pool.leaving = set(saved.leaving)
-        pool.paused = dict(saved.paused)
-        step.entries = saved.entries
+        step.running = {}
+        for lead, (seq, ids, held, left, stopped) in saved.running.items():
+            run = Run(step, lead, [items[i] for i in ids], [
+                (lab.pools[p], list(units)) for p, units in held.items()
+            ])  # fmt: skip
+            run.seq, run.left, run.stopped = seq, left, stopped
+            for pool, units in run.held:
+                for unit in units:
+                    pool.busy[unit] = run
+            step.running[lead] = run
+        step._timer_at = saved.timer_at
         step.draw.skip(saved.draws)
+    for name, saved_pool in state.pools.items():
+        pool = lab.pools[name]
+        pool.idle = deque(saved_pool.idle)
+        pool.out = saved_pool.out
+        pool.leaving = set(saved_pool.leaving)
+        pool.paused = {u: lab.steps[s].running[lead] for u, (s, lead) in saved_pool.paused.items()}
+        pool.entries = saved_pool.entries
 
 
 def renumber_events(lab: LabService, new: Mapping[int, int]) -> None:
     """The lab's runs under way wait for events that were scheduled again under new numbers."""
     for step in lab.steps.values():
-        step.running = {u: (new.get(seq, seq), items) for u, (seq, items) in step.running.items()}
+        for run in step.running.values():
+            run.seq = new.get(run.seq, run.seq)
 
 
 class Labs(Mapping[str, LabService]):

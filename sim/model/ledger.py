@@ -6,8 +6,8 @@ from a bag are always a contiguous range ``lo:hi`` and every stage writes its
 timestamps with one slice assignment instead of one Python object per tube.
 Timestamps are seconds from the round start; NaN means "not reached".
 
-A bag or a plate keeps, for each lab stage that works on it (in the order of
-:data:`sim.stages.BAG_STAGES` and :data:`sim.stages.PLATE_STAGES`), when a run
+A bag or a plate keeps, for each lab step that works on it (in the order of the
+process's bag stages and plate stages, :class:`sim.stages.Process`), when a run
 started and ended and which server ran it; the tables read them through the
 stage registry.
 """
@@ -22,14 +22,20 @@ from typing import Any, NamedTuple
 import numpy as np
 from numba import njit
 
-from ..stages import BAG_STAGES, PLATE_STAGES
+from ..stages import DEFAULT
 
 NAN = float("nan")
-# fresh per-stage records of a bag and a plate, copied for each new one
-_BAG_TIMES = [NAN] * (2 * len(BAG_STAGES))
-_BAG_SERVERS = [-1] * len(BAG_STAGES)
-_PLATE_TIMES = [NAN] * (2 * len(PLATE_STAGES))
-_PLATE_SERVERS = [-1] * len(PLATE_STAGES)
+Blank = tuple[list[float], list[int]]
+
+
+def blank(steps: int) -> Blank:
+    """Fresh per-step records (start and end times, server) for ``steps`` steps, copied
+    for each new bag or plate."""
+    return [NAN] * (2 * steps), [-1] * steps
+
+
+_BAG_BLANK = blank(len(DEFAULT.bag_stages))
+_PLATE_BLANK = blank(len(DEFAULT.plate_stages))
 
 
 class TripRecord(NamedTuple):
@@ -65,20 +71,24 @@ class Bag:
     __slots__ = ("delivered", "hi", "id", "lab", "lo", "point", "server", "times")
     urgent = False  # a recall's single tubes (sim.model.followup) go ahead of the queues
 
-    def __init__(self, id: int, lab: int, point: int, lo: int, hi: int, delivered: float) -> None:
+    def __init__(
+        self, id: int, lab: int, point: int, lo: int, hi: int, delivered: float,
+        blank: Blank = _BAG_BLANK,
+    ) -> None:  # fmt: skip
         self.id = id
         self.lab = lab
         self.point = point
         self.lo = lo
         self.hi = hi
         self.delivered = delivered
-        self.times = _BAG_TIMES.copy()  # start, end of each bag stage
-        self.server = _BAG_SERVERS.copy()
+        self.times = blank[0].copy()  # start, end of each bag stage
+        self.server = blank[1].copy()
 
     @property
     def received(self) -> float:
-        """When its tubes came out of the last bag stage (NaN: not yet)."""
-        return self.times[-1]
+        """When its tubes came out of the last bag step (NaN: not yet; a lab without bag
+        steps has them at once)."""
+        return self.times[-1] if self.times else self.delivered
 
 
 class Plate:
@@ -87,13 +97,16 @@ class Plate:
     __slots__ = ("id", "lab", "ranges", "server", "times", "tubes")
     urgent = False
 
-    def __init__(self, id: int, lab: int, ranges: list[tuple[int, int]], tubes: int) -> None:
+    def __init__(
+        self, id: int, lab: int, ranges: list[tuple[int, int]], tubes: int,
+        blank: Blank = _PLATE_BLANK,
+    ) -> None:  # fmt: skip
         self.id = id
         self.lab = lab
         self.ranges = ranges
         self.tubes = tubes
-        self.times = _PLATE_TIMES.copy()  # start, end of each plate stage
-        self.server = _PLATE_SERVERS.copy()
+        self.times = blank[0].copy()  # start, end of each plate stage
+        self.server = blank[1].copy()
 
     @property
     def formed(self) -> float:
@@ -200,3 +213,48 @@ def _fill(target: np.ndarray, lo: np.ndarray, hi: np.ndarray, values: np.ndarray
         v = values[k]
         for i in range(lo[k], hi[k]):
             target[i] = v
+
+
+class _Each:
+    """One list index written on every member at once: a combined plate's times and servers
+    (read from its first member, as they are the same on all)."""
+
+    __slots__ = ("lists",)
+
+    def __init__(self, lists: list[list[Any]]) -> None:
+        self.lists = lists
+
+    def __setitem__(self, k: int, value: Any) -> None:
+        for values in self.lists:
+            values[k] = value
+
+    def __getitem__(self, k: int) -> Any:
+        return self.lists[0][k]
+
+
+class Combined:
+    """Plates that go on together as one from a combining step (``combine: true``: four
+    96-well plates stamped into one 384-well plate): every step after it stamps each
+    member plate, so each plate's record keeps its own row in the tables."""
+
+    __slots__ = ("plates", "server", "times")
+
+    def __init__(self, items: list[Any]) -> None:
+        plates: list[Plate] = []
+        for item in items:
+            plates.extend(item.plates if isinstance(item, Combined) else (item,))
+        self.plates: list[Plate] = plates
+        self.times = _Each([p.times for p in plates])
+        self.server = _Each([p.server for p in plates])
+
+    @property
+    def urgent(self) -> bool:
+        return any(p.urgent for p in self.plates)
+
+    @property
+    def lab(self) -> int:
+        return self.plates[0].lab
+
+    @property
+    def tubes(self) -> int:
+        return sum(p.tubes for p in self.plates)

@@ -21,7 +21,6 @@ import pandas as pd
 from ..gc_pause import collector_paused
 from ..random import Streams
 from ..scenario.schema import Route, Scenario
-from ..stages import STAGES
 from .calendars import failure_entries, merge_entries, pool_entries
 from .collect import STAT_FIELDS, Collection, collect_round
 from .door import Couriers, DoorRound, door_table, schedule
@@ -318,7 +317,7 @@ class Round:
         out of order (hours; an end past the horizon is NaN), or None without failures."""
         sc = self.scenario
         if sc.transport.failures is None and not any(
-            getattr(st.section(lab), "failures", None) for lab in sc.labs for st in STAGES
+            pool.failures for lab in sc.labs for pool in lab.process.pools.values()
         ):
             return None
         horizon = sc.round.horizon

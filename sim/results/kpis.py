@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..model.door import COURIER_REASON
-from ..stages import BAG_STAGES, PLATE_STAGES, SEGMENTS, STAGE_NAMES, STAGES, Stage, stage
+from ..stages import DEFAULT, Process, Stage, summary_labels
 from ..units import format_minute
 
 H = 3600.0
@@ -54,18 +54,23 @@ def _largest(values: np.ndarray, k: int) -> np.ndarray:
     return chosen[np.lexsort((chosen, -values[chosen]))]
 
 
-def critical_path(tubes: pd.DataFrame, horizon_h: float = np.inf) -> pd.DataFrame:
-    """Mean hours the last tubes spent in each step, in the order of the steps.
+def critical_path(
+    tubes: pd.DataFrame, horizon_h: float = np.inf, process: Process = DEFAULT
+) -> pd.DataFrame:
+    """Mean hours the last tubes spent in each step, in the order of the steps (those of
+    ``process``, the scenario's: ``scenario.process``).
 
     A tube stuck in a step at the horizon counts the time it has spent there so far.
     """
-    return _path(last_tubes(tubes), horizon_h)
+    return _path(last_tubes(tubes), horizon_h, process)
 
 
-def _path(last: pd.DataFrame, horizon_h: float = np.inf) -> pd.DataFrame:
+def _path(
+    last: pd.DataFrame, horizon_h: float = np.inf, process: Process = DEFAULT
+) -> pd.DataFrame:
     """:func:`critical_path` of the given last tubes."""
     rows = []
-    for seg in SEGMENTS:
+    for seg in process.segments:
         name, group = seg.name, seg.group
         begun, ended = last[seg.start].to_numpy(dtype=float), last[seg.end].to_numpy(dtype=float)
         if np.isfinite(horizon_h):
@@ -118,22 +123,25 @@ def _first_rows(keys: np.ndarray, times: np.ndarray) -> np.ndarray:
 
 
 def _stage_busy(st: Stage, records: dict[str, np.ndarray], servers: np.ndarray | None) -> float:
-    """Busy hours of one stage over its records (a run of several plates counts once)."""
+    """Busy hours of one step's runs over its records (a run of several plates counts once)."""
     start, end = records[st.start], records[st.end]
-    if st.batch is not None and servers is not None:
+    if st.batched and servers is not None:
         runs = _first_rows(servers, start)
         start, end = start[runs], end[runs]
     return _sum(end - start)
 
 
 def resource_use(plates: pd.DataFrame, bags: pd.DataFrame, scenario: Any) -> pd.DataFrame:
-    """Busy hours and utilisation per lab and stage, over the lab's working span.
+    """Busy hours and utilisation per lab and pool (a default lab's pools are its stages),
+    over the lab's working span.
 
     The span runs from the lab's opening to its last report (its last receipt if
-    no plate was reported); a run of several plates counts once. Computed on
-    numpy columns, lab by lab, with the same sums (NaN skipped, pairwise in row
+    no plate was reported). A pool is busy for every run of every step that needs it,
+    once for each unit the step takes; a run of several plates counts once. Computed
+    on numpy columns, lab by lab, with the same sums (NaN skipped, pairwise in row
     order) as pandas would take.
     """
+    process = scenario.process
     lab_ids = [lab.id for lab in scenario.labs]
     p_lab = _codes(plates["lab"], lab_ids) if len(plates) else np.empty(0, dtype=np.int64)
     b_lab = _codes(bags["lab"], lab_ids) if len(bags) else np.empty(0, dtype=np.int64)
@@ -143,11 +151,11 @@ def resource_use(plates: pd.DataFrame, bags: pd.DataFrame, scenario: Any) -> pd.
             return {}
         return {f: _float(frame, f"{f}_h") for st in stages for f in (st.start, st.end)}
 
-    p, b = columns(plates, PLATE_STAGES), columns(bags, BAG_STAGES)
+    p, b = columns(plates, process.plate_stages), columns(bags, process.bag_stages)
     servers = {
         st.name: plates[st.server_column].to_numpy()
-        for st in PLATE_STAGES
-        if st.batch is not None and st.server_column and len(plates)
+        for st in process.plate_stages
+        if st.batched and st.server_column and len(plates)
     }
     rows = []
     for code, lab in enumerate(scenario.labs):
@@ -159,25 +167,33 @@ def resource_use(plates: pd.DataFrame, bags: pd.DataFrame, scenario: Any) -> pd.
         ends = [
             x
             for x in (
-                _nanmax(lp[PLATE_STAGES[-1].end]) if len(on_p) else np.nan,
-                _nanmax(lb[BAG_STAGES[-1].end]) if len(on_b) else np.nan,
+                _nanmax(lp[process.plate_stages[-1].end]) if len(on_p) else np.nan,
+                _nanmax(lb[process.bag_stages[-1].end])
+                if len(on_b) and process.bag_stages
+                else np.nan,
             )
             if np.isfinite(x)
         ]
         span = (max(ends) - opens) if ends else 0.0
-        for st in STAGES:
+        own = lab.process
+        busy = dict.fromkeys(own.pools, 0.0)
+        for st, spec in zip(process.stages, own.steps, strict=True):
             on, records = (on_b, lb) if st.unit == "bag" else (on_p, lp)
             by = servers[st.name][on] if st.name in servers else None
-            busy = _stage_busy(st, records, by) if len(on) else 0.0
-            units = st.units(lab)
+            hours = _stage_busy(st, records, by) if len(on) else 0.0
+            for pool, count in spec.needs.items():
+                busy[pool] += count * hours
+        for name, pool in own.pools.items():
+            units = pool.units
             rows.append(
                 {
                     "lab": lab.id,
-                    "stage": st.name,
+                    "pool": name,
+                    "kind": pool.kind,
                     "units": units,
-                    "busy_h": busy,
+                    "busy_h": busy[name],
                     "span_h": span,
-                    "utilisation": busy / (units * span) if span > 0 else 0.0,
+                    "utilisation": busy[name] / (units * span) if span > 0 else 0.0,
                 }
             )
     return pd.DataFrame(rows)
@@ -221,11 +237,15 @@ def summarise(
     stages = {
         "last_swab": last_swab if swabbed_all else None,
         "last_delivery": _complete(tubes["delivered_h"]),
-        "last_pcr": _complete(tubes[f"{stage('pcr').tube_end}_h"]),
+        "last_pcr": _complete(tubes[f"{scenario.process.tested.tube_end}_h"]),
         "last_report": _complete(reported),
     }
     last = last_tubes(tubes) if len(tubes) else tubes
-    path = _path(last) if len(tubes) else pd.DataFrame(columns=["segment", "group", "hours"])
+    path = (
+        _path(last, process=scenario.process)
+        if len(tubes)
+        else pd.DataFrame(columns=["segment", "group", "hours"])
+    )
     summary: dict[str, Any] = {
         "scenario": scenario.round.name,
         "seed": seed,
@@ -246,6 +266,9 @@ def summarise(
         "utilisation": _utilisation(use, points, trips, sum(r.vehicles for r in routes)),
         "unfinished": _unfinished(tubes, points),
     }
+    labels = summary_labels(scenario.process)
+    if labels is not None:  # a lab's own steps: what readers of summary.json call them
+        summary["labels"] = labels
     return summary
 
 
@@ -350,17 +373,12 @@ def capacity_phrases(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def failure_phrases(failures: list[dict[str, Any]]) -> list[str]:
+def failure_phrases(failures: list[dict[str, Any]], process: Process = DEFAULT) -> list[str]:
     """Each entry of :func:`failure_outcome` as a planner reads it ("77 of PCR at
     henan-mobile-1 (166.5 unit-hours)")."""
-    labels = {s.name: s.label for s in STAGES}
     return [
         f"{f['breakdowns']:,} of "
-        + (
-            "vehicles"
-            if f["lab"] is None
-            else f"{labels.get(f['stage'], f['stage'])} at {f['lab']}"
-        )
+        + ("vehicles" if f["lab"] is None else f"{process.label(f['stage'])} at {f['lab']}")
         + f" ({f['unit_hours_down']:.1f} unit-hours)"
         for f in failures
     ]
@@ -391,13 +409,15 @@ def followup_outcome(scenario: Any, recalls: pd.DataFrame, reads: Any) -> dict[s
     }
 
 
-#: the steps of a round a resident's share is counted at, by the hour: (name, tube column)
-PROGRESS = (
-    ("swabbed", None),
-    ("delivered", "delivered_h"),
-    ("tested", f"{stage('pcr').tube_end}_h"),
-    ("reported", "reported_h"),
-)
+def progress(process: Process = DEFAULT) -> tuple[tuple[str, str | None], ...]:
+    """The steps of a round a resident's share is counted at, by the hour: (name, tube
+    column; None: the swab counts)."""
+    return (
+        ("swabbed", None),
+        ("delivered", "delivered_h"),
+        ("tested", f"{process.tested.tube_end}_h"),
+        ("reported", "reported_h"),
+    )
 
 
 def by_hour(
@@ -413,7 +433,7 @@ def by_hour(
     out: dict[str, list[float]] = {"hours": hours.tolist()}
     denominator = max(arrived, 1)
     weights = tubes["residents"].to_numpy(dtype=float)
-    for name, column in PROGRESS:
+    for name, column in progress(scenario.process):
         if column is None:
             index = np.minimum(np.rint(hours / step_h).astype(np.int64), len(swabbed) - 1)
             counts = swabbed[index].astype(float)
@@ -448,7 +468,8 @@ def _longest_wait(
     path: pd.DataFrame, last: pd.DataFrame, use: pd.DataFrame, scenario: Any
 ) -> dict[str, Any]:
     """The wait that held the last tubes (``last``) longest, and how busy the resource behind it was."""
-    waits = [(seg.name, seg.resource) for seg in SEGMENTS if seg.resource is not None]
+    process = scenario.process
+    waits = [(seg.name, seg.resource) for seg in process.segments if seg.resource is not None]
     if not len(path):
         return {}
     hours = dict(zip(path["segment"], path["hours"], strict=True))
@@ -462,12 +483,16 @@ def _longest_wait(
         return out
     lab = str(labs.mode().iloc[0])
     out["where"] = lab
-    row = use[(use["lab"] == lab) & (use["stage"] == resource)]
-    if len(row):
+    # the pools the step needs: the busiest is the resource behind the wait
+    needs = list(scenario.lab(lab).process.step(str(resource)).needs)
+    rows = use[(use["lab"] == lab) & use["pool"].isin(needs)]
+    if len(rows):
+        row = rows.loc[[rows["utilisation"].idxmax()]]
         # the one utilisation (labs.parquet's): busy over units x the span from opening
         opens = scenario.lab(lab).opens
         opened = 0.0 if opens is None else (opens - scenario.round.start) / H
         span = float(row["span_h"].iloc[0])
+        out["pool"] = str(row["pool"].iloc[0])
         out["utilisation"] = float(row["utilisation"].iloc[0])
         out["busy_window"] = [
             _clock(scenario.round.start, opened),
@@ -504,8 +529,8 @@ def _utilisation(
     stations = points["stations"] * (points["last_swab_h"] - points["open_h"]).clip(lower=0)
     if stations.sum() > 0:
         out["sampling stations"] = float((points["utilisation"] * stations).sum() / stations.sum())
-    for name in STAGE_NAMES:
-        u = use[use["stage"] == name]
+    for name in dict.fromkeys(use["pool"]) if len(use) else ():
+        u = use[use["pool"] == name]
         capacity = (u["units"] * u["span_h"]).sum()
         if capacity > 0:
             out[f"lab {name}"] = float(u["busy_h"].sum() / capacity)

@@ -29,12 +29,12 @@ from ..model.world import QUEUE_STEP, Replication
 from ..scenario.schema import Scenario
 from .io import atomic_write, manifest_basics, staged, to_json, write_parquet, write_scenario
 from .kpis import (
-    PROGRESS,
     by_hour,
     door_outcome,
     failure_outcome,
     followup_outcome,
     outcome,
+    progress,
     resident_counts,
     resource_use,
     summarise,
@@ -88,8 +88,9 @@ def _core(
     rep: Replication,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The tables the KPIs are computed from: tubes, plates, points, trips, bags, lab use."""
-    plate_cols = _plate_columns(rep.ledger.plates)  # read the plate objects once for both tables
-    bag_cols = _bag_columns(rep.ledger.bags)  # and the bags
+    process = rep.scenario.process
+    plate_cols = _plate_columns(rep.ledger.plates, process)  # the plate objects once for both
+    bag_cols = _bag_columns(rep.ledger.bags, process)  # and the bags
     tubes = tube_table(rep, plate_cols, bag_cols)
     plates = plate_table(rep, plate_cols)
     points = point_table(rep)
@@ -180,7 +181,9 @@ def _tabulate(rep: Replication) -> ReplicationResult:
         "bags": bags,
         "vehicles": vehicle_table(trips, rep),
         "labs": labs,
-        "timeline": build_timeline(rep.replication, tubes, plates, rep.point_queues, rep.swabbed),
+        "timeline": build_timeline(
+            rep.replication, tubes, plates, rep.point_queues, rep.swabbed, rep.scenario.process
+        ),
     }
     if rep.recalls is not None:
         tables["recalls"] = rep.recalls
@@ -467,11 +470,11 @@ class Result:
         for p in self.parts:
             b = p.kpis.get("by_hour")
             if b:
-                frame = pd.DataFrame({k: b[k] for k in ("hours", *(n for n, _ in PROGRESS))})
+                frame = pd.DataFrame({k: b[k] for k in ("hours", *(n for n, _ in progress()))})
                 frame.insert(0, "replication", p.replication)
                 frames.append(frame)
         if not frames:
-            return pd.DataFrame(columns=["replication", "hours", *(n for n, _ in PROGRESS)])
+            return pd.DataFrame(columns=["replication", "hours", *(n for n, _ in progress())])
         return pd.concat(frames, ignore_index=True)
 
     def _by_hour_bands(self) -> dict[str, Any]:
@@ -481,7 +484,7 @@ class Result:
             return {}
         out: dict[str, Any] = {"hours": sorted(frame["hours"].unique().tolist())}
         grouped = frame.groupby("hours")
-        for name, _ in PROGRESS:
+        for name, _ in progress():
             g = grouped[name]
             out[name] = {
                 "mean": g.mean().tolist(),

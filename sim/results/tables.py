@@ -24,40 +24,43 @@ import pyarrow as pa
 
 from ..model.ledger import Bag, Plate
 from ..model.world import Replication
-from ..stages import BAG_STAGES, PLATE_STAGES, STATUS_ORDER, STATUS_STEPS
+from ..stages import DEFAULT, Process
 
 H = 3600.0
 
-# the plate fields each table reads: every plate stage's start and end
-_PLATE_FLOATS = tuple(f for st in PLATE_STAGES for f in (st.start, st.end))
 
-# tube-table column <- plate field, in table order
-_TUBE_PLATE_TIMES = tuple(
-    (f"{column}_h", field)
-    for st in PLATE_STAGES
-    for column, field in ((st.tube_start, st.start), (st.tube_end, st.end))
-)
+def _plate_floats(process: Process) -> tuple[str, ...]:
+    """The plate fields each table reads: every plate step's start and end."""
+    return tuple(f for st in process.plate_stages for f in (st.start, st.end))
+
+
+def _tube_plate_times(process: Process) -> tuple[tuple[str, str], ...]:
+    """Tube-table column <- plate field, in table order."""
+    return tuple(
+        (f"{column}_h", field)
+        for st in process.plate_stages
+        for column, field in ((st.tube_start, st.start), (st.tube_end, st.end))
+    )
 
 
 _TIMES = attrgetter("times")
 _SERVER = attrgetter("server")
 
 
-def _plate_columns(plates: list[Plate]) -> dict[str, np.ndarray]:
+def _plate_columns(plates: list[Plate], process: Process = DEFAULT) -> dict[str, np.ndarray]:
     """The plates' fields as contiguous columns, read in one pass over the plate objects:
-    each plate stage's start and end (named as in the registry), its server, and the
+    each plate step's start and end (named as in the registry), its server, and the
     plate's tubes and lab."""
     n = len(plates)
-    width = 2 * len(PLATE_STAGES)
+    stages = process.plate_stages
+    width = 2 * len(stages)
     times = np.fromiter(chain.from_iterable(map(_TIMES, plates)), float, n * width)
-    servers = np.fromiter(
-        chain.from_iterable(map(_SERVER, plates)), np.int64, n * len(PLATE_STAGES)
-    )
+    servers = np.fromiter(chain.from_iterable(map(_SERVER, plates)), np.int64, n * len(stages))
     # (plate, field) rows -> one contiguous array per field
     times = np.ascontiguousarray(times.reshape(n, width).T)
-    servers = np.ascontiguousarray(servers.reshape(n, len(PLATE_STAGES)).T)
-    out = {name: times[k] for k, name in enumerate(_PLATE_FLOATS)}
-    for k, st in enumerate(PLATE_STAGES):
+    servers = np.ascontiguousarray(servers.reshape(n, len(stages)).T)
+    out = {name: times[k] for k, name in enumerate(_plate_floats(process))}
+    for k, st in enumerate(stages):
         if st.server_column:
             out[st.server_column] = servers[k]
     pair = np.fromiter(chain.from_iterable(map(_TUBES_LAB, plates)), np.int64, 2 * n)
@@ -68,17 +71,18 @@ def _plate_columns(plates: list[Plate]) -> dict[str, np.ndarray]:
 _TUBES_LAB = attrgetter("tubes", "lab")
 
 
-def _bag_columns(bags: list[Bag]) -> dict[str, np.ndarray]:
-    """The bags' fields as columns: each bag stage's start, end and server, and the bag's
+def _bag_columns(bags: list[Bag], process: Process = DEFAULT) -> dict[str, np.ndarray]:
+    """The bags' fields as columns: each bag step's start, end and server, and the bag's
     lab, point, tubes and delivery time."""
     n = len(bags)
-    width = 2 * len(BAG_STAGES)
+    stages = process.bag_stages
+    width = 2 * len(stages)
     times = np.fromiter(chain.from_iterable(map(_TIMES, bags)), float, n * width)
     times = np.ascontiguousarray(times.reshape(n, width).T)
-    servers = np.fromiter(chain.from_iterable(map(_SERVER, bags)), np.int64, n * len(BAG_STAGES))
-    servers = np.ascontiguousarray(servers.reshape(n, len(BAG_STAGES)).T)
+    servers = np.fromiter(chain.from_iterable(map(_SERVER, bags)), np.int64, n * len(stages))
+    servers = np.ascontiguousarray(servers.reshape(n, len(stages)).T)
     out: dict[str, np.ndarray] = {}
-    for k, st in enumerate(BAG_STAGES):
+    for k, st in enumerate(stages):
         out[st.start], out[st.end] = times[2 * k], times[2 * k + 1]
         if st.server_column:
             out[st.server_column] = servers[k]
@@ -155,21 +159,23 @@ def tube_table(
     """
     led = rep.ledger
     sc = rep.scenario
+    process = sc.process
     n = led.n_tubes
     if plate_cols is None:
-        plate_cols = _plate_columns(led.plates)
+        plate_cols = _plate_columns(led.plates, process)
 
     # lab times of each tube: its plate's, gathered in one pass; -1 (no plate) hits the NaN row
-    plate_times = np.empty((len(_TUBE_PLATE_TIMES), len(led.plates) + 1))
-    for k, (_, field) in enumerate(_TUBE_PLATE_TIMES):
+    tube_plate_times = _tube_plate_times(process)
+    plate_times = np.empty((len(tube_plate_times), len(led.plates) + 1))
+    for k, (_, field) in enumerate(tube_plate_times):
         plate_times[k] = _hours_or_nan(plate_cols[field])
     per_tube = np.take(plate_times, led.tube_plate, axis=1)
 
     if bag_cols is None:
-        bag_cols = _bag_columns(led.bags)
+        bag_cols = _bag_columns(led.bags, process)
     bag_times = {
         column: np.take(_hours_or_nan(bag_cols[field]), led.tube_bag)
-        for st in BAG_STAGES
+        for st in process.bag_stages
         for column, field in ((st.tube_start, st.start), (st.tube_end, st.end))
     }
     trip_vehicle: np.ndarray = np.array(
@@ -196,9 +202,9 @@ def tube_table(
         **{f"{column}_h": values for column, values in bag_times.items()},
         "plate": led.tube_plate.copy(),
     }
-    for k, (name, _) in enumerate(_TUBE_PLATE_TIMES):
+    for k, (name, _) in enumerate(tube_plate_times):
         cols[name] = per_tube[k]
-    cols["status"] = _status(cols)
+    cols["status"] = _status(cols, process)
     if rep.reads is not None:  # with a positives section: what each tube holds and reads
         cols["cases"] = rep.reads.cases
         cols["reads_positive"] = rep.reads.positive
@@ -210,26 +216,28 @@ def tube_table(
 def tube_reported_h(rep: Replication) -> np.ndarray:
     """Each tube's report time in hours (NaN: not reported by the horizon), without the
     rest of the tube table: what a replication's outcome needs."""
-    last = 2 * len(PLATE_STAGES) - 1  # the last plate stage's end: the report
+    last = 2 * len(rep.scenario.process.plate_stages) - 1  # the last plate step's end: the report
     reported = np.fromiter((p.times[last] for p in rep.ledger.plates), float)
     return np.take(_hours_or_nan(reported), rep.ledger.tube_plate)
 
 
-def _status(cols: dict[str, Any]) -> pd.Categorical:
+def _status(cols: dict[str, Any], process: Process) -> pd.Categorical:
     """Where each tube stands at the horizon: "reported", or the step it was in."""
     n = len(cols["tube"])
-    codes = np.full(n, STATUS_ORDER.index("not swabbed"), dtype=np.int8)
-    for label, column in STATUS_STEPS:  # later steps overwrite earlier ones
-        np.copyto(codes, STATUS_ORDER.index(label), where=~np.isnan(cols[column]))
-    return pd.Categorical.from_codes(codes, categories=list(STATUS_ORDER))
+    order = process.status_order
+    codes = np.full(n, order.index("not swabbed"), dtype=np.int8)
+    for label, column in process.status_steps:  # later steps overwrite earlier ones
+        np.copyto(codes, order.index(label), where=~np.isnan(cols[column]))
+    return pd.Categorical.from_codes(codes, categories=list(order))
 
 
-def tube_status(tubes: pd.DataFrame) -> pd.Categorical:
-    """Where each tube of a tube table stands at the horizon: "reported", or the step it was in."""
+def tube_status(tubes: pd.DataFrame, process: Process = DEFAULT) -> pd.Categorical:
+    """Where each tube of a tube table stands at the horizon: "reported", or the step it was
+    in (the steps of ``process``, the scenario's)."""
     cols = {"tube": tubes["tube"].to_numpy()}
-    for _, column in STATUS_STEPS:
+    for _, column in process.status_steps:
         cols[column] = tubes[column].to_numpy(dtype=float)
-    return _status(cols)
+    return _status(cols, process)
 
 
 def plate_table(rep: Replication, plate_cols: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
@@ -238,8 +246,9 @@ def plate_table(rep: Replication, plate_cols: dict[str, np.ndarray] | None = Non
     ``plate_cols`` are the ledger's plate columns when the caller already has them.
     """
     led = rep.ledger
+    process = rep.scenario.process
     if plate_cols is None:
-        plate_cols = _plate_columns(led.plates)
+        plate_cols = _plate_columns(led.plates, process)
     n = len(led.plates)
     cols: dict[str, Any] = {
         "replication": np.full(n, rep.replication, dtype=np.int64),
@@ -251,10 +260,10 @@ def plate_table(rep: Replication, plate_cols: dict[str, np.ndarray] | None = Non
             1:
         ].astype(np.int64),
     }
-    for st in PLATE_STAGES:
+    for st in process.plate_stages:
         if st.server_column:
             cols[st.server_column] = plate_cols[st.server_column]
-    for name in _PLATE_FLOATS:
+    for name in _plate_floats(process):
         cols[f"{name}_h"] = plate_cols[name] / H
     return _frame(cols)
 
@@ -316,20 +325,21 @@ def stop_table(rep: Replication) -> pd.DataFrame:
 
 def bag_table(rep: Replication, bag_cols: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per bag delivered to a lab: its tubes and the runs of the bag stages."""
-    cols = _bag_columns(rep.ledger.bags) if bag_cols is None else bag_cols
     sc = rep.scenario
+    process = sc.process
+    cols = _bag_columns(rep.ledger.bags, process) if bag_cols is None else bag_cols
     out: dict[str, Any] = {
         "replication": np.full(len(cols["id"]), rep.replication, dtype=np.int64),
         "bag": cols["id"],
         "lab": _names(_ids(sc.labs), cols["lab"]),
         "point": _names(_ids(sc.points), cols["point"]),
     }
-    for st in BAG_STAGES:
+    for st in process.bag_stages:
         if st.server_column:
             out[st.server_column] = cols[st.server_column]
     out["tubes"] = cols["hi"] - cols["lo"]
     out["delivered_h"] = cols["delivered"] / H
-    for st in BAG_STAGES:
+    for st in process.bag_stages:
         out[f"{st.start}_h"] = cols[st.start] / H
         out[f"{st.end}_h"] = cols[st.end] / H
     return _frame(out)

@@ -18,11 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..stages import BAG_STAGES, PLATE_STAGES, stage
-
-PCR = stage("pcr")  # the stage whose instruments running the lab series shows
-LAST = PLATE_STAGES[-1]  # a tube is reported when its plate leaves the last stage
-FORMING = PLATE_STAGES[0]  # received tubes wait for this stage to put them on a plate
+from ..stages import DEFAULT, Process
 
 STEP_H = 0.25
 
@@ -134,8 +130,14 @@ def build_timeline(
     plates: pd.DataFrame,
     point_queues: pd.DataFrame,
     swabbed: np.ndarray,
+    process: Process = DEFAULT,
 ) -> pd.DataFrame:
-    """``swabbed[k]``: residents swabbed by ``k * STEP_H`` hours (see ``Replication.swabbed``)."""
+    """``swabbed[k]``: residents swabbed by ``k * STEP_H`` hours (see ``Replication.swabbed``);
+    ``process``: the scenario's steps (the PCR step's runs are the instruments running, a
+    tube is reported when its plate leaves the last step, and waits for a plate from its
+    receipt until the tube step takes it)."""
+    pcr, last, forming = process.tested, process.last, process.forming
+    received = f"{process.bag_stages[-1].tube_end}_h" if process.bag_stages else "delivered_h"
     steps = len(swabbed)
     grid = np.arange(steps) * STEP_H
     out = _Series()
@@ -148,8 +150,8 @@ def build_timeline(
     out.add("district", "all", "tubes sealed", grid, _running(cells("sealed_h"), steps))
     delivered = cells("delivered_h")
     out.add("district", "all", "tubes delivered", grid, _running(delivered, steps))
-    out.add("district", "all", "tubes tested", grid, _running(cells(f"{PCR.tube_end}_h"), steps))
-    reported = cells(f"{LAST.tube_end}_h")
+    out.add("district", "all", "tubes tested", grid, _running(cells(f"{pcr.tube_end}_h"), steps))
+    reported = cells(f"{last.tube_end}_h")
     out.add("district", "all", "tubes reported", grid, _running(reported, steps))
     residents = tubes["residents"].to_numpy(dtype=float)
     out.add("district", "all", "residents reported", grid, _running(reported, steps, residents))
@@ -174,15 +176,17 @@ def build_timeline(
         return _running_by_group(column_cells, row, groups, steps)
 
     backlog = per_lab(delivered) - per_lab(reported)
-    waiting = per_lab(cells(f"{BAG_STAGES[-1].tube_end}_h")) - per_lab(
-        cells(f"{FORMING.tube_start}_h")
-    )
+    waiting = per_lab(cells(received)) - per_lab(cells(f"{forming.tube_start}_h"))
     has_tubes = np.bincount(tube_lab[tube_lab >= 0], minlength=groups) > 0
     if len(plates):
         plate_lab = plates["lab"].cat.codes.to_numpy()
         plate_row = _group_offsets(plate_lab, groups, steps)
-        pcr_start = _cells(plates[f"{PCR.start}_h"].to_numpy(dtype=float), steps)
-        pcr_end = _cells(plates[f"{PCR.end}_h"].to_numpy(dtype=float), steps)
+        runs = plates
+        if pcr.batched and pcr.server_column:  # a run of several plates is one instrument
+            runs = plates.drop_duplicates(["lab", pcr.server_column, f"{pcr.start}_h"])
+            plate_row = _group_offsets(runs["lab"].cat.codes.to_numpy(), groups, steps)
+        pcr_start = _cells(runs[f"{pcr.start}_h"].to_numpy(dtype=float), steps)
+        pcr_end = _cells(runs[f"{pcr.end}_h"].to_numpy(dtype=float), steps)
         running = _running_by_group(pcr_start, plate_row, groups, steps) - _running_by_group(
             pcr_end, plate_row, groups, steps
         )

@@ -235,12 +235,16 @@ _OPTIONAL_SECTIONS = {"relief", "window", "location", "matrix"}
 def _select(items: list[Any], key: str, path: str) -> list[Any]:
     if key == "*":
         return items
-    by_id = [item for item in items if isinstance(item, dict) and str(item.get("id")) == key]
+    by_id = [
+        item
+        for item in items
+        if isinstance(item, dict) and key in (str(item.get("id")), str(item.get("name")))
+    ]
     if by_id:
         return by_id
     if key.isdigit() and int(key) < len(items):
         return [items[int(key)]]
-    ids = [str(item.get("id")) for item in items[:5] if isinstance(item, dict)]
+    ids = [str(item.get("id", item.get("name"))) for item in items[:5] if isinstance(item, dict)]
     raise ScenarioError(
         "--set",
         None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -26,11 +27,12 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
 from ..distributions import Duration, DurationDist, PositiveDuration, duration_dist
-from ..stages import STAGE_NAMES, STAGES, stage
+from ..stages import STAGES, Process, process_of
 from ..units import DAY, HOUR, MINUTE, format_clock, parse_clock, parse_speed
 from .errors import Misplaced
 from .overrides import apply_changes, fix_distributions
@@ -556,13 +558,181 @@ BAG_TUBES = 25
 MAX_TUBES_A_DAY = 10_000_000
 
 
+#: a step's or pool's name: a column, stream and ``--set`` name (lower case, digits, ``_``)
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+#: names a step or pool may not take: disruption targets and the segments before the lab
+RESERVED = frozenset({"sampling", "lab", "vehicle", "filling", "transit", "reported"})
+
+
+class PoolSpec(Frozen):
+    """Staff or instruments of a lab, declared once (an entry of ``pools:``) and shared
+    by every step that names it: ``staff`` or ``instruments`` (how many; with
+    ``shifts`` the most on duty at once), an optional daily roster and, for
+    instruments, random breakdowns."""
+
+    staff: Count | None = None
+    instruments: Count | None = None
+    shifts: tuple[Shift, ...] = ()
+    failures: Failures | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PoolSpec:
+        if self.shifts and self.staff is None and self.instruments is None:
+            kind = "staff" if all(s.staff is not None for s in self.shifts) else "instruments"
+            _servers_from_shifts(self, kind, "pool")
+        elif self.shifts:
+            _servers_from_shifts(self, self.kind, "pool")
+        if (self.staff is None) == (self.instruments is None):
+            raise ValueError("a pool has either staff or instruments (how many)")
+        if self.failures is not None and self.staff is not None:
+            raise ValueError("failures are for instruments, not staff")
+        return self
+
+    @property
+    def kind(self) -> Literal["staff", "instruments"]:
+        return "staff" if self.staff is not None else "instruments"
+
+    @property
+    def units(self) -> int:
+        return int(self.staff if self.staff is not None else self.instruments)  # type: ignore[arg-type]
+
+
+class Batch(Frozen):
+    """How a step gathers its items into runs: a run takes up to ``size`` items; it starts
+    once ``min`` wait (default 1: at once), or, with fewer, once the oldest has waited
+    ``wait`` (none: it waits for ``min``); with ``tick``, runs start only on the tick
+    (every ``tick`` from the lab's opening, as a lab that moves batches on a clock)."""
+
+    size: Count = 1
+    min: Count = 1
+    wait: Duration | None = None
+    tick: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _fits(self) -> Batch:
+        if self.min > self.size:
+            raise ValueError(f"min ({self.min}) is more than size ({self.size})")
+        if self.wait is not None and self.min == 1:
+            raise ValueError("wait is how long a run waits for min items: set min above 1")
+        return self
+
+
+class StepSpec(Frozen):
+    """One step of a lab's process (an entry of ``steps:``).
+
+    ``works_on``: a ``bag`` (as delivered), ``tube`` (the step
+    that puts received tubes on plates: a plate's worth, or fewer once the oldest
+    has waited ``partial_plate_after``) or ``plate`` (one, or a batch of them).
+    ``needs``: the pools it takes, and how many units of each, for the whole run.
+    ``duration``: the time of one run. ``batch``: how plates (or bags) gather into
+    runs; ``combine``: the plates of a run go on as one (4 x 96 stamped into a 384).
+    ``amplifies``: the PCR step (a tube's result is known when it ends).
+    """
+
+    name: Name
+    label: str | None = None
+    works_on: Literal["bag", "tube", "plate"]
+    needs: dict[Name, Count] = Field(min_length=1)
+    duration: DurationDist
+    batch: Batch = Batch()
+    combine: bool = False
+    amplifies: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StepSpec:
+        if self.name in RESERVED:
+            raise ValueError(f"'{self.name}' is a reserved name; call the step something else")
+        if self.works_on == "tube" and "batch" in self.model_fields_set:
+            raise ValueError(
+                "the tube step fills one plate a run (partial_plate_after sets its wait): no batch"
+            )
+        if self.combine and (self.works_on != "plate" or self.batch.size == 1):
+            raise ValueError("combine merges the plates of a batch: a plate step with size > 1")
+        if self.amplifies and self.works_on != "plate":
+            raise ValueError("the PCR step (amplifies) works on plates")
+        return self
+
+    @property
+    def title(self) -> str:
+        """What a planner calls it (its label, or its name)."""
+        return self.label or self.name.replace("_", " ")
+
+
+class LabProcess(Frozen):
+    """A lab's steps, in order, and the pools they share: what the lab runs (either its
+    ``steps:`` or the five default stages made from its sections)."""
+
+    steps: tuple[StepSpec, ...]
+    pools: dict[str, PoolSpec]
+    default: bool = False
+
+    def step(self, name: str) -> StepSpec:
+        return next(s for s in self.steps if s.name == name)
+
+    def signature(self) -> tuple[tuple[str, str, bool], ...]:
+        """What the tables' columns depend on: each step's name, what it works on, batches."""
+        return tuple((s.name, s.works_on, s.batch.size > 1 or s.combine) for s in self.steps)
+
+
+def _check_steps(steps: tuple[StepSpec, ...], pools: dict[str, PoolSpec]) -> None:
+    """Bag steps, then the one tube step, then plate steps with one PCR step; every need a
+    declared pool and every pool needed (nothing declared and quietly unused)."""
+    order = {"bag": 0, "tube": 1, "plate": 2}
+    names: set[str] = set()
+    for i, st in enumerate(steps):
+        if st.name in names:
+            raise Misplaced(("steps", i, "name"), f"two steps called '{st.name}'")
+        names.add(st.name)
+        if i and order[st.works_on] < order[steps[i - 1].works_on]:
+            raise Misplaced(
+                ("steps", i, "works_on"),
+                "bag steps come first, then the tube step, then plate steps",
+            )
+        for pool in st.needs:
+            if pool not in pools:
+                known = ", ".join(pools) or "none"
+                raise Misplaced(("steps", i, "needs", pool), f"no pool '{pool}' (pools: {known})")
+            if st.needs[pool] > pools[pool].units:
+                raise Misplaced(
+                    ("steps", i, "needs", pool),
+                    f"needs {st.needs[pool]} but the pool has {pools[pool].units}",
+                )
+    if sum(st.works_on == "tube" for st in steps) != 1:
+        raise Misplaced(("steps",), "one step puts tubes on plates (works_on: tube)")
+    if sum(st.amplifies for st in steps) != 1:
+        raise Misplaced(("steps",), "one step is the PCR (amplifies: true)")
+    for name in pools:
+        if name in RESERVED:
+            raise Misplaced(("pools", name), f"'{name}' is a reserved name")
+        if not any(name in st.needs for st in steps):
+            raise Misplaced(("pools", name), f"pool '{name}' is needed by no step")
+
+
+class Plating(Frozen):
+    """The plates of a lab with its own ``steps:``: wells and the controls among them."""
+
+    wells: Count = 96
+    controls: Annotated[int, Field(ge=0)] = 2
+
+    @model_validator(mode="after")
+    def _room_for_samples(self) -> Plating:
+        if self.controls >= self.wells:
+            raise ValueError("controls must leave wells for samples")
+        return self
+
+
+#: the default stages' sections, which a lab with ``steps:`` does not have
+SECTIONS = ("receiving", "loading", "extraction", "pcr", "report")
+
+
 class Lab(Frozen):
     """A laboratory: receiving, plate loading, extraction, PCR, reporting.
 
     Either every stage is described (staff or instruments and their times), or the
     lab is described as it is published: ``tubes_per_day`` (and, to be checked,
     ``turnaround``), from which the number of staff and instruments of every stage
-    not given is derived (:func:`_stages_from_capacity`; stated in docs/model.md).
+    not given is derived (:func:`_stages_from_capacity`; stated in docs/model.md);
+    or the lab lists its own process: ``steps:`` sharing ``pools:``, with ``plate:``.
     """
 
     id: str = Field(min_length=1)
@@ -582,13 +752,66 @@ class Lab(Frozen):
     pcr: Pcr = Pcr()
     report: Report = Report()
     partial_plate_after: PositiveDuration = 45 * MINUTE
+    steps: tuple[StepSpec, ...] = ()
+    pools: dict[Name, PoolSpec] = {}
+    plate: Plating = Plating()
+    _process: LabProcess | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
     def _from_published(cls, data: Any) -> Any:
         if not isinstance(data, dict) or data.get("tubes_per_day") is None:
             return data
+        if data.get("steps"):
+            raise ValueError(
+                "tubes_per_day sizes the default stages: a lab with its own steps gives its "
+                "pools instead"
+            )
         return _stages_from_capacity(data)
+
+    @model_validator(mode="after")
+    def _own_steps(self) -> Lab:
+        if not self.steps:
+            if self.pools:
+                raise Misplaced(("pools",), "pools are shared by steps: list the lab's steps")
+            if "plate" in self.model_fields_set:
+                raise Misplaced(("plate",), "the default stages take their plate from pcr")
+            return self
+        given = [name for name in SECTIONS if name in self.model_fields_set]
+        if given:
+            raise Misplaced(
+                (given[0],),
+                f"a lab with steps describes its process there; '{given[0]}' would be ignored",
+            )
+        _check_steps(self.steps, self.pools)
+        return self
+
+    @model_serializer(mode="wrap")
+    def _what_applies(self, handler: Any) -> Any:
+        """Written out (``--set``, a saved scenario): the default stages' sections, or the
+        lab's own steps, pools and plate, never both (the other would be refused)."""
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in SECTIONS if self.steps else ("steps", "pools", "plate"):
+                data.pop(name, None)
+        return data
+
+    @property
+    def samples_per_plate(self) -> int:
+        """Tubes a plate holds (wells less controls)."""
+        plate = self.plate if self.steps else self.pcr
+        return plate.wells - plate.controls
+
+    @property
+    def process(self) -> LabProcess:
+        """The lab's steps and pools: its own, or the five default stages of its sections."""
+        if self._process is None:
+            self._process = (
+                LabProcess(steps=self.steps, pools=self.pools)
+                if self.steps
+                else default_process(self)
+            )
+        return self._process
 
 
 def _stages_from_capacity(data: dict[str, Any]) -> dict[str, Any]:
@@ -637,7 +860,30 @@ def _stages_from_capacity(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-DISRUPTED = ("sampling", "lab", "vehicle", *STAGE_NAMES)
+def default_process(lab: Lab) -> LabProcess:
+    """The five default stages of ``lab`` as steps and pools: each stage a step on a pool of
+    its own (named as the stage), from its section's staff or instruments, shifts,
+    failures, duration and plates a run."""
+    steps, pools = [], {}
+    for st in STAGES:
+        section = st.section(lab)
+        counts: dict[str, Any] = {st.servers: st.units(lab)}
+        pools[st.name] = PoolSpec.model_construct(
+            shifts=section.shifts, failures=getattr(section, "failures", None), **counts
+        )
+        steps.append(
+            StepSpec.model_construct(
+                name=st.name, label=st.label, works_on="tube" if st.forms_plates else st.unit,
+                needs={st.name: 1}, duration=st.run_time(lab),
+                batch=Batch.model_construct(size=st.per_run(lab), min=1, wait=None, tick=None),
+                combine=False, amplifies=st.amplifies,
+            )
+        )  # fmt: skip
+    return LabProcess.model_construct(steps=tuple(steps), pools=pools, default=True)
+
+
+#: what a disruption takes out besides a lab's pools (a default lab's pools are its stages)
+DISRUPTED = ("sampling", "lab", "vehicle")
 
 
 class Disruption(Frozen):
@@ -663,8 +909,10 @@ class Disruption(Frozen):
     @field_validator("what")
     @classmethod
     def _known(cls, v: str) -> str:
-        if v not in DISRUPTED:
-            raise ValueError(f"'{v}' is not one of {', '.join(DISRUPTED)}")
+        if v not in DISRUPTED and not re.fullmatch(r"[a-z][a-z0-9_]*", v):
+            raise ValueError(
+                f"'{v}' is not one of {', '.join(DISRUPTED)} or a lab's pool (stage) name"
+            )
         return v
 
     @model_validator(mode="after")
@@ -693,9 +941,13 @@ class Disruption(Frozen):
         elif self.what in ("lab", "vehicle"):
             what = f"{self.what} out of service"
         else:
-            st = stage(self.what)
             count = "all" if self.units is None else str(self.units)
-            what = f"{count} {st.label} {st.servers} out"
+            st = next((st for st in STAGES if st.name == self.what), None)
+            what = (
+                f"{count} {st.label} {st.servers} out"
+                if st is not None
+                else f"{count} of {self.what} out"
+            )
         rule = " (work under way resumes after)" if self.rule == "resume" else ""
         return f"{what} at {where}, {format_clock(self.from_)}-{format_clock(self.until)}{rule}"
 
@@ -923,6 +1175,7 @@ class Scenario(Frozen):
             for i, lab in enumerate(self.labs):
                 if lab.location is None:
                     raise Misplaced(("labs", i, "location"), "automatic routes need lab locations")
+        self._check_processes()
         self._check_disruptions(point_ids, lab_ids)
         base = self.positives.followup.base if self.positives.followup else None
         if base is not None and base not in point_ids:
@@ -1046,11 +1299,41 @@ class Scenario(Frozen):
             f"({int(late.sum()):,} zones in all)",
         )
 
+    def _check_processes(self) -> None:
+        """The labs share one list of steps (names, what each works on, the PCR step): the
+        tables have one column a step; counts, pools, durations and batches may differ."""
+        first = self.labs[0].process
+        for i, lab in enumerate(self.labs[1:], 1):
+            if _shape(lab.process) != _shape(first):
+                names = ", ".join(s.name for s in first.steps)
+                raise Misplaced(
+                    ("labs", i, "steps"),
+                    f"lab '{lab.id}' lists other steps than lab '{self.labs[0].id}' ({names}): "
+                    "a scenario's labs share one list of step names (give every lab the "
+                    "same steps, each with its own pools and times)",
+                )
+
+    @property
+    def process(self) -> Process:
+        """The registry of the labs' steps (:class:`sim.stages.Process`): columns, segments,
+        statuses and labels of this scenario's tables."""
+        return process_of(self.labs[0].process)
+
     def _check_disruptions(self, point_ids: set[str], lab_ids: set[str]) -> None:
         routes = self.transport.routes
         for i, d in enumerate(self.disruptions):
             if d.from_ < self.round.start:
                 raise Misplaced(("disruptions", i, "from"), "before the round starts")
+            if d.what not in DISRUPTED:  # a pool of the labs it names
+                chosen = [lab for lab in self.labs if d.where in ("*", lab.id)]
+                lacking = [lab.id for lab in chosen if d.what not in lab.process.pools]
+                if lacking:
+                    pools = ", ".join(self.labs[0].process.pools)
+                    raise Misplaced(
+                        ("disruptions", i, "what"),
+                        f"'{d.what}' is not one of {', '.join(DISRUPTED)} or a pool (stage) of "
+                        f"lab '{lacking[0]}' (pools: {pools})",
+                    )
             if d.where == "*":
                 continue
             if d.what == "sampling":
@@ -1087,6 +1370,10 @@ class Scenario(Frozen):
     def deterministic(self) -> Scenario:
         """The same scenario with every random duration replaced by its mean."""
         return fix_distributions(self)
+
+
+def _shape(process: LabProcess) -> tuple[tuple[str, str, str, bool], ...]:
+    return tuple((s.name, s.title, s.works_on, s.amplifies) for s in process.steps)
 
 
 def _check_unique(items: tuple[Any, ...], where: str) -> None:
