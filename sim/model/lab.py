@@ -89,18 +89,26 @@ class Pool:
 class Run:
     """One run under way: its items, the units it holds, and (stopped) the time it needs."""
 
-    __slots__ = ("held", "items", "lead", "left", "seq", "step", "stopped")
+    __slots__ = ("_held", "items", "lead", "left", "seq", "step", "stopped")
 
     def __init__(
-        self, step: Step, lead: int, items: list[Any], held: list[tuple[Pool, list[int]]]
+        self, step: Step, lead: int, items: list[Any], held: list[tuple[Pool, list[int]]] | None
     ) -> None:
         self.step = step
         self.lead = lead  # the recorded server: the first unit of the first pool
         self.items = items
-        self.held = held
+        self._held = held  # None: the one unit ``lead`` of the step's one pool
         self.seq = -1  # its end's event (-1: stopped)
         self.left = 0.0  # when stopped, the time it still needs
         self.stopped = 0  # its units out of service that stopped it
+
+    @property
+    def held(self) -> list[tuple[Pool, list[int]]]:
+        """The units it holds, pool by pool."""
+        if self._held is None:
+            assert self.step.solo is not None
+            return [(self.step.solo, [self.lead])]
+        return self._held
 
 
 class Step:
@@ -115,6 +123,9 @@ class Step:
         self.index = index  # position among the steps that work on the same kind of item
         self.stage = stage
         self.needs = tuple((pools[name], count) for name, count in spec.needs.items())
+        #: the one pool of a step that takes one unit of one pool (None: several): the path
+        #: every default stage takes, kept free of the general loops
+        self.solo = self.needs[0][0] if len(self.needs) == 1 and self.needs[0][1] == 1 else None
         self.per_run = spec.batch.size
         self.min = spec.batch.min
         self.wait = spec.batch.wait
@@ -156,6 +167,11 @@ class Step:
 
     def try_start(self) -> None:
         """Start runs while items wait, the units are free and the batch rule allows."""
+        if self.solo is not None and self.min == 1 and self.tick is None:
+            idle = self.solo.idle
+            while (self.queue or self.urgent) and idle:
+                self.start()
+            return
         while (self.queue or self.urgent) and self.free():
             if self.min > 1 and not self.urgent and len(self.queue) < self.min:
                 # too few for a run: the oldest waits for more, at most ``wait``
@@ -207,21 +223,27 @@ class Step:
 
     def begin(self, items: list[Any]) -> None:
         """The idle units it needs take ``items``: stamp them and schedule the run's end."""
-        held = []
-        for pool, count in self.needs:
-            idle = pool.idle
-            held.append((pool, [idle.popleft() for _ in range(count)]))
-        lead = held[0][1][0]
+        solo = self.solo
+        if solo is not None:
+            lead = solo.idle.popleft()
+            run = Run(self, lead, items, None)
+            solo.busy[lead] = run
+        else:
+            held = []
+            for pool, count in self.needs:
+                idle = pool.idle
+                held.append((pool, [idle.popleft() for _ in range(count)]))
+            lead = held[0][1][0]
+            run = Run(self, lead, items, held)
+            for pool, units in held:
+                busy = pool.busy
+                for unit in units:
+                    busy[unit] = run
         now = self.env.now
         k, i = self.k_start, self.index
         for item in items:
             item.times[k] = now
             item.server[i] = lead
-        run = Run(self, lead, items, held)
-        for pool, units in held:
-            busy = pool.busy
-            for unit in units:
-                busy[unit] = run
         run.seq = self.at(self.draw(), self._end, lead)
         self.running[lead] = run
 
@@ -398,6 +420,18 @@ class LabService:
     def release(self, run: Run) -> None:
         """A run's units are free: back to idle (those out of service leave), and the steps
         that need them, downstream first, may start."""
+        solo = run.step.solo
+        if run._held is None and solo is not None:  # one unit of one pool
+            unit = run.lead
+            del solo.busy[unit]
+            leaving = solo.leaving
+            if leaving and unit in leaving:
+                leaving.discard(unit)
+            else:
+                solo.idle.append(unit)
+            for step in solo.steps:
+                step.try_start()
+            return
         held = run.held
         for pool, units in held:
             busy, leaving = pool.busy, pool.leaving
