@@ -27,6 +27,9 @@ keeps them under ``warnings``. The checks:
   given or derived, test fewer (a stage given with too few staff or
   instruments), or whose one pass through every stage is longer than its
   published ``turnaround``;
+* ``batch-strands-plates`` — a lab step that starts only with several items
+  (``batch.min``) and has no ``batch.wait``: the last items of the round wait
+  for company that never comes, to the horizon;
 * ``settings`` — what loading and ``--set`` noticed (a default that the points'
   own settings override, a change that did not reach every point:
   :attr:`Scenario.notes`).
@@ -75,6 +78,7 @@ def check(scenario: Scenario, routes: Sequence[Route] | None = None) -> list[Fin
         *_arrive_early(scenario),
         *_door_short(scenario),
         *_below_published(scenario),
+        *_strict_batches(scenario),
         *(Finding("settings", note) for note in scenario.notes),
     ]
 
@@ -186,6 +190,25 @@ def _below_published(scenario: Scenario) -> list[Finding]:
                     "times, or a longer turnaround)",
                 )
             )
+    return out
+
+
+def _strict_batches(scenario: Scenario) -> list[Finding]:
+    """Lab steps that never start a short batch: the round's last items are stranded."""
+    out = []
+    for lab in scenario.labs:
+        for step in lab.process.steps:
+            batch = step.batch
+            if batch.min > 1 and batch.wait is None:
+                items = "bags" if step.works_on == "bag" else "plates"
+                out.append(
+                    Finding(
+                        "batch-strands-plates",
+                        f"lab {lab.id} step {step.name} starts only with {batch.min} {items} "
+                        f"and has no batch.wait: the last {items} of the round (up to "
+                        f"{batch.min - 1}) wait for more that never come (give batch.wait)",
+                    )
+                )
     return out
 
 

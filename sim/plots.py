@@ -359,6 +359,12 @@ def critical_path(result: Result, rep: int = 0) -> Figure:
     return fig
 
 
+def pcr_instruments(lab: Any, scenario: Any) -> int:
+    """The units of the pool a lab's PCR step takes first (a default lab's PCR instruments)."""
+    step = lab.process.step(scenario.process.tested.name)
+    return int(lab.process.pools[next(iter(step.needs))].units)
+
+
 def lab_backlog(result: Result, rep: int = 0) -> Figure:
     """Per lab: tubes without a result over time, and PCR instruments running."""
     p = part(result, rep)
@@ -371,6 +377,7 @@ def lab_backlog(result: Result, rep: int = 0) -> Figure:
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     colours = [f"C{i % 10}" for i in range(len(sc.labs))]
     for lab, colour in zip(sc.labs, colours, strict=True):
+        installed = pcr_instruments(lab, sc)
         mine = labs[labs["entity"] == lab.id]
         backlog = mine[mine["metric"] == "tubes without result"].sort_values("time_h")
         if len(backlog):
@@ -379,7 +386,7 @@ def lab_backlog(result: Result, rep: int = 0) -> Figure:
                 backlog["value"],
                 color=colour,
                 linewidth=2,
-                label=f"{_plain(lab.id)} ({lab.pcr.instruments} PCR)",
+                label=f"{_plain(lab.id)} ({installed} PCR)",
             )
         running = mine[mine["metric"] == "PCR instruments running"].sort_values("time_h")
         if len(running):
@@ -390,7 +397,7 @@ def lab_backlog(result: Result, rep: int = 0) -> Figure:
                 linewidth=1.8,
                 drawstyle="steps-post",
             )
-            bottom.axhline(lab.pcr.instruments, color=colour, linestyle=":", linewidth=1.2)
+            bottom.axhline(installed, color=colour, linestyle=":", linewidth=1.2)
     _clock_axis(bottom, start, 0.0, _x_end(k, sc.round.horizon / H))
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
@@ -530,7 +537,10 @@ def utilisation(result: Result, rep: int = 0) -> Figure:
         frameon=False,
         fontsize=9,
     )
-    ax.set_title(_heading(sc.round.name, "lab utilisation by stage"), fontsize=12)
+    ax.set_title(
+        _heading(sc.round.name, "lab utilisation by " + ("stage" if default else "pool")),
+        fontsize=12,
+    )
     return fig
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import sim
+from sim.checks import check
 from sim.model.engine import Engine
 from sim.model.lab import Labs
 from sim.model.ledger import Ledger
@@ -30,7 +31,7 @@ from sim.random import Streams
 from sim.scenario.errors import ScenarioError
 from sim.scenario.schema import Lab
 
-from .conftest import HAND_ROUND
+from .conftest import HAND_ROUND, SCENARIOS
 
 M = 60.0
 
@@ -158,6 +159,11 @@ def test_without_a_wait_a_short_batch_never_runs() -> None:
     )  # fmt: skip
     led = _run(lab, [(0, 10), (0, 10), (0, 10)])
     assert all(np.isnan(p.times[2]) for p in led.plates)
+    scenario = sim.load_scenario(SCENARIOS / "tiny.yaml").with_changes(
+        {"labs": [{**lab.model_dump(mode="json", by_alias=True), "location": [33.565, 114.054]}]}
+    )
+    found = [f for f in check(scenario) if f.code == "batch-strands-plates"]
+    assert len(found) == 1 and "step pcr starts only with 4 plates" in found[0].message
 
 
 # -- four plates into one ---------------------------------------------------------------
@@ -270,3 +276,31 @@ def test_labs_of_one_scenario_share_their_step_names(write_scenario: Callable[..
     )
     with pytest.raises(ScenarioError, match="share one list of step names"):
         sim.load_scenario(write_scenario(text))
+
+
+# -- the example scenario, as planners change it ------------------------------------------
+def test_the_shared_staff_scenario_loads_changes_and_round_trips(tmp_path: Path) -> None:
+    from sim.scenario.dumping import scenario_yaml
+
+    sc = sim.load_scenario(SCENARIOS / "zhaoling-shared-staff.yaml")
+    assert [s.name for s in sc.process.stages] == ["receive", "load", "extract", "pcr", "report"]
+    lab = sc.lab("luohe-cdc")
+    assert lab.process.pools["technicians"].units == 11
+    assert lab.process.step("extract").batch.min == 2
+    more = sc.with_changes({"labs.luohe-cdc.pools.technicians.staff": 12})
+    assert more.lab("luohe-cdc").process.pools["technicians"].units == 12
+    slower = sc.with_changes({"labs.*.steps.extract.batch.wait": "1h"})
+    assert {lab.process.step("extract").batch.wait for lab in slower.labs} == {3600.0}
+    # written out and read back: the same scenario (no default-stage sections creep in)
+    path = tmp_path / "again.yaml"
+    path.write_text(
+        scenario_yaml(sc, zones_ref={"csv": str(SCENARIOS / "data" / "zhaoling-zones.csv")})
+    )
+    again = sim.load_scenario(path)
+    assert again.labs == sc.labs
+    # every pool is a lever, under the path --set takes
+    from sim.experiment.levers import find_levers
+
+    paths = {lever.name for lever in find_levers(sc)}
+    assert "labs.luohe-cdc.pools.technicians.staff" in paths
+    assert "labs.henan-mobile-1.pools.cycler.instruments" in paths

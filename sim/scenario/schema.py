@@ -642,7 +642,7 @@ class StepSpec(Frozen):
     def _consistent(self) -> StepSpec:
         if self.name in RESERVED:
             raise ValueError(f"'{self.name}' is a reserved name; call the step something else")
-        if self.works_on == "tube" and "batch" in self.model_fields_set:
+        if self.works_on == "tube" and self.batch != Batch():
             raise ValueError(
                 "the tube step fills one plate a run (partial_plate_after sets its wait): no batch"
             )
