@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.results import load_run
+from sim.results import read_run
 
 from .conftest import HAND_ROUND, SCENARIOS
 
@@ -51,7 +51,7 @@ def test_run_writes_the_run_folder(tmp_path: Path) -> None:
     assert all({"hours", "met", "share_reported"} <= set(t) for t in summary["targets"])
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 3 and "--seed 3" in manifest["command"] and manifest["natsim"]
-    run = load_run(out)
+    run = read_run(out)
     assert isinstance(run["tubes"], pd.DataFrame) and len(run["tubes"]) == summary["tubes"]
     assert (out / "scenario.yaml").exists() and (out / "zones.parquet").exists()
 

@@ -136,7 +136,7 @@ def test_saved_run_folder_has_the_kpi_table_and_first_replication_tables(
 ) -> None:
     result = replicate(lab_round, 3, workers=1)
     result.save(tmp_path / "run", manifest={"executor": "serial"})
-    run = sim.load_run(tmp_path / "run")
+    run = sim.results.read_run(tmp_path / "run")
     assert isinstance(run["kpis"], pd.DataFrame) and len(run["kpis"]) == 3
     assert set(run["tubes"]["replication"]) == {0}
     assert run["summary"]["replications"] == 3 and run["manifest"]["executor"] == "serial"

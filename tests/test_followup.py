@@ -194,7 +194,7 @@ def test_the_teams_table(tiny: sim.Scenario) -> None:
 def test_recalls_and_teams_are_saved_and_read_back(tiny: sim.Scenario, tmp_path: Path) -> None:
     run = sim.run(tiny.with_changes(FOLLOWUP))
     run.save(tmp_path / "run")
-    back = sim.load_run(tmp_path / "run")
+    back = sim.results.read_run(tmp_path / "run")
     for name in ("recalls", "teams"):
         pd.testing.assert_frame_equal(back[name], run.table(name), check_exact=True)
     assert back["summary"]["followup_completion_h"] == run.summary()["followup_completion_h"]

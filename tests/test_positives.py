@@ -120,7 +120,7 @@ def test_positives_from_the_command_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "tubes read positive ->" in proc.stdout and "tests a resident" in proc.stdout
-    run = sim.load_run(tmp_path / "run")
+    run = sim.results.read_run(tmp_path / "run")
     assert run["summary"]["positives"]["cases"] > 0
     bad = natsim("validate", str(SCENARIOS / "tiny.yaml"), "--set", "positives.prevalence=2")
     assert bad.returncode == 2 and "positives.prevalence" in bad.stderr

@@ -53,7 +53,7 @@ def test_saved_run_reads_back_as_the_same_tables(
 ) -> None:
     result: sim.Result = request.getfixturevalue(which)
     result.save(tmp_path / "run")
-    run = sim.load_run(tmp_path / "run")
+    run = sim.results.read_run(tmp_path / "run")
     for name in TABLES:
         if not result.has_table(name):  # kept only by some rounds (recalls, teams)
             assert name not in run

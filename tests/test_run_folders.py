@@ -126,7 +126,7 @@ def test_python_api_refuses_a_used_folder_unless_replace(
     assert complete(out)
     tiny_result.save(out, replace=True)
     assert complete(out, report=False) and not (out / "report.html").exists()
-    assert sim.load_run(out)["summary"] == json.loads(json.dumps(tiny_result.summary()))
+    assert sim.results.read_run(out)["summary"] == json.loads(json.dumps(tiny_result.summary()))
 
 
 def test_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
@@ -230,7 +230,7 @@ def test_full_disk_during_replications_keeps_only_what_resume_needs(
     monkeypatch.undo()  # room again: --resume completes the run
     code, text = cli(*args, "--out", str(out), "--resume", "--no-figures")
     assert code == 0, text
-    assert sim.load_run(out)["summary"]["replications"] == 5
+    assert sim.results.read_run(out)["summary"]["replications"] == 5
     code, text = cli(*args, "--out", str(out), "--resume")  # into its own finished folder
     assert code == 0, text
     assert complete(out) and siblings(out) == []
@@ -263,7 +263,7 @@ def test_load_run_and_compare_refuse_an_incomplete_or_corrupt_folder(
     (table / "tables" / "kpis.parquet").write_bytes(b"PAR1 not really")
     cases["table"] = (table, f"{table / 'tables' / 'kpis.parquet'}: not a readable Parquet")
 
-    assert sim.load_run(good)["summary"]["seed"] == 1
+    assert sim.results.read_run(good)["summary"]["seed"] == 1
     for what, (folder, message) in cases.items():
         with pytest.raises(RunFolderError, match=re.escape(message)) as caught:
             sim.load_run(folder)
@@ -352,7 +352,7 @@ def test_resume_finds_the_replications_of_a_run_killed_while_renaming(
     args = ["run", str(tmp_path / "round.yaml"), "--reps", "3", "--workers", "1"]
     code, text = cli(*args, "--no-figures", "--no-levers", "--out", str(out), "--resume")
     assert code == 0, text
-    assert sim.load_run(out)["summary"]["replications"] == 3
+    assert sim.results.read_run(out)["summary"]["replications"] == 3
     again = {p.name: p.stat().st_mtime_ns for p in out.glob("replications/*/0*.json")}
     assert again == stored and siblings(out) == []
 

@@ -8,6 +8,7 @@
       scenario.yaml       the scenario as resolved (defaults filled in, overrides applied)
       zones.parquet       the zone table the run used
       manifest.json       natsim version, seed, replications, command line, timings
+      parts.json          each replication's KPIs (what reopening the run needs)
       figures/*.png       pictures (written by sim.plots)
 
 A run folder is complete or absent: :func:`staged` has it written under a
@@ -16,8 +17,9 @@ one rename once every file is written, so a run killed at any moment leaves no
 half folder under the name asked for. The one thing kept in ``<name>`` while
 the run goes on is an experiment's replications store (``replications/``, see
 :mod:`sim.experiment.store`), which a killed run leaves for ``--resume``.
-``load_run(folder)`` gives the tables back as DataFrames, and refuses (with
-:class:`RunFolderError`) a folder that is not complete or a file that is corrupt.
+``read_run(folder)`` gives the files back (tables as DataFrames), and refuses
+(with :class:`RunFolderError`) a folder that is not complete or a file that is
+corrupt; ``sim.load_run`` reopens the folder as the ``Result`` it was written from.
 
 Tables are written by :func:`write_parquet`, which hands pyarrow the frame's
 numpy columns as they are (no pandas conversion), and picks an encoding per
@@ -25,7 +27,7 @@ column: categoricals and repetitive text dictionary-encoded, numbers plain
 (sorted integer columns, like ``tube``, delta-encoded), Snappy throughout, min/max statistics
 for numbers only. Numeric columns are required fields: a missing time is stored
 as NaN, as in the DataFrame. Each file carries pandas' schema metadata, so
-``pd.read_parquet`` (and ``load_run``) give back the same dtypes.
+``pd.read_parquet`` (and ``read_run``) give back the same dtypes.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ REQUIRED = ("manifest.json", "summary.json")
 RUN_NAMES = {
     STORE, *REQUIRED, "tables", "figures", "scenario.yaml", "zones.parquet", "report.html",
     "levers.csv", "evidence.csv", "evidence.parquet", "plan.json", "sweep.csv", "sweep.parquet",
-    "replications.parquet",
+    "replications.parquet", "parts.json",
 }  # fmt: skip
 
 
@@ -409,8 +411,9 @@ def read_parquet(path: Path) -> pd.DataFrame:
         raise RunFolderError(f"{path}: not a readable Parquet file ({reason})") from None
 
 
-def load_run(folder: str | Path) -> dict[str, Any]:
-    """A complete run folder as ``{"summary": dict, "manifest": dict, <table>: DataFrame}``.
+def read_run(folder: str | Path) -> dict[str, Any]:
+    """A complete run folder's files as ``{"summary": dict, "manifest": dict, <table>:
+    DataFrame}`` (``sim.load_run`` makes a :class:`~sim.results.result.Result` of them).
 
     Raises :class:`RunFolderError` (one line, naming the folder or file) for a
     folder that is not complete — absent, under a temporary name, or without its

@@ -27,7 +27,17 @@ from ..model.capacity import capacity_table
 from ..model.followup import single_tube_table, team_table
 from ..model.world import QUEUE_STEP, Replication
 from ..scenario.schema import Scenario
-from .io import atomic_write, manifest_basics, staged, to_json, write_parquet, write_scenario
+from .io import (
+    RunFolderError,
+    atomic_write,
+    manifest_basics,
+    read_json,
+    read_run,
+    staged,
+    to_json,
+    write_parquet,
+    write_scenario,
+)
 from .kpis import (
     by_hour,
     door_outcome,
@@ -212,6 +222,9 @@ class Result:
         parts: list[ReplicationResult],
         experiment: dict[str, Any] | None = None,
     ) -> None:
+        #: the run folder it was reopened from (:func:`load_run`), and that folder's manifest
+        self.folder: Path | None = None
+        self.manifest: dict[str, Any] | None = None
         self.scenario = scenario
         self.seed = seed
         self.parts = sorted(parts, key=lambda p: p.replication)
@@ -598,6 +611,11 @@ class Result:
             write_parquet(self.levers, tables / "levers.parquet")
             self.levers.to_csv(folder / "levers.csv", index=False)
         atomic_write(folder / "summary.json", to_json(self.summary()).encode())
+        parts = [
+            {"replication": p.replication, "kpis": p.kpis, "wall": p.wall, "warnings": p.warnings}
+            for p in self.parts
+        ]
+        atomic_write(folder / "parts.json", to_json({"parts": parts}).encode())
         write_scenario(self.scenario, folder)
         record: dict[str, Any] = {
             **manifest_basics(command),
@@ -621,3 +639,58 @@ def _flat(stats: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in stats.items() if k not in ("ci", "half_width", "unfinished")}
     out["ci_low"], out["ci_high"] = ci
     return {k: np.nan if v is None else v for k, v in out.items()}
+
+
+#: the tables a run folder splits back into replications (the rest are derived again)
+_REOPENED = (*TABLES[:-1], "residents")
+
+
+def load_run(folder: str | Path) -> Result:
+    """Reopen a run folder (``natsim run``, ``Result.save``) as the :class:`Result` it was
+    written from: the same scenario (``scenario.yaml``), tables, KPIs and levers, so every
+    figure and report function takes it, and ``summary()`` is ``summary.json`` again.
+
+    Raises :class:`~sim.results.io.RunFolderError` (one line, naming the folder or file)
+    for a folder that is not complete or was written before natsim kept each
+    replication's KPIs (``parts.json``).
+    """
+    from ..scenario.loading import load_scenario
+
+    folder = Path(folder)
+    files = read_run(folder)
+    if not (folder / "parts.json").is_file():
+        raise RunFolderError(
+            f"{folder}: written before natsim kept each replication's KPIs (no parts.json): "
+            "read its files with sim.results.read_run, or run it again"
+        )
+    summary, manifest = files["summary"], files["manifest"]
+    scenario = load_scenario(folder / "scenario.yaml")
+    saved_parts = read_json(folder / "parts.json")["parts"]
+    tables: dict[int, dict[str, pd.DataFrame]] = {}
+    for name in _REOPENED:
+        frame = files.get(name)
+        if frame is None:
+            continue
+        if not len(frame):  # an empty table: the first replication's, as it was kept
+            tables.setdefault(int(saved_parts[0]["replication"]), {})[name] = frame
+            continue
+        for _, rows in frame.groupby("replication", sort=True, observed=True):
+            rep = int(rows["replication"].iat[0])
+            tables.setdefault(rep, {})[name] = rows.reset_index(drop=True)
+    parts = []
+    for saved in saved_parts:
+        rep = int(saved["replication"])
+        own = tables.get(rep, {})
+        residents = own.pop("residents", None)
+        parts.append(
+            ReplicationResult(rep, own, saved["kpis"], residents, saved["wall"], saved["warnings"])
+        )
+    result = Result(scenario, int(manifest["seed"]), parts, summary.get("experiment"))
+    levers = summary.get("levers")
+    if isinstance(levers, dict) and levers.get("measured") is False:
+        result.skip_levers(str(levers.get("why")))
+    elif isinstance(levers, dict):
+        result.attach_levers(files.get("levers", pd.DataFrame()), levers)
+    result.folder, result.manifest = folder, manifest
+    return result
+
