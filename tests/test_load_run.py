@@ -63,6 +63,6 @@ def test_a_folder_without_parts_is_refused_in_one_line(tmp_path: Path) -> None:
     scenario = sim.load_scenario(SCENARIOS / "tiny.yaml")
     folder = sim.run(scenario).save(tmp_path / "old")
     (folder / "parts.json").unlink()
-    with pytest.raises(sim.results.RunFolderError, match="no parts.json"):
+    with pytest.raises(sim.results.RunFolderError, match=r"no parts\.json"):
         sim.load_run(folder)
     assert sim.results.read_run(folder)["summary"]["seed"] == 1

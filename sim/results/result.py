@@ -693,4 +693,3 @@ def load_run(folder: str | Path) -> Result:
         result.attach_levers(files.get("levers", pd.DataFrame()), levers)
     result.folder, result.manifest = folder, manifest
     return result
-
