@@ -35,6 +35,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .scenario import ScenarioError, load_scenario
+from .terminal import terminal
 
 if TYPE_CHECKING:
     from .experiment.executors import Executor
@@ -43,11 +44,11 @@ if TYPE_CHECKING:
     from .scenario import Scenario
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     help="Simulate a citywide mass nucleic-acid testing round: collect, transport, test, report.",
 )
-err = Console(stderr=True)
+err = terminal(stderr=True)
 LEVER_BUDGET_S = 5.0  # levers are measured by default when they take no longer (seconds)
 
 ScenarioArg = Annotated[
@@ -128,7 +129,7 @@ def _executor(workers: int | None, dask: str | None) -> Iterator[Executor]:
 @contextmanager
 def _progress() -> Iterator[ProgressFn | None]:
     """A progress bar on stderr (replications done, elapsed, ETA) when stderr is a terminal."""
-    console = Console(stderr=True)
+    console = terminal(stderr=True)
     if not console.is_terminal:
         yield None
         return
@@ -261,7 +262,7 @@ def _every_command(
     if version:
         from .version import __version__
 
-        Console().print(f"natsim {__version__}", highlight=False)
+        terminal().print(f"natsim {__version__}")
         raise typer.Exit(0)
 
 
@@ -296,7 +297,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     from .model.capacity import capacity_table
 
     zones = sc.demand.zones
-    console = Console()
+    console = terminal()
     console.print(
         f"{scenario}: valid — {sc.round.name}: {len(zones):,} zones, {zones.total_population:,} people, "
         f"{len(sc.points):,} points, {sum(p.stations for p in sc.points):,} stations, {len(sc.labs)} labs"
@@ -310,6 +311,18 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     except TooBig as exc:
         found.insert(0, f"natsim run would refuse this scenario: {exc}")
     print_warnings(found, console)
+
+
+@app.command()
+def show(scenario: ScenarioArg, set_: SetOpt = None) -> None:
+    """Describe a scenario in one screen: demand, the busiest points, each lab's tubes
+    against its capacity, the fleet, what is planned to go wrong, and the warnings."""
+    sc = _load(scenario, set_)
+    from .scenario import Scenario
+    from .show import show as describe
+
+    assert isinstance(sc, Scenario)
+    describe(sc, terminal())
 
 
 def _fits(sc: Scenario, detail: str = "tubes", at_once: int = 1) -> None:
@@ -622,7 +635,7 @@ def compare(
             _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
     print_comparison(table)
     # what was changed between the two, beside what it did
-    _print_diff(_scenario_of(run_a), _scenario_of(run_b), Console())
+    _print_diff(_scenario_of(run_a), _scenario_of(run_b), terminal())
 
 
 def _scenario_of(path: Path) -> Scenario:
@@ -673,7 +686,7 @@ def runs(
     except (RunFolderError, ValueError) as exc:
         _fail(str(exc))
     # piped into a file or another program, a row stays on one line
-    console = Console(width=None if sys.stdout.isatty() else 240)
+    console = terminal()
     if index.empty:
         console.print(f"{folder}: no run folders")
         return
@@ -745,7 +758,7 @@ def diff(
     """What differs between two scenarios (or the scenarios of two run folders), setting by
     setting, as --set would write it."""
     sa, sb = _scenario_of(a), _scenario_of(b)
-    console = Console()
+    console = terminal()
     console.print(f"A = {a}\nB = {b}", highlight=False)
     _print_diff(sa, sb, console)
 

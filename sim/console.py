@@ -9,6 +9,7 @@ from rich.table import Table
 
 from .results.kpis import capacity_phrases, failure_phrases
 from .stages import resource_label, segment_label, utilisation_label
+from .terminal import terminal
 from .units import format_minute, format_share
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def _at(start: float, hours: float | None) -> str:
 
 def print_warnings(warnings: list[str], console: Console | None = None) -> None:
     """The pitfalls found in the scenario, one a line, before anything else."""
-    console = console or Console()
+    console = console or terminal()
     for text in warnings:
         console.print(f"[yellow]warning:[/yellow] {text}", highlight=False)
 
@@ -39,7 +40,7 @@ def print_summary(
     report: bool = True,
 ) -> None:
     """One replication's headline, in the order a planner asks: done in time? why? where?"""
-    console = console or Console()
+    console = console or terminal()
     s = summary
     print_warnings(s.get("warnings") or [], console)
     console.print(
@@ -300,7 +301,7 @@ def print_replications(
     report: bool = True,
 ) -> None:
     """Several replications: completion and stages with intervals, P(met) for every target."""
-    console = console or Console()
+    console = console or terminal()
     s = summary
     print_warnings(s.get("warnings") or [], console)
     n = s["replications"]
@@ -371,7 +372,7 @@ def print_replications(
 
 def print_sweep(sweep: Sweep, folder: str | None, console: Console | None = None) -> None:
     """A sweep: one row per variant with completion, P(met) and the change from the first."""
-    console = console or Console()
+    console = console or terminal()
     t = sweep.table
     console.print(
         f"[bold]{sweep.scenario.round.name}[/bold]   seed {sweep.seed}   {len(t)} variants x "
@@ -413,7 +414,7 @@ def print_comparison(table: pd.DataFrame, console: Console | None = None) -> Non
     """Two runs: the KPI differences B - A with intervals, then a verdict per target."""
     from .experiment.compare import target_verdicts
 
-    console = console or Console()
+    console = console or terminal()
     a, b = table.attrs.get("A", "A"), table.attrs.get("B", "B")
     paired = bool(table["paired"].all()) if len(table) else False
     n = int(table["n"].max()) if len(table) else 0
@@ -458,7 +459,7 @@ def print_plan(
     plan: Plan, scenario_path: str, folder: str | None, console: Console | None = None
 ) -> None:
     """A capacity plan: the evidence table, then the answer and how to check it."""
-    console = console or Console()
+    console = console or terminal()
     evidence = plan.evidence
     rule = "Wilson 95 % lower bound of P(met)" if plan.rule == "lower" else "estimated P(met)"
     console.print(

@@ -1371,6 +1371,19 @@ class Scenario(Frozen):
         """The same scenario with every random duration replaced by its mean."""
         return fix_distributions(self)
 
+    def __repr__(self) -> str:
+        """One line: what an analyst needs to tell scenarios apart in a notebook (the
+        settings themselves: ``model_dump()``, or ``natsim show``)."""
+        window = self.demand.arrivals.span
+        return (
+            f"<Scenario {self.round.name!r}: {self.demand.zones.total_population:,} people in "
+            f"{len(self.demand.zones):,} zones, {len(self.points):,} points, "
+            f"{len(self.labs)} labs ({', '.join(lab.id for lab in self.labs[:4])}"
+            f"{', ...' if len(self.labs) > 4 else ''}), arrivals "
+            f"{format_clock(window.open)}-{format_clock(window.close)}, "
+            f"targets {', '.join(f'{t / HOUR:g} h' for t in self.round.targets)}>"
+        )
+
 
 def _shape(process: LabProcess) -> tuple[tuple[str, str, str, bool], ...]:
     return tuple((s.name, s.title, s.works_on, s.amplifies) for s in process.steps)
