@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -544,12 +545,87 @@ def utilisation(result: Result, rep: int = 0) -> Figure:
     return fig
 
 
+def district_map(result: Result, rep: int = 0, colour_by: str = "peak_queue") -> Figure:
+    """Points, labs and routes where they are (no tiles, no network: the coordinates alone).
+
+    A point's dot is coloured by its peak queue (``colour_by="peak_queue"``) or its last
+    swab (``"last_swab_h"``) and sized by its residents; each route is drawn from its
+    first point to its lab, as wide as the tubes its trips carried; labs are squares.
+    Points without coordinates are left out (and counted in the title).
+    """
+    p = part(result, rep)
+    sc = result.scenario
+    from .model.geo import routes_for
+
+    points = p.tables["points"].set_index("point")
+    where = {pt.id: pt.location for pt in sc.points if pt.location is not None}
+    labs = {lab.id: lab.location for lab in sc.labs if lab.location is not None}
+    fig = Figure(figsize=(9, 8), layout="constrained")
+    ax = fig.add_subplot()
+    if not where:
+        ax.text(0.5, 0.5, "no point has coordinates", ha="center", va="center",
+                transform=ax.transAxes)  # fmt: skip
+        ax.set_axis_off()
+        return fig
+    lat0 = float(np.mean([lat for lat, _ in where.values()]))
+    lon0 = float(np.mean([lon for _, lon in where.values()]))
+    # km from the points' centre (a degree of longitude is shorter away from the equator)
+    km_east, km_north = 111.32 * math.cos(math.radians(lat0)), 110.57
+
+    def xy(loc: tuple[float, float]) -> tuple[float, float]:
+        return (loc[1] - lon0) * km_east, (loc[0] - lat0) * km_north
+
+    trips = p.tables["trips"]
+    carried = trips.groupby("route", observed=True)["tubes"].sum() if len(trips) else pd.Series()
+    most = float(carried.max()) if len(carried) else 1.0
+    for route in routes_for(sc):
+        stops = [xy(where[pid]) for pid in route.points if pid in where]
+        if route.lab in labs:
+            stops.append(xy(labs[route.lab]))
+        if len(stops) < 2:
+            continue
+        width = 0.4 + 3.6 * float(carried.get(route.id, 0.0)) / max(most, 1.0)
+        xs, ys = zip(*stops, strict=True)
+        ax.plot(xs, ys, color="0.55", linewidth=width, alpha=0.6, zorder=1)
+    ids = [pid for pid in where if pid in points.index]
+    values = points.loc[ids, colour_by].to_numpy(dtype=float)
+    residents = points.loc[ids, "residents"].to_numpy(dtype=float)
+    coords = np.array([xy(where[pid]) for pid in ids])
+    size = 12 + 120 * residents / max(float(residents.max(initial=0.0)), 1.0)
+    dots = ax.scatter(coords[:, 0], coords[:, 1], c=values, s=size, cmap="viridis",
+                      edgecolors="white", linewidths=0.4, zorder=2)  # fmt: skip
+    label = "peak queue (people)" if colour_by == "peak_queue" else "last swab (clock)"
+    bar = fig.colorbar(dots, ax=ax, shrink=0.7, label=label)
+    if colour_by != "peak_queue":
+        bar.ax.yaxis.set_major_formatter(
+            FuncFormatter(lambda v, _: format_minute(sc.round.start + v * H))
+        )
+    for lab_id, loc in labs.items():
+        x, y = xy(loc)
+        ax.scatter([x], [y], marker="s", s=160, color="#d62728", edgecolors="black", zorder=3)
+        text = ax.annotate(_plain(lab_id), (x, y), xytext=(6, 6), textcoords="offset points",
+                           fontsize=9, weight="bold", zorder=4)  # fmt: skip
+        text.set_path_effects([patheffects.withStroke(linewidth=3, foreground="white")])
+    ax.set_aspect("equal")
+    ax.set_xlabel("km east of the points' centre")
+    ax.set_ylabel("km north")
+    ax.grid(True, alpha=0.2)
+    left_out = len(sc.points) - len(ids)
+    note = f"; {left_out:,} points without coordinates left out" if left_out else ""
+    ax.set_title(
+        _heading(sc.round.name, f"points, routes and labs\nline width: tubes carried{note}"),
+        fontsize=12,
+    )
+    return fig
+
+
 FIGURES: dict[str, Callable[..., Figure]] = {
     "cumulative": cumulative,
     "critical_path": critical_path,
     "lab_backlog": lab_backlog,
     "point_queues": point_queues,
     "utilisation": utilisation,
+    "map": district_map,
 }
 
 
