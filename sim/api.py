@@ -18,9 +18,26 @@ def run(
 ) -> Result:
     """Simulate ``replications`` replications of a round (one process) and tabulate them.
 
-    ``seed`` defaults to the scenario's ``round.seed``; replication r draws from
-    streams keyed by (seed, r, name), so replication 3 of a 10-replication run
-    equals replication 3 of a 5-replication run.
+    Arguments:
+
+    * ``scenario``: a :class:`~sim.scenario.schema.Scenario` or the path of a scenario
+      file (``sim.load_scenario``; change one with ``scenario.with_changes({...})``);
+    * ``seed``: defaults to the scenario's ``round.seed``; replication r draws from
+      streams keyed by (seed, r, name), so replication 3 of a 10-replication run equals
+      replication 3 of a 5-replication run, and a changed lab never moves an arrival;
+    * ``replications``: how many (for many, with intervals and workers: ``sim.replicate``);
+    * ``detail``: ``"tubes"`` (the default) or ``"residents"``, which adds one row per
+      resident (``result.residents``).
+
+    The :class:`~sim.results.result.Result` holds, stacked over replications (column
+    ``replication``): ``tubes`` (every tube's point, trip, lab, plate and the time of each
+    step, hours from the start), ``plates``, ``bags``, ``points`` (queues, waits, last
+    swab), ``trips``, ``stops``, ``vehicles``, ``labs`` (utilisation per lab and pool),
+    ``timeline`` (curves by the quarter hour), ``kpis`` (one row a replication), and,
+    with their sections, ``recalls``, ``single_tubes``, ``teams``, ``door``,
+    ``failures``; ``summary()`` is the headline (``summary.json``). ``result.save(folder,
+    report=True)`` writes what ``natsim run`` writes, figures and ``report.html``
+    included; ``sim.plots`` draws its figures; ``sim.load_run(folder)`` reopens it.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)

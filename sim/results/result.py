@@ -213,7 +213,19 @@ def _tabulate(rep: Replication) -> ReplicationResult:
 
 
 class Result:
-    """Results of a scenario over one or more replications."""
+    """Results of a scenario over one or more replications (``sim.run``, ``sim.replicate``,
+    ``sim.load_run``).
+
+    Tables, stacked over replications (column ``replication``; :meth:`table` by name):
+    ``tubes``, ``plates``, ``bags``, ``points``, ``trips``, ``stops``, ``vehicles``,
+    ``labs`` (utilisation per lab and pool), ``timeline``, ``kpis`` (one row a
+    replication), ``residents`` (with ``detail="residents"``), and with their sections
+    ``recalls``, ``single_tubes``, ``teams``, ``door``, ``failures``. Headline:
+    :meth:`summary` (``summary.json``), :meth:`statistics`, :meth:`bottleneck`,
+    ``warnings``, ``by_hour``. Writing: :meth:`save` (``report=True`` adds the figures and
+    ``report.html``). ``scenario`` and ``seed`` are what it ran; ``folder`` and
+    ``manifest`` are set when it was reopened from a run folder.
+    """
 
     def __init__(
         self,
