@@ -32,21 +32,9 @@ from sim.scenario.errors import ScenarioError
 from sim.scenario.schema import Lab
 
 from .conftest import HAND_ROUND, SCENARIOS
+from .test_lab_reference import _ledger
 
 M = 60.0
-
-
-def _ledger(n: int) -> Ledger:
-    return Ledger(
-        n_tubes=n,
-        tube_point=np.zeros(n, np.int32),
-        tube_station=np.zeros(n, np.int32),
-        tube_size=np.ones(n, np.int32),
-        tube_first=np.zeros(n),
-        tube_last=np.zeros(n),
-        tube_sealed=np.zeros(n),
-        tube_arrival=np.zeros(n),
-    )
 
 
 def _lab(**fields: Any) -> Lab:
