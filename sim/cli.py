@@ -883,19 +883,106 @@ def generate(
     seed: Annotated[
         int, typer.Option(help="Seed of the map and sizes (same seed, same files)")
     ] = 1,
+    points: Annotated[
+        int | None,
+        typer.Option(metavar="N", help="Sampling points (default: one per ~2,500 residents)"),
+    ] = None,
+    stations: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Stations at EVERY point, not in all (default: one per ~550 residents, "
+            "2-12 a point); or --samplers",
+        ),
+    ] = None,
+    samplers: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Samplers at every point: natsim derives the stations (samplers / "
+            "teams_per_station, teams of 2); or --stations",
+        ),
+    ] = None,
+    labs: Annotated[
+        int | None, typer.Option(metavar="N", help="Labs (default: one per ~500,000 people)")
+    ] = None,
+    lab_capacity: Annotated[
+        int | None,
+        typer.Option(
+            "--lab-capacity",
+            metavar="TUBES_A_DAY",
+            help="Tubes a day EACH lab tests, as published: natsim derives its stages "
+            "(default: sized for its nearest points' tubes)",
+        ),
+    ] = None,
+    vehicles: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="Vehicles in the whole fleet, spread over the routes (default: one per ~3 points)",
+        ),
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HH:MM-HH:MM",
+            help="Sampling window; the round starts when it opens (default 07:00-12:00)",
+        ),
+    ] = None,
+    density: Annotated[
+        float | None,
+        typer.Option(
+            metavar="PEOPLE_PER_KM2", help="People a km2: sets the city's extent (default 8,000)"
+        ),
+    ] = None,
+    area: Annotated[
+        float | None,
+        typer.Option(metavar="KM2", help="The city's area in km2 (instead of --density)"),
+    ] = None,
 ) -> None:
-    """Write a synthetic city scenario sized from the published ratios (plus its zone and point CSVs)."""
-    from .generate import generate_city
+    """Write a synthetic city scenario sized from the published ratios (plus its zone and point CSVs).
+
+    A district's published figures (--points, --stations or --samplers, --labs,
+    --lab-capacity, --vehicles, --window, --density or --area) replace the ratios one by
+    one; the scenario's header says where each figure came from, and the city is checked
+    as `natsim validate` checks it."""
+    from .generate import GenerateError, generate_city
 
     if population < 1_000:
         err.print("[red]error:[/red] --population: a generated city needs at least 1,000 people")
         raise typer.Exit(2)
-    city = generate_city(population, seed=seed)
+    try:
+        city = generate_city(
+            population,
+            seed=seed,
+            points=points,
+            stations=stations,
+            samplers=samplers,
+            labs=labs,
+            lab_capacity=lab_capacity,
+            vehicles=vehicles,
+            window=window,
+            density=density,
+            area=area,
+        )
+    except GenerateError as exc:
+        _fail(str(exc))
     path = city.write(output)
-    Console().print(
+    terminal().print(
         f"wrote {path} ({len(city.zones):,} zones, {len(city.points):,} points, "
-        f"{int(city.points['stations'].sum()):,} stations) and its CSVs beside it"
+        f"{city.stations:,} stations) and its CSVs beside it"
     )
+    given = (points, stations, samplers, labs, lab_capacity, vehicles, window, density, area)
+    found = list(city.warnings)
+    if any(v is not None for v in given):  # figures given: check them as validate does
+        from .checks import check
+        from .console import print_warnings
+
+        try:
+            found += [f.message for f in check(load_scenario(path))]
+        except ScenarioError as exc:  # pragma: no cover - a generator bug, said plainly
+            _fail(f"the generated scenario does not validate: {exc}")
+        print_warnings(found, terminal())
 
 
 def main() -> None:  # pragma: no cover - console entry point
