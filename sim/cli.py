@@ -607,7 +607,11 @@ def sweep(
         result.save(
             folder, command=_command(), manifest=manifest, figures=figures, replace=force or resume
         )
+        from .report_pages import write_sweep_page
+
+        page = write_sweep_page(folder, sc)  # the grid with its intervals, and the figure
     print_sweep(result, str(folder))
+    terminal().print(f"  page: {page}")
 
 
 @app.command()
@@ -617,12 +621,28 @@ def compare(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Also write the table as CSV here")
     ] = None,
+    page: Annotated[
+        Path | None,
+        typer.Option(
+            "--page",
+            help="Also write a comparison folder here: report.html (what differs, the paired "
+            "differences with their intervals), summary.json, tables/comparison.parquet",
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace --page if it holds a natsim folder (once complete)"),
+    ] = False,
 ) -> None:
     """Paired differences B - A of two runs' KPIs, and which is better at each target."""
     from .console import print_comparison
     from .experiment.compare import compare as compare_runs
     from .results.io import RunFolderError
 
+    if page is not None:
+        if page.resolve() in (run_a.resolve(), run_b.resolve()):
+            _fail(f"--page {page}: is one of the runs compared; choose another folder")
+        _prepare_out(page, force, resume=False)
     try:  # refuses a folder that is not complete, and names a corrupt file
         table = compare_runs(run_a, run_b)
     except RunFolderError as exc:
@@ -635,7 +655,16 @@ def compare(
             _fail(f"--out {out}: cannot write: {exc.strerror or exc}")
     print_comparison(table)
     # what was changed between the two, beside what it did
-    _print_diff(_scenario_of(run_a), _scenario_of(run_b), terminal())
+    scenario_a, scenario_b = _scenario_of(run_a), _scenario_of(run_b)
+    _print_diff(scenario_a, scenario_b, terminal())
+    if page is not None:
+        from .report_pages import write_compare
+        from .scenario.diff import scenario_diff
+
+        changes = scenario_diff(scenario_a, scenario_b)
+        with _writing(page):
+            write_compare(page, table, changes, run_a, run_b, _command(), replace=force)
+        terminal().print(f"  page: {page / 'report.html'}")
 
 
 def _scenario_of(path: Path) -> Scenario:
@@ -869,7 +898,32 @@ def plan(
         )
         manifest = {"executor": executor.description}
         result.save(folder, command=_command(), manifest=manifest, replace=force or resume)
+        from .report_pages import write_plan_page
+
+        page = write_plan_page(folder, sc)  # the chosen combination first, then the evidence
     print_plan(result, str(scenario), str(folder))
+    terminal().print(f"  page: {page}")
+
+
+@app.command()
+def report(
+    folder: Annotated[
+        Path,
+        typer.Argument(help="A folder written by natsim run, sweep, plan or compare --page"),
+    ],
+) -> None:
+    """Write a folder's report.html again from its files, without running anything: a run,
+    a run with replications, a sweep, a plan or a comparison (figures it lacks are drawn)."""
+    from .report_pages import KINDS, rebuild_page
+    from .results.io import RunFolderError
+
+    try:
+        path, kind = rebuild_page(folder)
+    except RunFolderError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{folder}: cannot write the page: {exc.strerror or exc}")
+    terminal().print(f"wrote {path} (the page of {KINDS[kind]})")
 
 
 @app.command()

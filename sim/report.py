@@ -1,31 +1,50 @@
-"""``report.html``: one static page a planner opens after ``natsim run``.
+"""``report.html``: the one page a planner opens after ``natsim run``.
 
-The page is self-contained (inline CSS, no JavaScript, nothing fetched from the
-network); its pictures are the PNG files :func:`sim.plots.save_all` writes next
-to it, referenced as ``figures/<name>.png``. A result of several replications
-also gets ``figures/completion_distribution.png``
-(:func:`sim.plots.completion_distribution`, every replication's completion time
-against the targets), shown first. Every piece of text that comes from the
-scenario (names, ids) is HTML-escaped.
+The page is one self-contained file (:mod:`sim.report_html`): inline CSS, no
+JavaScript, nothing fetched from the network, every figure embedded as a PNG
+``data:`` URI, so the file alone can be mailed or printed (A4). The figures
+are also kept as PNG files in ``figures/`` (:func:`sim.plots.save_all`) for
+slides and for other programs. The page opens with the verdict: when the last
+result came and, for each target, MET or MISSED. A result of several
+replications is read as a distribution: the verdict gives the median and p90
+of the last result and P(met) of each target with its Wilson interval (from
+:meth:`~sim.results.Result.summary`), its first figure is
+``figures/completion_distribution.png``
+(:func:`sim.plots.completion_distribution`), and the first replication is
+shown in detail below. Every piece of text that comes from the scenario (names,
+ids) is HTML-escaped.
+
+:func:`rebuild_run_page` writes the page again from a run folder alone
+(:func:`sim.results.result.load_run`), without running anything: the same page,
+drawing only the figures the folder lacks.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
-from datetime import datetime
-from html import escape
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .plots import DPI, clock, completion_distribution, duration, part, save_all, verdict
-from .results.io import atomic_write
+from .plots import DPI, FIGURES, clock, completion_distribution, duration, part, save_all
+from .report_html import CSS, document, e, figure, footer, p_class, p_met, pct, table, verdict
+from .report_html import verdict_word as _word
+from .results.io import atomic_write, to_json
 from .results.kpis import capacity_phrases, failure_phrases
 from .results.result import Result
 from .stages import resource_label, segment_label, utilisation_label
-from .units import format_share
+
+__all__ = [
+    "CAPTIONS",
+    "CSS",
+    "DISTRIBUTION",
+    "rebuild_run_page",
+    "render",
+    "write_figures_and_report",
+]
 
 #: the figure of a result with several replications (what ``natsim run --reps`` writes)
 DISTRIBUTION = "completion_distribution"
@@ -64,53 +83,61 @@ CAPTIONS = {
         "Busy time of each lab stage over its units and the lab's working span "
         "(from opening to its last report).",
     ),
+    "map": (
+        "Where the points, labs and routes are",
+        "Sampling points coloured by their peak queue and sized by their residents, labs as "
+        "squares, and each route from its first point to its lab, as wide as the tubes its "
+        "trips carried (drawn from the coordinates alone: no map tiles).",
+    ),
 }
 
-CSS = """
-body { font-family: -apple-system, "Segoe UI", Roboto, "Noto Sans", "Helvetica Neue", Arial,
-       sans-serif; color: #1d1d1f; max-width: 1150px; margin: 1.5em auto; padding: 0 1em;
-       line-height: 1.45; }
-h1 { font-size: 1.7em; margin-bottom: 0.1em; }
-h2 { font-size: 1.25em; border-bottom: 2px solid #ddd; padding-bottom: 0.2em; margin-top: 1.8em; }
-.meta { color: #666; margin-top: 0; }
-.verdict { font-size: 1.25em; font-weight: 600; padding: 0.6em 0.9em; border-radius: 6px;
-           margin: 0.8em 0; }
-.verdict.good { background: #e7f5e7; border-left: 6px solid #1b6e1b; }
-.verdict.bad { background: #fbe9e9; border-left: 6px solid #b01010; }
-.badge { display: inline-block; padding: 0.05em 0.5em; border-radius: 4px; color: #fff;
-         font-weight: 700; font-size: 0.9em; letter-spacing: 0.03em; }
-.badge.met { background: #1b6e1b; }
-.badge.missed { background: #b01010; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.93em; }
-th, td { padding: 0.3em 0.7em; border-bottom: 1px solid #e3e3e3; text-align: left; }
-th { background: #f4f4f6; font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-.facts { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr));
-         gap: 0 2em; }
-.facts p { margin: 0.35em 0; }
-.warn { background: #fff4e0; border-left: 6px solid #d08000; padding: 0.5em 0.9em;
-        border-radius: 6px; }
-figure { margin: 1.2em 0 2em; }
-figure img { max-width: 100%; height: auto; border: 1px solid #e3e3e3; }
-figcaption { color: #444; font-size: 0.93em; margin-top: 0.3em; }
-footer { color: #888; font-size: 0.85em; margin-top: 3em; border-top: 1px solid #ddd;
-         padding-top: 0.5em; }
-"""
+_e, _pct, _table = e, pct, table
+
+
+def _plain(data: Any) -> Any:
+    """``data`` as it reads back from its JSON file (NaN as None, numpy scalars as numbers),
+    so a page drawn from a Result and one drawn from its run folder are the same page."""
+    return json.loads(to_json(data))
+
+
+@dataclass
+class _Run:
+    """What the run page shows, read once from a Result."""
+
+    name: str
+    start: float
+    targets_h: list[float]
+    horizon_h: float
+    seed: Any
+    replications: int
+    summary: dict[str, Any]  # what summary.json holds
+    kpis: dict[str, Any]  # the KPIs of the replication shown in detail
+    shown: int  # its replication number
+    tables: dict[str, pd.DataFrame]  # its tables
+    levers: pd.DataFrame | None
+
+
+def _run_of(result: Result, rep: int) -> _Run:
+    p = part(result, rep)
+    rnd = result.scenario.round
+    return _Run(
+        name=rnd.name,
+        start=rnd.start,
+        targets_h=[t / 3600.0 for t in rnd.targets],
+        horizon_h=rnd.horizon / 3600.0,
+        seed=result.seed,
+        replications=result.replications,
+        summary=_plain(result.summary()),
+        kpis=_plain(p.kpis),
+        shown=p.replication,
+        tables=p.tables,
+        levers=result.levers,
+    )
 
 
 # -- small builders ----------------------------------------------------------------
-def _e(value: Any) -> str:
-    return escape(str(value), quote=True)
-
-
-def _pct(share: float | None, digits: int = 0) -> str:
-    if share is None or not math.isfinite(share):
-        return "--"
-    return format_share(share, digits)
-
-
 def _at(start: float, hours: float | None) -> str:
-    if hours is None or not math.isfinite(hours):
+    if hours is None or hours != hours:
         return "--"
     return f"{clock(start, hours)} ({hours:.1f} h)"
 
@@ -121,29 +148,59 @@ def _badge(met: bool) -> str:
     )
 
 
-def _table(
-    header: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = ()
-) -> str:
-    """An HTML table; ``header`` and ``rows`` must already be escaped HTML."""
+# -- the verdict -------------------------------------------------------------------
+def _verdict_single(r: _Run, k: dict[str, Any]) -> str:
+    """Last result, then each target MET or MISSED: the one-line answer."""
+    start = r.start
+    done = k.get("completion_h")
+    if k.get("finished") and done is not None:
+        parts = [f"Last result {_e(_at(start, done))}"]
+    else:
+        parts = [f"Unfinished at the horizon {_e(clock(start, r.horizon_h))}"]
+    targets = k.get("targets") or []
+    for t in targets:
+        when = clock(start, t["hours"])
+        text = f"{t['hours']:g} h target ({_e(when)}) {_word(t['met'])}"
+        if not t["met"]:
+            text += f" <small>({_e(_pct(t['share_reported'], 1))} reported by then)</small>"
+        parts.append(text)
+    met = [bool(t["met"]) for t in targets]
+    kind = "good" if all(met) and k.get("finished") else ("fair" if any(met) else "bad")
+    return verdict(parts, kind)
 
-    def cell(tag: str, i: int, text: str) -> str:
-        cls = ' class="num"' if i in numeric else ""
-        return f"<{tag}{cls}>{text}</{tag}>"
 
-    head = "".join(cell("th", i, h) for i, h in enumerate(header))
-    body = "\n".join(
-        "<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows
+def _verdict_replications(r: _Run) -> str:
+    """Median and p90 of the last result over the replications, and P(met) of each target
+    with its Wilson interval: the distribution is the answer, not one replication."""
+    s = r.summary
+    c = s.get("completion") or {}
+    head = (
+        f"Over {s['replications']} replications: last result median "
+        f"{_e(_at(r.start, c.get('p50')))}, p90 {_e(_at(r.start, c.get('p90')))}"
     )
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+    parts = [head]
+    classes = []
+    for t in s.get("targets") or []:
+        low, high = t["p_met_ci"]
+        parts.append(f"{t['hours']:g} h target ({_e(t['clock'])}): {p_met(t['p_met'], low, high)}")
+        classes.append(p_class(t["p_met"]))
+    kind = "info" if not classes else min(classes, key=("bad", "fair", "good").index)
+    return verdict(parts, kind)
+
+
+def _meta(r: _Run) -> str:
+    targets = ", ".join(f"{t:g} h" for t in r.targets_h)
+    n = r.replications
+    return (
+        f'<p class="meta">round starts {_e(clock(r.start, 0.0))} &middot; targets {_e(targets)} '
+        f"&middot; horizon {_e(f'{r.horizon_h:g}')} h &middot; seed {_e(r.seed)} &middot; "
+        f"{n} replication{'s' if n != 1 else ''}</p>"
+    )
 
 
 # -- sections ----------------------------------------------------------------------
-def _headline(result: Result, k: dict[str, Any], distribution: bool = False) -> str:
-    if result.replications > 1:
-        return _headline_replications(result, distribution)
-    start = result.scenario.round.start
-    good = k["finished"] and all(t["met"] for t in k["targets"])
-    out = [f'<div class="verdict {"good" if good else "bad"}">{_e(verdict(k, start))}</div>']
+def _targets_single(r: _Run, k: dict[str, Any]) -> str:
+    start = r.start
     header = ["target", "clock", "verdict", "spare time", "share reported by then"]
     rows = []
     for t in k["targets"]:
@@ -157,24 +214,15 @@ def _headline(result: Result, k: dict[str, Any], distribution: bool = False) -> 
                 _e(_pct(t["share_reported"], 1)),
             ]
         )
-    out.append(_table(header, rows, numeric=(3, 4)))
-    return "\n".join(out)
+    return _table(header, rows, numeric=(3, 4))
 
 
-def _headline_replications(result: Result, distribution: bool) -> str:
-    """Several replications: the distribution is the answer (median, p90, P(met)), not one run."""
-    start = result.scenario.round.start
-    s = result.summary()
-    n = result.replications
-    c = s["completion"]
-    good = all(t["p_met"] >= 0.9 for t in s["targets"])
-    median, p90 = c.get("p50"), c.get("p90")
-    parts = [f"over {n} replications: last result median {_at(start, median)}"]
-    parts.append(f"p90 {_at(start, p90)}")
-    for t in s["targets"]:
-        low, high = t["p_met_ci"]
-        parts.append(f"P(met {t['hours']:g} h) {t['p_met']:.2f} [{low:.2f}, {high:.2f}]")
-    out = [f'<div class="verdict {"good" if good else "bad"}">{_e(", ".join(parts))}</div>']
+def _targets_replications(r: _Run, distribution: bool) -> str:
+    """P(met) of each target with its interval, the spread of the last result and of each
+    stage (as summary() gives them), and which replication the rest of the page shows."""
+    s = r.summary
+    n = s["replications"]
+    c = s.get("completion") or {}
     header = ["target", "clock", "P(met)", "95 % interval", "replications met it",
               "share reported by then (mean)"]  # fmt: skip
     rows = []
@@ -184,20 +232,21 @@ def _headline_replications(result: Result, distribution: bool) -> str:
             [
                 _e(f"{t['hours']:g} h"),
                 _e(t["clock"]),
-                _e(f"{t['p_met']:.2f}"),
+                f'<span class="p {p_class(t["p_met"])}">{t["p_met"]:.2f}</span>',
                 _e(f"[{low:.2f}, {high:.2f}]"),
                 _e(f"{t['replications_met']} of {n}"),
                 _e(_pct(t["share_reported"], 1)),
             ]
         )
-    out.append(_table(header, rows, numeric=(2, 3, 4, 5)))
+    out = [_table(header, rows, numeric=(2, 3, 4, 5))]
+    out.append(_spread(r))
     unfinished = c.get("unfinished", 0)
     if unfinished:
         out.append(
             f'<div class="warn"><p>{unfinished} of {n} replications did not finish by the '
             "horizon: the mean completion time is unknown.</p></div>"
         )
-    shown = f"replication {_e(result.parts[0].replication)} of {n}"
+    shown = f"replication {_e(r.shown)} of {n}"
     out.append(
         f"<p>The distribution of completion times covers all {n} replications; the other "
         f"figures and the tables below show {shown} in detail.</p>"
@@ -207,16 +256,54 @@ def _headline_replications(result: Result, distribution: bool) -> str:
     return "\n".join(out)
 
 
-def _by_hour(result: Result) -> str:
+STAGE_NAMES = {
+    "last_swab": "last swab",
+    "last_delivery": "last delivery to a lab",
+    "last_pcr": "last PCR done",
+    "last_report": "last result reported",
+}
+
+
+def _spread(r: _Run) -> str:
+    """Mean with its t interval, and quantiles, of the last result and of each stage."""
+    s = r.summary
+    rows_in = [("last result", s.get("completion") or {})]
+    rows_in += [
+        (STAGE_NAMES.get(name, name), d)
+        for name, d in (s.get("stages") or {}).items()
+        if name != "last_report"  # the last report is the last result
+    ]
+
+    def h(value: Any) -> str:
+        return "--" if value is None else f"{value:.2f}"
+
+    rows = []
+    for label, d in rows_in:
+        ci = d.get("ci") or [None, None]
+        mean = d.get("mean")
+        rows.append(
+            [
+                _e(label),
+                _e(h(mean)),
+                _e(clock(r.start, mean)),
+                _e("--" if None in ci else f"[{ci[0]:.2f}, {ci[1]:.2f}]"),
+                *(_e(h(d.get(q))) for q in ("p50", "p90", "p95", "min", "max")),
+            ]
+        )
+    header = ["hours from the start", "mean", "clock", "95 % CI", "p50", "p90", "p95", "min",
+              "max"]  # fmt: skip
+    return _table(header, rows, numeric=tuple(range(1, 9)))
+
+
+def _by_hour(r: _Run) -> str:
     """Share of residents swabbed, delivered, tested and reported by every hour (with the
     10-90 % band over replications), up to the first hour everything is reported."""
-    s = result.summary()
-    b = s.get("by_hour") or {}
+    b = r.summary.get("by_hour") or {}
     if not b:
         return ""
-    start = result.scenario.round.start
+    start = r.start
     steps = ("swabbed", "delivered", "tested", "reported")
-    several = result.replications > 1
+    several = r.replications > 1
 
     def cell(name: str, i: int) -> str:
         if not several:
@@ -235,7 +322,7 @@ def _by_hour(result: Result) -> str:
             break
     head = ["clock", "hours from start", *(f"{n} by then" for n in steps)]
     note = (
-        f"<p>Mean share of the residents who came, over {result.replications} replications, "
+        f"<p>Mean share of the residents who came, over {r.replications} replications, "
         "with the 10-90 % band of the replications in brackets.</p>"
         if several
         else "<p>Share of the residents who came.</p>"
@@ -243,19 +330,19 @@ def _by_hour(result: Result) -> str:
     return note + _table(head, rows, numeric=(1, 2, 3, 4, 5))
 
 
-def _warnings(result: Result) -> str:
+def _warnings(r: _Run) -> str:
     """The pitfalls natsim found (:mod:`sim.checks`), as the terminal prints them."""
-    found = result.warnings
+    found = r.summary.get("warnings") or []
     if not found:
         return ""
     items = "".join(f"<li>{_e(text)}</li>" for text in found)
     return f'<div class="warn"><p><b>Warnings</b></p><ul>{items}</ul></div>'
 
 
-def _bottleneck(result: Result, k: dict[str, Any]) -> list[str]:
+def _bottleneck(r: _Run, k: dict[str, Any]) -> list[str]:
     """The bottleneck from the levers, and where the last tubes waited longest."""
     out = []
-    b = result.bottleneck()
+    b = r.summary.get("bottleneck")
     if b is not None and b.get("resource") is not None:
         what = resource_label(k, b["resource"])
         where = f" at {_e(b['where'])}" if b.get("where") else ""
@@ -286,24 +373,24 @@ def _bottleneck(result: Result, k: dict[str, Any]) -> list[str]:
     return out
 
 
-def _levers(result: Result) -> str:
+def _levers(run: _Run) -> str:
     """What a step more and a step fewer of each resource does, with paired intervals."""
-    table = result.levers
-    summary = (result.summary().get("levers") or {}) if table is None else None
+    table = run.levers
+    summary = (run.summary.get("levers") or {}) if table is None else None
     if table is None:
         why = (summary or {}).get("why")
         return f"<p>The levers were {_e(why)}.</p>" if why else ""
     if table.empty:
         return "<p>This scenario has no resource to vary.</p>"
     reps = int(table["replications"].iloc[0])
-    targets = [f"{t / 3600:g}h" for t in result.scenario.round.targets]
+    targets = [f"{t:g}h" for t in run.targets_h]
     header = ["change", "now", "to", "last result", "change in last result"]
     header += [f"P(met {t[:-1]} h) change" for t in targets]
     costed = table["cost"].notna().any()
     if costed:
         header += ["cost", "hours saved per cost"]
     # the steps that move the last result or a P(met); the rest are one sentence
-    meaningful = float((result.summary().get("levers") or {}).get("meaningful_h", 0.05))
+    meaningful = float((run.summary.get("levers") or {}).get("meaningful_h", 0.05))
     moved = table["completion_h_delta"].abs() >= meaningful
     for t in targets:
         moved |= table[f"p_met_{t}_delta"].abs() > 0
@@ -351,8 +438,8 @@ def _levers(result: Result) -> str:
     return intro + (_table(header, rows, numeric=numeric) if rows else "") + tail
 
 
-def _facts(result: Result, k: dict[str, Any]) -> str:
-    start = result.scenario.round.start
+def _facts(r: _Run, k: dict[str, Any]) -> str:
+    start = r.start
     stages = k["stages_h"]
     left = [
         f"<p><b>Residents</b>: {k['residents_swabbed']:,} swabbed of {k['residents_arrived']:,} "
@@ -368,7 +455,7 @@ def _facts(result: Result, k: dict[str, Any]) -> str:
     ]
     when = "stage complete" if k["finished"] else "last event before the horizon"
     left.append(_table([when, "clock (hours from start)"], stage_rows))
-    right = _bottleneck(result, k)
+    right = _bottleneck(r, k)
     path = sorted(k.get("critical_path") or [], key=lambda r: -r["hours"])
     parts = [
         f"{_e(segment_label(k, r['segment']))} {_e(duration(r['hours']))}"
@@ -494,18 +581,6 @@ def _unfinished(k: dict[str, Any]) -> str:
     return f'<div class="warn">{text}{table}</div>'
 
 
-def _figures(figures: Sequence[str]) -> str:
-    out = []
-    for rel in figures:
-        stem = Path(rel).stem
-        title, caption = CAPTIONS.get(stem, (stem.replace("_", " "), ""))
-        out.append(
-            f'<figure><img src="{_e(rel)}" alt="{_e(title)}">'
-            f"<figcaption><b>{_e(title)}.</b> {_e(caption)}</figcaption></figure>"
-        )
-    return "\n".join(out)
-
-
 def _points_table(points: pd.DataFrame, start: float, top: int = 10) -> str:
     if not len(points):
         return "<p>No sampling points.</p>"
@@ -596,55 +671,121 @@ def _vehicles_table(vehicles: pd.DataFrame) -> str:
     return _table(header, rows, numeric=(1, 2, 3, 4, 5, 6))
 
 
-# -- the page ----------------------------------------------------------------------
-def render(result: Result, figures: Sequence[str], rep: int = 0) -> str:
-    """The HTML of the report; ``figures`` are image paths relative to the page."""
-    from .version import __version__
+def _figures(images: Sequence[tuple[str, bytes | None]]) -> str:
+    out = []
+    for stem, data in images:
+        title, caption = CAPTIONS.get(stem, (stem.replace("_", " "), ""))
+        out.append(figure(data, title, caption, f"figures/{stem}.png"))
+    return "\n".join(out)
 
-    p = part(result, rep)
-    k = p.kpis
-    sc = result.scenario
-    start = sc.round.start
-    name = _e(sc.round.name)
-    targets = ", ".join(f"{t / 3600:g} h" for t in sc.round.targets)
-    meta = (
-        f"round starts {_e(clock(start, 0.0))} &middot; targets {_e(targets)} &middot; "
-        f"horizon {_e(f'{sc.round.horizon / 3600:g}')} h &middot; seed {_e(result.seed)} &middot; "
-        f"{result.replications} replication{'s' if result.replications != 1 else ''}"
-    )
-    levers = _levers(result)
-    body = [
-        f"<h1>{name}</h1>",
-        f'<p class="meta">{meta}</p>',
-        "<h2>Headline</h2>",
-        _headline(result, k, any(Path(f).stem == DISTRIBUTION for f in figures)),
-        _warnings(result),
-        _unfinished(k),
-        _facts(result, k),
-        "<h2>What a step more buys</h2>" if levers else "",
-        levers,
-        "<h2>Figures</h2>",
-        _figures(figures),
-        "<h2>Share done by the hour</h2>",
-        _by_hour(result),
-        "<h2>Sampling points with the longest queues</h2>",
-        _points_table(p.tables["points"], start),
-        "<h2>Labs</h2>",
-        _labs_table(p.tables["labs"], k),
-        "<h2>Vehicles</h2>",
-        _vehicles_table(p.tables["vehicles"]),
-        f"<footer>natsim {_e(__version__)} &middot; written "
-        f"{_e(datetime.now().strftime('%Y-%m-%d %H:%M'))} &middot; tables in tables/*.parquet, "
-        "headline in summary.json</footer>",
+
+def _table_of(r: _Run, name: str) -> pd.DataFrame | None:
+    frame = r.tables.get(name)
+    return frame if isinstance(frame, pd.DataFrame) else None
+
+
+def _detail_tables(r: _Run, k: dict[str, Any]) -> list[str]:
+    out = ["<h2>Share done by the hour</h2>", _by_hour(r)]
+    points, labs, vehicles = (_table_of(r, n) for n in ("points", "labs", "vehicles"))
+    several = r.replications > 1
+    of = f" (replication {_e(r.shown)})" if several else ""
+    if points is not None:
+        out += [f"<h2>Sampling points with the longest queues{of}</h2>",
+                _points_table(points, r.start)]  # fmt: skip
+    if labs is not None:
+        out += [f"<h2>Labs{of}</h2>", _labs_table(labs, k)]
+    if vehicles is not None:
+        out += [f"<h2>Vehicles{of}</h2>", _vehicles_table(vehicles)]
+    return out
+
+
+# -- the page ----------------------------------------------------------------------
+def _page(
+    r: _Run, images: Sequence[tuple[str, bytes | None]], manifest: dict[str, Any] | None
+) -> str:
+    k = r.kpis
+    levers = _levers(r)
+    lever_part = ["<h2>What a step more buys</h2>", levers] if levers else []
+    several = r.replications > 1
+    distribution = [(stem, data) for stem, data in images if stem == DISTRIBUTION]
+    others = [(stem, data) for stem, data in images if stem != DISTRIBUTION]
+    if several:
+        headline = [
+            f"<h1>{_e(r.name)}</h1>",
+            _verdict_replications(r),
+            _meta(r),
+            _targets_replications(r, bool(distribution)),
+            _figures(distribution),
+            _warnings(r),
+            *lever_part,
+        ]
+        detail = [
+            f"<h2>Replication {_e(r.shown)} of {r.replications} in detail</h2>",
+            _unfinished(k),
+            _facts(r, k),
+            "<h3>Figures</h3>" if others else "",
+            _figures(others),
+        ]
+    else:
+        headline = [
+            f"<h1>{_e(r.name)}</h1>",
+            _verdict_single(r, k),
+            _meta(r),
+            _targets_single(r, k),
+            _warnings(r),
+            _unfinished(k),
+            _facts(r, k),
+            *lever_part,
+        ]
+        detail = ["<h2>Figures</h2>", _figures(others)] if others else []
+    sections = [
+        "\n".join(s for s in headline if s),
+        "\n".join(s for s in detail if s),
+        "\n".join(s for s in _detail_tables(r, k) if s),
     ]
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{name} — natsim report</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(s for s in body if s)
-        + "\n</body>\n</html>\n"
-    )
+    files = "tables in tables/*.parquet, headline in summary.json, figures in figures/*.png"
+    return document(f"{r.name} — natsim report", sections, footer(manifest, files))
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def render(
+    result: Result,
+    figures: Sequence[str | Path],
+    rep: int = 0,
+    folder: str | Path | None = None,
+) -> str:
+    """The HTML of the report of ``result``, showing replication ``rep`` in detail.
+
+    ``figures`` are the PNG files to show, as paths relative to ``folder``
+    (default: the current folder); each is embedded in the page, so the page
+    needs no file beside it; a file that cannot be read is shown as a missing
+    figure. The footer says when ``folder/manifest.json`` says the run was
+    written (else now).
+    """
+    base = Path(folder) if folder is not None else Path(".")
+    images = [(Path(rel).stem, _read(base / rel)) for rel in figures]
+    manifest = _manifest(base) if folder is not None else None
+    return _page(_run_of(result, rep), images, manifest)
+
+
+def _figure_names(result: Result) -> list[str]:
+    """The figures of a run's page, in the order the page shows them."""
+    names = list(FIGURES)
+    return [DISTRIBUTION, *names] if result.replications > 1 else names
 
 
 def write_figures_and_report(result: Result, folder: str | Path) -> Path:
@@ -652,15 +793,37 @@ def write_figures_and_report(result: Result, folder: str | Path) -> Path:
 
     With several replications the completion distribution over all of them is
     written too (``figures/completion_distribution.png``) and comes first on
-    the page; a single run's figures and page are as before.
+    the page, with the median, p90 and P(met) of every target as its verdict.
     """
     folder = Path(folder)
-    paths = save_all(result, folder)
+    save_all(result, folder)
     if result.replications > 1:
         path = folder / "figures" / f"{DISTRIBUTION}.png"
         completion_distribution(result).savefig(path, dpi=DPI)
-        paths.insert(0, path)
-    figures = [path.relative_to(folder).as_posix() for path in paths]
+    figures = [f"figures/{name}.png" for name in _figure_names(result)]
     out = folder / "report.html"
-    atomic_write(out, render(result, figures).encode("utf-8"))
+    atomic_write(out, render(result, figures, folder=folder).encode("utf-8"))
+    return out
+
+
+def rebuild_run_page(folder: str | Path) -> Path:
+    """Write ``folder/report.html`` again from a run folder (one replication or several),
+    without running anything: the Result is reopened from the folder's files
+    (:func:`sim.results.result.load_run`), the figures in ``figures/`` are reused and
+    only those missing are drawn. Raises :class:`~sim.results.io.RunFolderError` for a
+    folder that is not a complete run folder."""
+    from .results.result import load_run
+
+    folder = Path(folder)
+    result = load_run(folder)
+    names = _figure_names(result)
+    (folder / "figures").mkdir(exist_ok=True)
+    for name in names:
+        path = folder / "figures" / f"{name}.png"
+        if not path.is_file():
+            draw = completion_distribution if name == DISTRIBUTION else FIGURES[name]
+            draw(result).savefig(path, dpi=DPI)
+    out = folder / "report.html"
+    figures = [f"figures/{name}.png" for name in names]
+    atomic_write(out, render(result, figures, folder=folder).encode("utf-8"))
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
@@ -19,7 +20,7 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-FIGURE_NAMES = ["cumulative", "critical_path", "lab_backlog", "point_queues", "utilisation"]
+FIGURE_NAMES = ["cumulative", "critical_path", "lab_backlog", "point_queues", "utilisation", "map"]
 
 
 @pytest.fixture(scope="module")
@@ -266,8 +267,11 @@ def test_report(result: sim.Result, tmp_path: Path) -> None:
         p.relative_to(tmp_path).as_posix() for p in (tmp_path / "figures").glob("*.png")
     )
     assert len(written) == len(FIGURE_NAMES)
-    sources = sorted(re.findall(r'<img src="([^"]+)"', html))
-    assert sources == written
+    # each one embedded in the page: a data: URI of the same PNG (the page needs no file)
+    embedded = re.findall(r'<img src="data:image/png;base64,([^"]+)"', html)
+    assert sorted(base64.b64decode(x) for x in embedded) == sorted(
+        (tmp_path / p).read_bytes() for p in written
+    )
     # self-contained: no scripts, nothing fetched from elsewhere
     assert "<script" not in html.lower()
     assert not re.search(r'(src|href)="(https?:)?//', html)
@@ -312,12 +316,12 @@ def test_report_of_replications_shows_the_completion_distribution(tmp_path: Path
     figure = tmp_path / "figures" / "completion_distribution.png"
     assert figure.read_bytes().startswith(PNG_SIGNATURE)
     # on the page, first, with its caption; every image on the page exists
-    sources = re.findall(r'<img src="([^"]+)"', html)
-    assert sources[0] == "figures/completion_distribution.png"
-    assert sorted(sources) == sorted(
-        p.relative_to(tmp_path).as_posix() for p in (tmp_path / "figures").glob("*.png")
+    embedded = re.findall(r'<img src="data:image/png;base64,([^"]+)"', html)
+    assert base64.b64decode(embedded[0]) == figure.read_bytes()
+    assert sorted(base64.b64decode(x) for x in embedded) == sorted(
+        p.read_bytes() for p in (tmp_path / "figures").glob("*.png")
     )
-    assert len(sources) == len(FIGURE_NAMES) + 1
+    assert len(embedded) == len(FIGURE_NAMES) + 1
     assert "<b>When the last result comes, over all replications.</b>" in html
     assert "covers all 3 replications" in html
     # a page drawn without that figure does not speak of it
