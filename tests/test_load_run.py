@@ -66,3 +66,13 @@ def test_a_folder_without_parts_is_refused_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(sim.results.RunFolderError, match=r"no parts\.json"):
         sim.load_run(folder)
     assert sim.results.read_run(folder)["summary"]["seed"] == 1
+
+
+def test_a_result_writes_its_page_anywhere(tmp_path: Path) -> None:
+    result = sim.run(sim.load_scenario(SCENARIOS / "tiny.yaml"))
+    page = result.report(tmp_path / "page")
+    assert page == tmp_path / "page" / "report.html" and page.is_file()
+    assert "data:image/png;base64," in page.read_text()
+    assert sorted(p.stem for p in (tmp_path / "page" / "figures").glob("*.png")) == sorted(
+        plots.FIGURES
+    )

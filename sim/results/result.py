@@ -223,7 +223,8 @@ class Result:
     ``recalls``, ``single_tubes``, ``teams``, ``door``, ``failures``. Headline:
     :meth:`summary` (``summary.json``), :meth:`statistics`, :meth:`bottleneck`,
     ``warnings``, ``by_hour``. Writing: :meth:`save` (``report=True`` adds the figures and
-    ``report.html``). ``scenario`` and ``seed`` are what it ran; ``folder`` and
+    ``report.html``), :meth:`report` (the figures and the page alone, anywhere).
+    ``scenario`` and ``seed`` are what it ran; ``folder`` and
     ``manifest`` are set when it was reopened from a run folder.
     """
 
@@ -605,6 +606,17 @@ class Result:
 
                 write_figures_and_report(self, tmp)
         return Path(folder)
+
+    def report(self, folder: str | Path) -> Path:
+        """Write the figures (``folder/figures/*.png``) and the self-contained page
+        (``folder/report.html``, figures embedded: it can be sent on its own) of this
+        result; returns the page's path. ``save(folder, report=True)`` writes them with the
+        run folder; this writes them anywhere, e.g. from a notebook."""
+        from ..report import write_figures_and_report
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return write_figures_and_report(self, folder)
 
     def _write(self, folder: Path, command: str | None, manifest: dict[str, Any] | None) -> None:
         """Write the files of the run folder into ``folder`` (an empty folder)."""
