@@ -313,8 +313,9 @@ class Round:
         )
 
     def _failure_table(self) -> pd.DataFrame | None:
-        """One row per breakdown: the lab and stage (or vehicle), the unit, and when it was
-        out of order (hours; an end past the horizon is NaN), or None without failures."""
+        """One row per breakdown: the lab and pool (column ``stage``; a default lab's pools
+        are its stages) or vehicle, the unit, and when it was out of order (hours; an end
+        past the horizon is NaN), or None without failures."""
         sc = self.scenario
         if sc.transport.failures is None and not any(
             pool.failures for lab in sc.labs for pool in lab.process.pools.values()
