@@ -9,11 +9,13 @@
 >>> sim.levers(scenario, reps=10).top()            # what a step more of each resource buys
 >>> sim.sweep(scenario, {"labs.henan-mobile-1.pcr.instruments": [30, 40, 46]}, reps=10).table
 >>> sim.runs("runs")                               # every run folder, a row each
+>>> sim.campaign("scenarios/zhaoling-campaign.yaml", reps=5).rounds()  # round after round
 >>> morning = sim.Round(scenario); morning.run(3 * 3600); state = morning.save()  # at 10:00
 """
 
 from .api import run
 from .experiment import compare, plan, replicate, sweep
+from .experiment.campaign import run_campaign as campaign
 from .experiment.levers import levers
 from .model.world import Round
 from .results import Result, load_run
@@ -27,6 +29,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "__version__",
+    "campaign",
     "compare",
     "levers",
     "load_run",

@@ -314,6 +314,49 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
 
 
 @app.command()
+def campaign(
+    file: Annotated[Path, typer.Argument(help="Campaign file (a base scenario and its rounds)")],
+    reps: Annotated[int, typer.Option("--reps", min=1, help="Replications of every round")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed (round k draws from seed + 1009 k)")] = 1,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder (default runs/<campaign>-<time>)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out if it holds a natsim folder")] = False,
+) -> None:
+    """Run consecutive rounds, the work each leaves unfinished carried into the next: a
+    table by round (last result, P(met) at each target, tubes carried over), a figure and
+    a page."""
+    from .experiment.campaign import load_campaign, run_campaign
+    from .results.io import FolderTaken, default_folder
+    from .scenario import ScenarioError
+
+    try:
+        plan = load_campaign(file)
+    except ScenarioError as exc:
+        _fail(str(exc))
+    folder = out or default_folder(f"{plan.name} campaign")
+    with _progress() as progress:
+        result = run_campaign(plan, reps=reps, seed=seed, progress=progress)
+    try:
+        result.save(folder, replace=force)
+    except FolderTaken as exc:
+        _fail(str(exc))
+    console = terminal()
+    rounds = result.rounds()
+    for _, r in rounds.iterrows():
+        mets = "  ".join(
+            f"P(met {c.removeprefix('p_met_')}) {r[c]:.2f}"
+            for c in rounds.columns
+            if c.startswith("p_met_") and not c.endswith(("_low", "_high"))
+        )
+        console.print(
+            f"  round {r['round']:>2}  day {r['day']:>2} {r['start']}  last result "
+            f"{r['completion_h']:.2f} h  {mets}  carried in {r['carried_tubes']:,.0f} tubes"
+        )
+    console.print(f"  results in {folder}/  (report.html)")
+
+
+@app.command()
 def show(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Describe a scenario in one screen: demand, the busiest points, each lab's tubes
     against its capacity, the fleet, what is planned to go wrong, and the warnings."""
@@ -752,7 +795,8 @@ def runs(
         table.add_row(
             escape(str(row["folder"])), str(row.get("written") or ""), escape(str(row.get("scenario"))),
             str(row.get("seed")), str(row.get("replications")),
-            "unfinished" if done is None or done != done else f"{done:.1f} h", *verdicts,
+            str(row["kind"]) if row.get("kind") not in (None, "run")
+            else "unfinished" if done is None or done != done else f"{done:.1f} h", *verdicts,
             escape(str(row.get("changes") or "")),
         )  # fmt: skip
     console.print(table)

@@ -67,6 +67,7 @@ KINDS = {
     "sweep": "a sweep",
     "plan": "a plan",
     "compare": "a comparison",
+    "campaign": "a campaign",
 }
 #: settings a comparison page lists before it says how many more (as ``natsim diff``)
 MAX_SHOWN_CHANGES = 40
@@ -101,8 +102,8 @@ def _scenario(folder: Path) -> Scenario:
 
 
 def page_kind(folder: str | Path) -> str:
-    """What ``folder`` is: ``run``, ``reps`` (a run with replications), ``sweep``, ``plan``
-    or ``compare``, from the files it holds; :class:`~sim.results.io.RunFolderError`
+    """What ``folder`` is: ``run``, ``reps`` (a run with replications), ``sweep``, ``plan``,
+    ``compare`` or ``campaign``, from the files it holds; :class:`~sim.results.io.RunFolderError`
     (one line) for a folder that is none of them complete (absent, being written, left
     by a killed run, interrupted, or without its manifest and summary)."""
     folder = Path(folder)
@@ -114,8 +115,8 @@ def page_kind(folder: str | Path) -> str:
         return "plan"
     check_run_folder(folder)
     summary = _json(folder / "summary.json")
-    if summary.get("kind") == "compare":
-        return "compare"
+    if summary.get("kind") in ("compare", "campaign"):
+        return str(summary["kind"])
     if (folder / "sweep.parquet").is_file():
         return "sweep"
     try:
@@ -139,6 +140,10 @@ def rebuild_page(folder: str | Path) -> tuple[Path, str]:
         return write_sweep_page(folder, draw=True), kind
     if kind == "plan":
         return write_plan_page(folder), kind
+    if kind == "campaign":
+        from .campaign_page import rebuild_campaign_page
+
+        return rebuild_campaign_page(folder), kind
     return write_compare_page(folder), kind
 
 

@@ -49,6 +49,7 @@ def _row(folder: Path, root: Path) -> dict[str, Any]:
     row.update(
         {
             "status": "complete",
+            "kind": summary.get("kind") or manifest.get("kind") or "run",
             "written": manifest.get("written"),
             "scenario": summary.get("scenario", manifest.get("scenario")),
             "seed": summary.get("seed", manifest.get("seed")),

@@ -187,6 +187,10 @@ def _rebase_tables(value: Any, origin: Path, target: Path) -> Any:
 
 def validate(data: dict[str, Any], origins: dict[Loc, Origin], name: str) -> Scenario:
     """Validate raw data into a Scenario, translating errors to file and line."""
+    if isinstance(data, dict) and "campaign" in data and "round" not in data:
+        raise ScenarioError(
+            name, None, "campaign", "a campaign file, not a scenario: run it with natsim campaign"
+        )
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

@@ -905,6 +905,8 @@ class Disruption(Frozen):
     for_: PositiveDuration = Field(alias="for")
     units: Count | None = None
     rule: Literal["finish", "resume"] = "finish"
+    #: why (shown with it): a campaign marks the units busy with an earlier round's tubes
+    note: str | None = None
 
     @field_validator("what")
     @classmethod
@@ -949,7 +951,10 @@ class Disruption(Frozen):
                 else f"{count} of {self.what} out"
             )
         rule = " (work under way resumes after)" if self.rule == "resume" else ""
-        return f"{what} at {where}, {format_clock(self.from_)}-{format_clock(self.until)}{rule}"
+        note = f" ({self.note})" if self.note else ""
+        return (
+            f"{what} at {where}, {format_clock(self.from_)}-{format_clock(self.until)}{rule}{note}"
+        )
 
 
 PoolSize = Literal[1, 5, 10, 20]
