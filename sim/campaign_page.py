@@ -105,11 +105,20 @@ def page(
                if c.startswith("p_met_") and not c.endswith(("_low", "_high"))]  # fmt: skip
     parts = []
     kind = "good"
+    reps = int(summary["replications"])
+    every = "every replication" if reps > 1 else "its one replication"
     for label in targets:
-        sure = int((rounds[f"p_met_{label}"] >= h.P_GOOD).sum())
-        parts.append(f"{sure} of {len(rounds)} rounds meet {h.e(label)} with P(met) &ge; 0.9")
-        if sure < len(rounds):
-            kind = "fair" if sure else "bad"
+        p = rounds[f"p_met_{label}"]
+        always, never = int((p == 1.0).sum()), int((p == 0.0).sum())
+        shown = h.e(label.replace("h", " h"))
+        text = f"{shown} target met in {every} of {always} of {len(rounds)} rounds"
+        if never:
+            text += f", in none of {never}"
+        if len(rounds) - always - never:
+            text += f", in some of {len(rounds) - always - never}"
+        parts.append(text)
+        if always < len(rounds):
+            kind = "fair" if always else "bad"
     carried = int((rounds["carried_tubes"] > 0).sum())
     parts.append(f"{carried} rounds start with tubes carried over")
     header = ["round", "day", "start", "last result (h)", "95 % CI", *[f"P(met {t})" for t in targets],

@@ -99,6 +99,9 @@ def test_the_command_writes_a_folder_with_its_page(
         assert (out / name).is_file(), name
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page and "rounds start with tubes carried over" in page
+    # two replications of two rounds, the 6 h target met in both, the 5 h in neither
+    assert "6 h target met in every replication of 2 of 2 rounds" in page
+    assert "5 h target met in every replication of 0 of 2 rounds, in none of 2" in page
 
 
 def test_the_zhaoling_campaign_has_its_early_and_later_rounds() -> None:
