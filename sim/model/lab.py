@@ -121,6 +121,7 @@ class Step:
         self.lab = lab
         self.key = f"{lab.key}/{stage.name}"
         self.index = index  # position among the steps that work on the same kind of item
+        self.position = len(lab.steps)  # position in the lab's process (set as it is built)
         self.stage = stage
         self.needs = tuple((pools[name], count) for name, count in spec.needs.items())
         #: the one pool of a step that takes one unit of one pool (None: several): the path
@@ -441,15 +442,9 @@ class LabService:
                     leaving.discard(unit)
                 else:
                     pool.idle.append(unit)
-        if len(held) == 1 and len(held[0][0].steps) == 1:  # a pool of its own
-            held[0][0].steps[0].try_start()
-            return
         steps = {id(s): s for pool, _ in held for s in pool.steps}.values()
-        for step in sorted(steps, key=lambda s: -self._position(s)):
+        for step in sorted(steps, key=lambda s: -s.position):
             step.try_start()
-
-    def _position(self, step: Step) -> int:
-        return len(self.bag_steps) + step.index if step.stage.unit == "plate" else step.index
 
     def timer(self) -> None:
         """The oldest waiting tube may now go on a plate part-full."""

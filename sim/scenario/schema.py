@@ -669,10 +669,6 @@ class LabProcess(Frozen):
     def step(self, name: str) -> StepSpec:
         return next(s for s in self.steps if s.name == name)
 
-    def signature(self) -> tuple[tuple[str, str, bool], ...]:
-        """What the tables' columns depend on: each step's name, what it works on, batches."""
-        return tuple((s.name, s.works_on, s.batch.size > 1 or s.combine) for s in self.steps)
-
 
 def _check_steps(steps: tuple[StepSpec, ...], pools: dict[str, PoolSpec]) -> None:
     """Bag steps, then the one tube step, then plate steps with one PCR step; every need a
