@@ -440,6 +440,13 @@ def run(
             "class (pcr.instruments, stations, vehicles, opens per hour earlier); repeatable",
         ),
     ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="Stop at this clock time (e.g. 10:00) and write the round's state into the run "
+            "folder (state/), for natsim nowcast"
+        ),
+    ] = None,
 ) -> None:
     """Simulate a round and write its run folder (one replication, or many with --reps)."""
     from .api import run as run_round
@@ -453,6 +460,12 @@ def run(
     assert isinstance(sc, Scenario)
     if deterministic:
         sc = sc.deterministic()
+    if until is not None:
+        if reps > 1 or precision is not None or resume or detail != "tubes":
+            _fail("--until stops one replication: leave out --reps, --precision, --resume and "
+                  "--detail (natsim nowcast then runs many from the state)")  # fmt: skip
+        _stop_at(sc, until, out, seed, force)
+        return
     costs = _lever_costs(sc, cost)
     # replications, a precision target and the levers run one replication per worker
     parallel = reps > 1 or precision is not None or levers is not False
@@ -473,6 +486,94 @@ def run(
     with _writing(folder):
         result.save(folder, command=_command(), report=figures, replace=force)
     print_summary(result.summary(), sc.round.start, str(folder), report=figures)
+
+
+def _stop_at(sc: Scenario, until: str, out: Path | None, seed: int | None, force: bool) -> None:
+    """``natsim run --until``: one replication to that time, its state in the run folder."""
+    from .console import print_state
+    from .nowcast import stop_and_save
+    from .results.io import default_folder
+
+    folder = out or default_folder(f"{sc.round.name} at {until.replace(':', '')}")
+    _prepare_out(folder, force, False)
+    try:
+        with _writing(folder):
+            summary = stop_and_save(
+                sc, until, folder, seed=seed, replace=force, command=_command()
+            )
+    except ValueError as exc:
+        _fail(f"--until: {exc}")
+    print_state(summary, str(folder))
+
+
+@app.command()
+def nowcast(
+    scenario: ScenarioArg,
+    state: Annotated[
+        Path,
+        typer.Option(
+            "--state",
+            help="The state: a run folder written by natsim run --until, or a folder of counts "
+            "(state.yaml, points.csv, vehicles.csv, labs.csv; see docs/nowcast.md)",
+        ),
+    ],
+    reps: Annotated[int, typer.Option("--reps", min=1, help="Replications of the future")] = 20,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed (default: the saved state's, or round.seed for counts)"),
+    ] = None,
+    set_: SetOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run folder (default runs/<scenario> nowcast-<time>)"),
+    ] = None,
+    levers: Annotated[
+        bool,
+        typer.Option(
+            "--levers/--no-levers",
+            help="Measure what a step more of each lab's staff or instruments does from then on",
+        ),
+    ] = False,
+    lever_reps: Annotated[
+        int | None, typer.Option("--lever-reps", min=1, help="Replications for the levers")
+    ] = None,
+    figures: Annotated[bool, typer.Option(help="Write figures and report.html")] = True,
+    workers: WorkersOpt = None,
+    dask: DaskOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Forecast the rest of a round from its state at a moment: the last result and P(met)
+    with intervals, the share reported by each hour, the levers from then on."""
+    from .console import print_replications
+    from .nowcast import read_state
+    from .nowcast.forecast import copy_state
+    from .nowcast.forecast import nowcast as forecast
+    from .results.io import default_folder
+    from .scenario import Scenario
+
+    sc = _load(scenario, set_)
+    assert isinstance(sc, Scenario)
+    try:
+        found = read_state(state, sc)
+    except ScenarioError as exc:
+        _fail(str(exc))
+    folder = out or default_folder(f"{sc.round.name} nowcast {found.at.replace(':', '')}")
+    _prepare_out(folder, force, False)
+    with (
+        _writing(folder),
+        _experiment(workers, dask, folder, out is not None) as (executor, progress),
+    ):
+        try:
+            result = forecast(
+                sc, found, reps, seed=seed, levers=levers, lever_reps=lever_reps,
+                executor=executor, progress=progress,
+            )  # fmt: skip
+        except ValueError as exc:
+            _fail(str(exc))
+        manifest = {"executor": executor.description, "kind": "nowcast"}
+        result.save(folder, command=_command(), manifest=manifest, report=figures, replace=force)
+        copy_state(found, folder)
+    print_replications(result.summary(), sc.round.start, str(folder), report=figures)
 
 
 def _run_replications(

@@ -293,6 +293,60 @@ def _minutes(hours: float) -> str:
     return f"{60 * hours:.1f} min" if hours < 1 else f"{hours:.2f} h"
 
 
+def print_state(summary: dict[str, Any], folder: str, console: Console | None = None) -> None:
+    """Where everything is at the moment a round was stopped (``natsim run --until``)."""
+    console = console or terminal()
+    s = summary
+    console.print(
+        f"[bold]{s['scenario']}[/bold]   seed {s['seed']}   replication {s['replication']}   "
+        f"stopped at {s['at']}"
+    )
+    console.print(
+        f"  residents: {s['swabbed']:,} swabbed, {s['in_line']:,} in line", highlight=False
+    )
+    console.print(
+        f"  tubes: {s['tubes_sealed']:,} sealed; {s['tubes_at_points']:,} at the points, "
+        f"{s['tubes_on_road']:,} on {s['vehicles_on_road']:,} vehicles, {s['tubes_in_labs']:,} "
+        f"in the labs, {s['tubes_reported']:,} reported",
+        highlight=False,
+    )
+    console.print(f"  state in {folder}/state/  (points.csv, vehicles.csv, labs.csv)")
+    console.print(f"  forecast the rest: natsim nowcast SCENARIO --state {folder}")
+
+
+def _print_nowcast(info: dict[str, Any], by_hour: dict[str, Any], start: float,
+                   console: Console) -> None:  # fmt: skip
+    """The head of a nowcast: from when, from what, by which rules; the share by each hour."""
+    kind = "as saved, to the second" if info["exact"] else "from the counts given"
+    console.print(f"  [bold]forecast from {info['from']}[/bold] (state {info['state']}: {kind})")
+    t = info.get("totals") or {}
+    if t:
+        console.print(
+            f"  at {info['from']}: {t['swabbed']:,} swabbed, {t['in_line']:,} in line; tubes "
+            f"{t['tubes_at_points']:,} at points, {t['tubes_on_road']:,} on the road, "
+            f"{t['tubes_in_labs']:,} in labs, {t['tubes_reported']:,} reported",
+            highlight=False,
+        )
+    for rule in info.get("rules") or []:
+        console.print(f"  rule: {rule}", highlight=False)
+    for text in info.get("warnings") or []:
+        console.print(f"  [yellow]warning[/yellow]: {text}", highlight=False)
+    hours, reported = by_hour.get("hours") or [], (by_hour.get("reported") or {}).get("mean")
+    if hours and reported:
+        shown = [
+            f"{format_minute(start + h * 3600)} {format_share(r, 0)}"
+            for h, r in zip(hours, reported, strict=True)
+            if r > 0 and (not shown_before(reported, h, hours))
+        ]
+        console.print(f"  reported by the hour (mean): {', '.join(shown)}", highlight=False)
+
+
+def shown_before(reported: list[float], h: float, hours: list[float]) -> bool:
+    """Whether the hour before ``h`` already had every result (nothing new to show)."""
+    k = hours.index(h)
+    return k > 0 and reported[k - 1] >= 1.0
+
+
 def print_replications(
     summary: dict[str, Any],
     start: float,
@@ -304,6 +358,9 @@ def print_replications(
     console = console or terminal()
     s = summary
     print_warnings(s.get("warnings") or [], console)
+    nowcast = (s.get("experiment") or {}).get("nowcast")
+    if nowcast:
+        _print_nowcast(nowcast, s.get("by_hour") or {}, start, console)
     n = s["replications"]
     console.print(
         f"[bold]{s['scenario']}[/bold]   seed {s['seed']}   {n} replications   "

@@ -37,7 +37,7 @@ import heapq
 import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ import pandas as pd
 
 from ..model.capacity import expected_residents, expected_tubes
 from ..model.geo import routes_for
+from ..model.state import RoundState
 from ..model.world import Round, Sampled
 from ..results.result import outcome_only
 from ..scenario import Scenario, load_scenario
@@ -290,10 +291,16 @@ Item = tuple[int, int, int]
 _SAMPLED: dict[tuple[str, int, int], Sampled] = {}
 
 
-def _outcome(context: tuple[tuple[Scenario, ...], int, str], item: Item) -> dict[str, Any]:
+def _outcome(
+    context: tuple[tuple[Scenario, ...], int, str, tuple[RoundState, ...] | None], item: Item
+) -> dict[str, Any]:
     """The outcome of one replication of one variant (the worker-side function; pure)."""
-    scenarios, seed, token = context
+    scenarios, seed, token, states = context
     v, r, shares = item
+    if states is not None:  # from a state on (a nowcast): each variant from its own
+        run = Round(scenarios[v], r, seed=seed, state=states[v], allow_redraw=True)
+        run.run()
+        return outcome_only(run.records())
     key = (token, shares, r) if shares >= 0 else None
     sampled = _SAMPLED.get(key) if key is not None else None
     run = Round(scenarios[v], r, seed=seed, sampled=sampled)
@@ -471,6 +478,16 @@ def _record(row: pd.Series) -> dict[str, Any]:
     return out
 
 
+def from_now(found: Sequence[Lever]) -> list[Lever]:
+    """The levers a round under way can still pull: a step more of each lab pool (not on a
+    shift roster, whose calendar the state already holds)."""
+    return [
+        replace(lever, fewer=None, note="from the state's time on")
+        for lever in found
+        if lever.where is not None and lever.unit != "h" and not lever.note.startswith("in every")
+    ]
+
+
 def variants_of(scenario: Scenario, levers: Sequence[Lever]) -> list[tuple[str, str, Scenario]]:
     """(lever, direction, scenario) for every step the levers have."""
     out = []
@@ -492,16 +509,24 @@ def levers(
     dask: str | None = None,
     executor: Executor | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    state_for: Callable[[Scenario], RoundState] | None = None,
 ) -> Levers:
     """Measure every lever of ``scenario`` (or those named in ``only``) over replications
     0 .. reps-1 of ``seed``; ``costs`` gives a cost per unit by lever name or class
-    (``pcr.instruments``, ``stations``, ``vehicles``, ``opens``: per hour earlier)."""
+    (``pcr.instruments``, ``stations``, ``vehicles``, ``opens``: per hour earlier).
+
+    With ``state_for`` (a nowcast) every variant carries on from the state it gives for
+    that variant's scenario: only what can still be added from then on is a lever there,
+    a step more of each lab pool not on a shift roster (stations, vehicles and openings
+    are not, nor a step fewer: :func:`from_now`)."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if reps < 1:
         raise ValueError(f"reps must be at least 1, got {reps}")
     seed = scenario.round.seed if seed is None else int(seed)
     found = find_levers(scenario)
+    if state_for is not None:
+        found = from_now(found)
     if only is not None:
         names = {lever.name for lever in found}
         unknown = [name for name in only if name not in names]
@@ -522,7 +547,8 @@ def levers(
     try:
         if progress:
             progress(0, len(items), "lever variants x replications")
-        context = (scenarios, seed, uuid.uuid4().hex)
+        states = tuple(state_for(s) for s in scenarios) if state_for is not None else None
+        context = (scenarios, seed, uuid.uuid4().hex, states)
         for (v, r, _), row in executor.map(_outcome, context, items):
             results[(v, r)] = row
             if progress:

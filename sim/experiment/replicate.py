@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..model.world import Detail, run_replication
+from ..gc_pause import collector_paused
+from ..model.state import RoundState
+from ..model.world import Detail, Round, run_replication
 from ..results.io import recover_store
 from ..results.result import ReplicationResult, Result, kpis_only, tabulate
 from ..scenario import Scenario, load_scenario
@@ -42,11 +44,18 @@ DEFAULT_MAX_REPS = 500
 
 @dataclass(frozen=True)
 class Job:
-    """A scenario variant to replicate, and the changes that made it (for the record)."""
+    """A scenario variant to replicate, and the changes that made it (for the record).
+
+    With ``state``, every replication carries the round on from that state (a nowcast,
+    :mod:`sim.nowcast`): the state's own replication exactly as it went on, the others
+    with draws of their own from then on; ``state_key`` tells states apart in the store.
+    """
 
     scenario: Scenario
     seed: int
     changes: tuple[tuple[str, Any], ...] = field(default=())
+    state: RoundState | None = field(default=None, compare=False, repr=False)
+    state_key: str = ""
 
 
 #: a unit of work: (job index, replication, detail of the full tables or None for KPIs only)
@@ -57,7 +66,14 @@ def simulate(jobs: tuple[Job, ...], item: Item) -> ReplicationResult:
     """Run one replication of ``jobs[item[0]]`` (the worker-side function; pure)."""
     index, replication, detail = item
     job = jobs[index]
-    rep = run_replication(job.scenario, replication, seed=job.seed, detail=detail or "tubes")
+    if job.state is not None:
+        with collector_paused():
+            round_ = Round(job.scenario, replication, job.seed, state=job.state,
+                           allow_redraw=True)  # fmt: skip
+            round_.run()
+            rep = round_.records()
+    else:
+        rep = run_replication(job.scenario, replication, seed=job.seed, detail=detail or "tubes")
     return tabulate(rep) if detail else kpis_only(rep)
 
 
@@ -101,6 +117,8 @@ class Runner:
         if known is not None and known[0] is job:
             return known[1]
         key = fingerprint(job.scenario, job.seed)
+        if job.state_key:
+            key = f"{key}-{job.state_key}"
         self._keys[id(job)] = (job, key)
         return key
 
@@ -203,6 +221,8 @@ def replicate(
     folder: str | Path | None = None,
     resume: bool = False,
     progress: ProgressFn | None = None,
+    state: RoundState | None = None,
+    state_key: str = "",
 ) -> Result:
     """Replications 0 .. n-1 of ``scenario`` as a :class:`~sim.results.Result`.
 
@@ -220,7 +240,8 @@ def replicate(
     Where it runs: ``executor``, or ``dask`` ("local" or a scheduler address),
     or ``workers`` local processes (default one per core; 1 = this process).
     With ``folder`` every finished replication is stored there
-    (``folder/replications/``) and ``resume=True`` reuses them.
+    (``folder/replications/``) and ``resume=True`` reuses them. With ``state`` every
+    replication carries on from it (see :class:`Job`; :func:`sim.nowcast.nowcast`).
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -230,7 +251,7 @@ def replicate(
         raise ValueError(f"reps must be at least 1, got {reps}")
     if target is not None and target <= 0:
         raise ValueError("precision must be a positive duration")
-    job = Job(scenario, seed)
+    job = Job(scenario, seed, state=state, state_key=state_key)
     full: dict[tuple[int, int], Detail] = {(0, 0): detail} if keep_tables else {}
     with Runner(
         executor, workers=workers, dask=dask, folder=folder, resume=resume, progress=progress

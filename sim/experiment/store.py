@@ -64,14 +64,24 @@ def code_version() -> str:
 
 def fingerprint(scenario: Scenario, seed: int) -> str:
     """A short stable key of (scenario, seed, code); see the module notes."""
+    digest = _scenario_hash(scenario)
+    digest.update(f"seed={int(seed)};natsim={code_version()}".encode())
+    return digest.hexdigest()[:16]
+
+
+def scenario_digest(scenario: Scenario) -> str:
+    """A short stable key of the scenario alone (what a saved state was saved from)."""
+    return _scenario_hash(scenario).hexdigest()[:16]
+
+
+def _scenario_hash(scenario: Scenario) -> Any:
     digest = hashlib.sha256()
     body = scenario.model_dump(mode="json", by_alias=True, exclude={"demand": {"zones"}})
     digest.update(json.dumps(body, sort_keys=True, default=str).encode())
     zones = scenario.demand.zones.to_frame()
     digest.update(json.dumps(list(map(str, zones.columns))).encode())
     digest.update(pd.util.hash_pandas_object(zones, index=False).to_numpy().tobytes())
-    digest.update(f"seed={int(seed)};natsim={code_version()}".encode())
-    return digest.hexdigest()[:16]
+    return digest
 
 
 def normalise(part: ReplicationResult) -> ReplicationResult:

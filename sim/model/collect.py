@@ -874,6 +874,7 @@ def collect_round(
     *,
     stop: float = INF,
     resume: CollectionState | None = None,
+    redraw: bool = False,
 ) -> Collection:
     """Draw every point's demand and run every point's line, a run of points at a time.
 
@@ -888,6 +889,13 @@ def collect_round(
     would start at ``stop`` or later, and the collection carries the state
     (:class:`CollectionState`); ``resume`` carries on from such a state (drawn
     from the same streams, the residents who had begun are left out).
+
+    With ``redraw`` (a nowcast: the state is another replication's, or was observed)
+    the residents still to come are drawn afresh: those in the state's line, at
+    their arrival times, then those of this replication's own draw who arrive at
+    or after the state's time; every one of them gets a swab time from the
+    stream ``service/<point>/after``. Arrivals in disjoint stretches of the
+    profile are independent draws, so this is the round's own law from then on.
     """
     points = scenario.points
     start = scenario.round.start
@@ -936,9 +944,18 @@ def collect_round(
         if n:
             first_arrival[i] = demand.arrivals[0]
             last_arrival[i] = demand.arrivals[-1]
-        begun = int(resume.started[i]) if resume is not None else 0
-        arrivals.append(demand.arrivals[begun:])
-        service.append(demand.service[begun:])
+        if resume is not None and redraw:
+            line = resume.line[resume.line_bounds[i] : resume.line_bounds[i + 1]]
+            later = demand.arrivals[np.searchsorted(demand.arrivals, resume.time, "left") :]
+            still = np.concatenate([line, later])
+            arrivals.append(still)
+            service.append(point.service.sample(streams[f"service/{point.id}/after"], still.size))
+            residents[i] = int(resume.started[i]) + still.size
+            begun = n - still.size  # for the count of residents still to come
+        else:
+            begun = int(resume.started[i]) if resume is not None else 0
+            arrivals.append(demand.arrivals[begun:])
+            service.append(demand.service[begun:])
         changes.append(demand.tube_change.ravel())
         if demand.zone is not None:
             zones.append(demand.zone[begun:])

@@ -574,6 +574,7 @@ class PoolState:
     leaving: list[int]
     paused: dict[int, tuple[str, int]]  # unit -> the run it stopped (step, lead unit)
     entries: int
+    units: int = -1  # the pool's units then (-1: as many as the pool restored into)
 
 
 @dataclass
@@ -617,6 +618,7 @@ def snapshot(lab: LabService) -> LabState:
             leaving=sorted(pool.leaving),
             paused={u: (run.step.stage.name, run.lead) for u, run in pool.paused.items()},
             entries=pool.entries,
+            units=pool.units,
         )
         for name, pool in lab.pools.items()
     }
@@ -662,6 +664,24 @@ def restore(lab: LabService, state: LabState, shift: Callable[[int], int]) -> No
         pool.leaving = set(saved_pool.leaving)
         pool.paused = {u: lab.steps[s].running[lead] for u, (s, lead) in saved_pool.paused.items()}
         pool.entries = saved_pool.entries
+        if saved_pool.units >= 0 and pool.units != saved_pool.units:
+            # a variant with more units from the state's time on (a nowcast's lever): all in
+            # service then, or all waiting for the lab to open (the opening brings them all:
+            # sim.model.state.restore gives it this pool's units)
+            closed = saved_pool.out == saved_pool.entries == saved_pool.units
+            if pool.units < saved_pool.units or not (
+                closed or saved_pool.out == 0 == saved_pool.entries
+            ):
+                raise ValueError(
+                    f"{lab.config.id}: {name} has {pool.units} units, the state "
+                    f"{saved_pool.units}, some of them out of service: a state carries on "
+                    "with as many units, or more when all are in service or the lab is not "
+                    "open yet"
+                )
+            if closed:
+                pool.out = pool.entries = pool.units
+            else:
+                pool.idle.extend(range(saved_pool.units, pool.units))
 
 
 def renumber_events(lab: LabService, new: Mapping[int, int]) -> None:

@@ -89,6 +89,9 @@ class RoundState:
     routes: list[route_state.RouteState]
     labs: list[lab_state.LabState]
     pending: list[Pending]
+    #: False: built from observed counts (:mod:`sim.nowcast.observed`), not saved by a round;
+    #: a round carried on from it always draws its own future
+    exact: bool = True
 
     @property
     def people_in_line(self) -> np.ndarray:
@@ -123,13 +126,16 @@ def capture(round_: Round) -> RoundState:
         or [np.empty(0, np.int64)]
     ).astype(np.int64)
     history = {name: getattr(ledger, name)[rows].copy() for name in HISTORY}
+    queues = _queues_so_far(round_, stopped.queue_bounds, stopped.queue_time, stopped.queue)
     return RoundState(
         time=now,
         scenario=scenario.round.name,
         seed=round_.seed,
         replication=round_.replication_number,
         collection=stopped.state,
-        **_queues_so_far(round_, stopped.queue_bounds, stopped.queue_time, stopped.queue),
+        queue_bounds=queues[0],
+        queue_time=queues[1],
+        queue=queues[2],
         tube_offsets=offsets.copy(),
         taken=taken,
         history=history,
@@ -146,12 +152,12 @@ def capture(round_: Round) -> RoundState:
 
 def _queues_so_far(
     round_: Round, bounds: np.ndarray, times: np.ndarray, queue: np.ndarray
-) -> dict[str, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The queue samples of every piece so far (a round carried on has its state's too)."""
     before = round_.resumed_queues
     if before is not None:
         bounds, times, queue = merge_queues(before, (bounds, times, queue))
-    return {"queue_bounds": bounds, "queue_time": times, "queue": queue}
+    return bounds, times, queue
 
 
 def merge_queues(
@@ -229,13 +235,39 @@ def restore(round_: Round, state: RoundState) -> None:
         components[lab.key] = lab
         components.update({step.key: step for step in lab.steps.values()})
     engine = round_.engine
+    opening = _openings(round_, state)
     new: dict[int, int] = {}
     for p in state.pending:
         owner = components.get(p.owner)
         if owner is None:
             raise ValueError(f"the state has an event for '{p.owner}', which this round lacks")
-        new[p.seq] = engine.at(p.due - engine.now, getattr(owner, p.method), *p.args)
+        args = opening.get(p.seq, p.args)
+        new[p.seq] = engine.at(p.due - engine.now, getattr(owner, p.method), *args)
     for service in round_.services:
         route_state.renumber_events(service, new)
     for lab in round_.labs.by_index:
         lab_state.renumber_events(lab, new)
+
+
+def _openings(round_: Round, state: RoundState) -> dict[int, tuple[Any, ...]]:
+    """The opening events of labs not open yet whose pools have more units than the state's
+    (a variant: a nowcast's lever): each opening brings this round's units, by event."""
+    out: dict[int, tuple[Any, ...]] = {}
+    for lab, saved in zip(round_.labs.by_index, state.labs, strict=True):
+        grown = {
+            name: (pool.units, lab.pools[name].units)
+            for name, pool in saved.pools.items()
+            if 0 <= pool.units != lab.pools[name].units
+        }
+        if not grown:
+            continue
+        for p in state.pending:
+            if p.owner == lab.key and p.method == "calendar" and abs(p.due - lab.opens_at) < 1e-9:
+                changes = tuple(
+                    (name, -grown[name][1], rule)
+                    if name in grown and change == -grown[name][0]
+                    else (name, change, rule)
+                    for name, change, rule in p.args[0]
+                )
+                out[p.seq] = (changes,)
+    return out

@@ -90,8 +90,10 @@ class Round:
     :func:`run_replication` does); ``run(until)`` stops at ``until`` seconds from
     the start, :meth:`save` then gives its state (:class:`~sim.model.state.RoundState`),
     and ``Round(scenario, r, state=saved)`` carries on from it, with the same
-    times as the round that was not stopped. :meth:`records` gives what the
-    round recorded, for the tables.
+    times as the round that was not stopped. With ``allow_redraw``, a state of
+    another replication (or one observed, not saved) is carried on with this
+    replication's draws from then on: a nowcast (:mod:`sim.nowcast`).
+    :meth:`records` gives what the round recorded, for the tables.
     """
 
     def __init__(
@@ -102,9 +104,10 @@ class Round:
         detail: Detail = "tubes",
         state: RoundState | None = None,
         sampled: Sampled | None = None,
+        allow_redraw: bool = False,
     ) -> None:
         with collector_paused():  # see sim.gc_pause: building makes no cycles worth collecting
-            self._build(scenario, replication, seed, detail, state, sampled)
+            self._build(scenario, replication, seed, detail, state, sampled, allow_redraw)
 
     def _build(
         self,
@@ -114,15 +117,22 @@ class Round:
         detail: Detail,
         state: RoundState | None,
         sampled: Sampled | None,
+        allow_redraw: bool,
     ) -> None:
         clock = time.perf_counter()
         self.scenario = scenario
         self.replication_number = replication
         self.seed = scenario.round.seed if seed is None else seed
-        if state is not None and (state.seed, state.replication) != (self.seed, replication):
+        #: a nowcast: the future is drawn from this replication's streams, not the state's
+        self.redraw = state is not None and (
+            not state.exact or (state.seed, state.replication) != (self.seed, replication)
+        )
+        if self.redraw and not allow_redraw:
+            assert state is not None
             raise ValueError(
                 f"the state is of seed {state.seed}, replication {state.replication}: carry it "
-                "on with the same seed and replication"
+                "on with the same seed and replication (a nowcast draws another future: "
+                "sim.nowcast)"
             )
         if state is not None and detail == "residents":
             raise ValueError("a round carried on from a state keeps no residents' table")
@@ -151,7 +161,7 @@ class Round:
         else:
             points = collect_round(
                 walkers, self.streams, QUEUE_STEP, self.swab_counts, detail == "residents",
-                resume=self.resumed_from,
+                resume=self.resumed_from, redraw=self.redraw,
             )  # fmt: skip
         self.collection = points
         self.point_swab_counts = self.swab_counts.copy()
