@@ -11,8 +11,11 @@
 >>> sim.runs("runs")                               # every run folder, a row each
 >>> sim.campaign("scenarios/zhaoling-campaign.yaml", reps=5).rounds()  # round after round
 >>> morning = sim.Round(scenario); morning.run(3 * 3600); state = morning.save()  # at 10:00
+>>> sim.nowcast.stop_and_save(scenario, "10:00", "runs/at10")   # the state as files
+>>> sim.nowcast.nowcast(scenario, "runs/at10", reps=20).summary()  # the rest, from there
 """
 
+from . import nowcast
 from .api import run
 from .experiment import compare, plan, replicate, sweep
 from .experiment.campaign import run_campaign as campaign
@@ -34,6 +37,7 @@ __all__ = [
     "levers",
     "load_run",
     "load_scenario",
+    "nowcast",
     "plan",
     "replicate",
     "run",

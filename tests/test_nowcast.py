@@ -207,3 +207,24 @@ def test_state_yaml_is_checked(tiny: sim.Scenario, tmp_path: Path) -> None:
     (folder / "state.yaml").write_text("state:\n  scenario: Another round\n  at: '08:00'\n")
     with pytest.raises(sim.ScenarioError, match=r"state.yaml:2: state.scenario"):
         read_state(folder, tiny)
+
+
+def test_the_command_line(tmp_path: Path) -> None:
+    from .test_cli import natsim
+
+    done = natsim("run", str(TINY), "--until", "07:40", "-o", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    assert "stopped at 07:40" in done.stdout and "natsim nowcast" in done.stdout
+    assert (tmp_path / "run" / "state" / "points.csv").is_file()
+    done = natsim(
+        "nowcast", str(TINY), "--state", str(tmp_path / "run"), "--reps", "3", "--workers", "1",
+        "--no-figures", "-o", str(tmp_path / "now"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "forecast from 07:40" in done.stdout and "P(met)" in done.stdout
+    assert (tmp_path / "now" / "state" / "exact.json").is_file()
+    assert sim.load_run(tmp_path / "now").summary()["experiment"]["nowcast"]["exact"]
+    done = natsim("run", str(TINY), "--until", "25:00")
+    assert done.returncode == 2 and "--until" in done.stderr
+    done = natsim("nowcast", str(TINY), "--state", str(tmp_path))
+    assert done.returncode == 2 and "no state.yaml" in done.stderr
