@@ -178,6 +178,10 @@ def _verdict_replications(r: _Run) -> str:
         f"Over {s['replications']} replications: last result median "
         f"{_e(_at(r.start, c.get('p50')))}, p90 {_e(_at(r.start, c.get('p90')))}"
     )
+    nowcast = (s.get("experiment") or {}).get("nowcast")
+    if nowcast:  # a forecast from a state: say from when, and from what, first
+        kind = "the saved state" if nowcast["exact"] else "the counts given (rules below)"
+        head = f"Forecast from {_e(nowcast['from'])}, from {kind}. " + head
     parts = [head]
     classes = []
     for t in s.get("targets") or []:
@@ -332,11 +336,17 @@ def _by_hour(r: _Run) -> str:
 
 def _warnings(r: _Run) -> str:
     """The pitfalls natsim found (:mod:`sim.checks`), as the terminal prints them."""
-    found = r.summary.get("warnings") or []
-    if not found:
-        return ""
-    items = "".join(f"<li>{_e(text)}</li>" for text in found)
-    return f'<div class="warn"><p><b>Warnings</b></p><ul>{items}</ul></div>'
+    nowcast = (r.summary.get("experiment") or {}).get("nowcast") or {}
+    found = [*(r.summary.get("warnings") or []), *(nowcast.get("warnings") or [])]
+    rules = nowcast.get("rules") or []
+    out = ""
+    if found:
+        items = "".join(f"<li>{_e(text)}</li>" for text in found)
+        out += f'<div class="warn"><p><b>Warnings</b></p><ul>{items}</ul></div>'
+    if rules:  # a nowcast of counts: what filled in what the counts do not say
+        items = "".join(f"<li>{_e(text)}</li>" for text in rules)
+        out += f"<div><p><b>Rules that filled in the counts</b></p><ul>{items}</ul></div>"
+    return out
 
 
 def _bottleneck(r: _Run, k: dict[str, Any]) -> list[str]:

@@ -28,9 +28,9 @@ nowcast of an observed state):
   serves its route as any other; vehicles not on the road wait at their route's lab;
 * at a lab, tubes waiting for a bag step are in bags of the points' ``tubes_per_bag``,
   tubes waiting for a plate step after plating are on full plates (the last one part
-  full); the runs under way take the step's batch, and the units they need, of the
-  units in service at the stop; they end at ``ends`` or, when not given, after half
-  the step's mean duration;
+  full); the runs under way are as few as hold them (the step's batch), shared over
+  the units in service at the stop when those are fewer; they end at ``ends`` or, when
+  not given, after half the step's mean duration;
 * waits, peaks, station busy times and the timeline count from the stop; the swabs
   before it are spread evenly over the point's opening hours up to the stop.
 """
@@ -74,8 +74,9 @@ RULES = (
     "in any lab; the rest are reported, recorded at the stop",
     "a vehicle under way drives straight to its lab, arriving at 'arrives'; the others wait at "
     "their route's lab",
-    "lab work is in bags of tubes_per_bag and full plates; runs under way take the step's "
-    "batch and units and end at 'ends' or after half the step's mean duration",
+    "lab work is in bags of tubes_per_bag and full plates; runs under way are as few as hold "
+    "them, shared over the units in service, and end at 'ends' or after half the step's mean "
+    "duration",
     "waits, peaks, busy times and the timeline count from the stop; earlier swabs are spread "
     "evenly from opening to the stop",
 )
