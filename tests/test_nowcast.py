@@ -218,11 +218,13 @@ def test_the_command_line(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "state" / "points.csv").is_file()
     done = natsim(
         "nowcast", str(TINY), "--state", str(tmp_path / "run"), "--reps", "3", "--workers", "1",
-        "--no-figures", "-o", str(tmp_path / "now"),
+        "-o", str(tmp_path / "now"),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "forecast from 07:40" in done.stdout and "P(met)" in done.stdout
     assert (tmp_path / "now" / "state" / "exact.json").is_file()
+    page = (tmp_path / "now" / "report.html").read_text()
+    assert "Forecast from 07:40, from the saved state." in page
     assert sim.load_run(tmp_path / "now").summary()["experiment"]["nowcast"]["exact"]
     done = natsim("run", str(TINY), "--until", "25:00")
     assert done.returncode == 2 and "--until" in done.stderr
