@@ -161,8 +161,8 @@ class _Tubes:
 
 def _collection(
     scenario: Scenario, observed: Observed, swabbed_by_step: np.ndarray
-) -> tuple[CollectionState, _Tubes, np.ndarray, np.ndarray]:
-    """The stations and lines; the tubes so far; per point the sealed tubes and the open."""
+) -> tuple[CollectionState, np.ndarray, np.ndarray]:
+    """The stations, lines and tubes so far; per point the tubes sealed and those waiting."""
     at = observed.time
     points = scenario.points
     start = scenario.round.start
@@ -290,7 +290,7 @@ def _collection(
         waits=empty_f,
         swabbed=swabbed_by_step.copy(),
     )
-    return state, tubes, n_sealed, n_waiting
+    return state, n_sealed, n_waiting
 
 
 def _bounds(sizes: Sequence[int]) -> np.ndarray:
@@ -356,7 +356,7 @@ def build_state(scenario: Scenario, observed: Observed, seed: int | None = None)
     )  # fmt: skip
     blank.run(at)
     swabbed = np.zeros(blank.swab_counts.size, np.int64)
-    collection, _tubes, n_sealed, n_waiting = _collection(scenario, observed, swabbed)
+    collection, n_sealed, n_waiting = _collection(scenario, observed, swabbed)
     offsets = collection.tube_bounds
     n_tubes = int(offsets[-1])
     point_of = np.repeat(np.arange(n_points), np.diff(offsets))
@@ -570,8 +570,8 @@ def build_state(scenario: Scenario, observed: Observed, seed: int | None = None)
         [np.arange(offsets[i], offsets[i] + taken[i]) for i in range(n_points)]
         or [np.empty(0, np.int64)]
     ).astype(np.int64)
-    for rs in route_states:
-        event(at, services[route_states.index(rs)].key, "decide")
+    for service in services:  # every route decides at once what to send out
+        event(at, service.key, "decide")
     everything = sorted([*pending, *added], key=lambda p: (p.due, p.seq))
     queue_bounds = np.arange(n_points + 1, dtype=np.int64)
     return RoundState(
